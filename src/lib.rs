@@ -1,0 +1,30 @@
+//! upward: an offline coach for salespeople "managing up".
+//!
+//! The library is split by job, one module each:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`lang`] | Chinese/English detection and the locale default |
+//! | [`text`] | CJK-aware text helpers (display width, truncation, safe reading) |
+//! | [`catalogue`] | `models.toml`: named models, their sources, downloads and checks |
+//! | [`gguf`] | GGUF files: mmap'd weights, tokenizer from metadata, chat templates |
+//! | [`kernels`] | quantized matrix kernels for the CPU |
+//! | [`engine`] | our forward pass, KV cache, sampling and streaming generation |
+//! | [`kb`] | the knowledge base distilled from the talk, its checks and retrieval |
+//! | [`critique`] | rubric-based critique of help requests and thank-you notes |
+//! | [`roleplay`] | boss personas, scenarios, turn scoring and debriefs |
+//! | [`store`] | coaching sessions and progress in SQLite |
+//! | [`render`] | terminal output: colour, wrapping, charts |
+//! | [`repl`] | the interactive coach |
+pub mod catalogue;
+pub mod critique;
+pub mod engine;
+pub mod gguf;
+pub mod kb;
+pub mod kernels;
+pub mod lang;
+pub mod render;
+pub mod repl;
+pub mod roleplay;
+pub mod store;
+pub mod text;
