@@ -1,12 +1,189 @@
-//! `upward chat` (being built).
+//! `upward chat`: talk to the model directly, as a REPL or one-shot.
 
-use super::Global;
+use super::{load_engine, Global, SamplingArgs};
+use std::io::{IsTerminal, Read, Write};
+use std::sync::atomic::Ordering;
+use upward::engine::{Engine, GenerateOptions, Reply};
+use upward::gguf::chat_template::ChatMessage;
+use upward::repl::{LineEditor, ReadLine};
 
 /// Arguments of `upward chat`.
 #[derive(Debug, clap::Args)]
-pub struct ChatArgs {}
+pub struct ChatArgs {
+    /// Ask one question and exit (otherwise a REPL opens, or stdin is read when piped).
+    #[arg(long, short)]
+    pub prompt: Option<String>,
+    /// A system prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Print one JSON object with the answer, token counts and timings.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
 
 /// Runs `upward chat`.
-pub fn run(_args: ChatArgs, _g: &Global) -> anyhow::Result<()> {
-    anyhow::bail!("`upward chat` is not built yet")
+pub fn run(args: ChatArgs, g: &Global) -> anyhow::Result<()> {
+    let one_shot = match &args.prompt {
+        Some(p) => Some(p.clone()),
+        None if !std::io::stdin().is_terminal() => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf)?;
+            Some(upward::text::decode_user_text(&buf, "stdin")?)
+        }
+        None => None,
+    };
+    if let Some(p) = &one_shot {
+        if p.trim().is_empty() {
+            anyhow::bail!("the prompt is empty: pass --prompt TEXT or pipe text on stdin");
+        }
+    }
+    let (mut engine, name) = load_engine(g, args.sampling.ctx, !args.json)?;
+    let opts = args.sampling.options();
+    let mut messages = Vec::new();
+    if let Some(s) = &args.system {
+        messages.push(ChatMessage::new("system", s));
+    }
+    match one_shot {
+        Some(prompt) => {
+            messages.push(ChatMessage::new("user", &prompt));
+            one_shot_answer(&mut engine, &name, &messages, &opts, args.json)
+        }
+        None => chat_repl(&mut engine, &name, messages, &opts, g),
+    }
+}
+
+fn one_shot_answer(
+    engine: &mut Engine,
+    name: &str,
+    messages: &[ChatMessage],
+    opts: &GenerateOptions,
+    json: bool,
+) -> anyhow::Result<()> {
+    let cancel = super::cancel_flag();
+    let mut out = std::io::stdout();
+    let reply = engine.chat(messages, opts, cancel, &mut |t| {
+        if !json {
+            let _ = out.write_all(t.as_bytes());
+            let _ = out.flush();
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reply_json(name, engine, &reply))?);
+    } else {
+        println!();
+    }
+    Ok(())
+}
+
+/// The machine-readable form of a reply.
+pub fn reply_json(model: &str, engine: &Engine, r: &Reply) -> serde_json::Value {
+    let tok_s = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+    serde_json::json!({
+        "model": model,
+        "answer": r.text,
+        "stop": r.stop,
+        "prompt_tokens": r.prompt_tokens,
+        "reused_tokens": r.reused_tokens,
+        "prefilled_tokens": r.prefilled_tokens,
+        "generated_tokens": r.generated_tokens,
+        "dropped_messages": r.dropped_messages,
+        "load_s": engine.load_time().as_secs_f64(),
+        "prefill_s": r.prefill_secs,
+        "decode_s": r.decode_secs,
+        "prefill_tok_s": tok_s(r.prefilled_tokens, r.prefill_secs),
+        "decode_tok_s": tok_s(r.generated_tokens, r.decode_secs),
+    })
+}
+
+const CHAT_COMMANDS: &[&str] = &["/help", "/model", "/clear", "/exit"];
+
+fn chat_repl(
+    engine: &mut Engine,
+    name: &str,
+    base: Vec<ChatMessage>,
+    opts: &GenerateOptions,
+    g: &Global,
+) -> anyhow::Result<()> {
+    let lang = g.lang();
+    let mut editor = LineEditor::new("chat", CHAT_COMMANDS.iter().map(|s| s.to_string()).collect())?;
+    println!(
+        "{}",
+        lang.pick(
+            &format!("模型 {name} 已就绪。输入消息回车发送；以 \\ 结尾续行；/help 查看命令。"),
+            &format!("Model {name} ready. Type a message and press Enter; end a line with \\ to continue; /help for commands."),
+        )
+    );
+    let mut messages = base.clone();
+    loop {
+        let line = match editor.read("> ")? {
+            ReadLine::Line(l) => l,
+            ReadLine::Interrupted => continue,
+            ReadLine::Eof => break,
+        };
+        let input = line.trim();
+        if input.is_empty() {
+            continue;
+        }
+        match input {
+            "/exit" | "/quit" => break,
+            "/help" => {
+                println!("/model  /clear  /exit  (Ctrl-C stops an answer, Ctrl-D exits)");
+                continue;
+            }
+            "/model" => {
+                let c = engine.config();
+                println!(
+                    "{name}: {} · {} layers · context {} · {} cached tokens",
+                    c.arch.name(),
+                    c.n_layers,
+                    engine.context_size(),
+                    engine.cached_tokens()
+                );
+                continue;
+            }
+            "/clear" => {
+                messages = base.clone();
+                engine.reset();
+                println!("{}", lang.pick("对话已清空。", "Conversation cleared."));
+                continue;
+            }
+            _ if input.starts_with('/') => {
+                println!("{}", lang.pick("未知命令；输入 /help。", "Unknown command; try /help."));
+                continue;
+            }
+            _ => {}
+        }
+        messages.push(ChatMessage::new("user", input));
+        let cancel = super::cancel_flag();
+        cancel.store(false, Ordering::SeqCst);
+        let mut out = std::io::stdout();
+        match engine.chat(&messages, opts, cancel, &mut |t| {
+            let _ = out.write_all(t.as_bytes());
+            let _ = out.flush();
+        }) {
+            Ok(reply) => {
+                println!();
+                if reply.dropped_messages > 0 {
+                    println!(
+                        "{}",
+                        lang.pick(
+                            &format!("（上下文已满：最早的 {} 条消息不再计入。）", reply.dropped_messages),
+                            &format!("(Context full: the oldest {} messages were left out.)", reply.dropped_messages),
+                        )
+                    );
+                }
+                if reply.stop == upward::engine::StopReason::Cancelled {
+                    println!("{}", lang.pick("（已中断）", "(interrupted)"));
+                }
+                messages.push(ChatMessage::new("assistant", &reply.text));
+            }
+            Err(e) => {
+                messages.pop();
+                eprintln!("upward: {e}");
+            }
+        }
+    }
+    Ok(())
 }

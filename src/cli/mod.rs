@@ -90,3 +90,101 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(a)) => bench::run(a, &g),
     }
 }
+
+/// Sampling and context options shared by every command that generates text.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SamplingArgs {
+    /// Sampling temperature (0 = greedy, deterministic).
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+    /// Top-k (0 = off).
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Top-p (1 = off).
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Min-p (0 = off).
+    #[arg(long, default_value_t = 0.05)]
+    pub min_p: f32,
+    /// Repeat penalty (1 = off).
+    #[arg(long, default_value_t = 1.1)]
+    pub repeat_penalty: f32,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Most tokens per answer.
+    #[arg(long, default_value_t = 512)]
+    pub max_tokens: usize,
+    /// Context window (KV cache) in tokens.
+    #[arg(long, default_value_t = 4096)]
+    pub ctx: usize,
+}
+
+impl SamplingArgs {
+    /// The engine's generation options.
+    pub fn options(&self) -> upward::engine::GenerateOptions {
+        upward::engine::GenerateOptions {
+            sampling: upward::engine::SamplingParams {
+                temperature: self.temperature,
+                top_k: self.top_k,
+                top_p: self.top_p,
+                min_p: self.min_p,
+                repeat_penalty: self.repeat_penalty,
+                repeat_last_n: 64,
+                seed: self.seed,
+            },
+            max_tokens: self.max_tokens.max(1),
+        }
+    }
+}
+
+/// The process-wide Ctrl-C flag: set by SIGINT while a model is generating, cleared by
+/// whoever starts the next generation. Installed on first use.
+pub fn cancel_flag() -> &'static std::sync::atomic::AtomicBool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::OnceLock;
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // If a handler cannot be installed, Ctrl-C keeps its default meaning (exit).
+        let _ = ctrlc::set_handler(|| FLAG.store(true, Ordering::SeqCst));
+    });
+    &FLAG
+}
+
+/// Resolves `--model` (or the catalogue's default, with its fallback), pulling it if
+/// needed, and loads it. Returns the engine and the model's display name.
+pub fn load_engine(
+    g: &Global,
+    ctx: usize,
+    announce: bool,
+) -> anyhow::Result<(upward::engine::Engine, String)> {
+    use anyhow::Context;
+    use upward::catalogue::{self, Catalogue};
+    if let Some(t) = g.threads {
+        upward::engine::set_threads(t);
+    }
+    let cat = Catalogue::load_default(g.models_file.as_deref())?;
+    let resolved = match &g.model {
+        Some(m) => catalogue::resolve(m, &cat, true)?,
+        None => catalogue::resolve_default(&cat, true)?,
+    };
+    let name = match &resolved.entry {
+        Some(e) => e.name.clone(),
+        None => resolved
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| resolved.path.display().to_string()),
+    };
+    if announce {
+        eprintln!("upward: loading {name} ({})", resolved.path.display());
+    }
+    let opts = upward::engine::LoadOptions {
+        ctx,
+        template_fallback: resolved.entry.as_ref().and_then(|e| e.chat_template.clone()),
+    };
+    let engine = upward::engine::Engine::load(&resolved.path, &opts)
+        .with_context(|| format!("cannot load model {name}"))?;
+    Ok((engine, name))
+}

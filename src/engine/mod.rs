@@ -1,1 +1,17 @@
-//! (being built)
+//! The inference engine: our forward pass over GGUF weights, a reusable KV cache,
+//! sampling and streaming generation.
+
+pub mod cache;
+pub mod config;
+pub mod generate;
+pub mod linear;
+pub mod model;
+pub mod sampler;
+
+pub use cache::{KvCache, KvSnapshot};
+pub use config::{Arch, ConfigError, ModelConfig};
+pub use model::Model;
+pub use sampler::{Sampler, SamplingParams};
+pub use generate::{
+    set_threads, Engine, EngineError, GenerateOptions, LoadOptions, Reply, StopReason,
+};

@@ -1,0 +1,153 @@
+//! A pre-allocated key/value cache that can be truncated to a prefix and snapshotted.
+//!
+//! Each layer owns two tensors of shape `[kv_heads, capacity, head_dim]` allocated once.
+//! New positions are written in place; attention reads a view of the first `len`
+//! positions. Truncating is O(1) (the length moves back), which is what lets a new turn
+//! reuse every cached token it shares with the previous prompt.
+
+use candle_core::{DType, Device, Result, Tensor};
+
+/// The cache of every layer of one conversation.
+pub struct KvCache {
+    keys: Vec<Tensor>,
+    values: Vec<Tensor>,
+    len: usize,
+    capacity: usize,
+}
+
+/// A copy of a cache prefix, restorable later (e.g. a cached system prompt).
+pub struct KvSnapshot {
+    keys: Vec<Tensor>,
+    values: Vec<Tensor>,
+    len: usize,
+}
+
+impl KvSnapshot {
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl KvCache {
+    /// Allocates a cache for `layers` layers of `kv_heads × capacity × head_dim`.
+    pub fn new(
+        layers: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        capacity: usize,
+        device: &Device,
+    ) -> Result<KvCache> {
+        let alloc = || Tensor::zeros((kv_heads, capacity, head_dim), DType::F32, device);
+        let keys = (0..layers).map(|_| alloc()).collect::<Result<Vec<_>>>()?;
+        let values = (0..layers).map(|_| alloc()).collect::<Result<Vec<_>>>()?;
+        Ok(KvCache { keys, values, len: 0, capacity })
+    }
+
+    /// Positions filled.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Maximum positions.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Bytes allocated.
+    pub fn bytes(&self) -> usize {
+        self.keys.iter().chain(&self.values).map(|t| t.elem_count() * 4).sum()
+    }
+
+    /// Writes `k`, `v` (`[kv_heads, n, head_dim]`) of `layer` at the current length and
+    /// returns views of all positions so far including them. Call [`KvCache::advance`]
+    /// once every layer has been written.
+    pub fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let n = k.dim(1)?;
+        if self.len + n > self.capacity {
+            candle_core::bail!(
+                "the context is full ({} of {} positions used)",
+                self.len,
+                self.capacity
+            );
+        }
+        self.keys[layer].slice_set(&k.contiguous()?, 1, self.len)?;
+        self.values[layer].slice_set(&v.contiguous()?, 1, self.len)?;
+        let total = self.len + n;
+        Ok((self.keys[layer].narrow(1, 0, total)?, self.values[layer].narrow(1, 0, total)?))
+    }
+
+    /// Marks `n` newly appended positions as filled.
+    pub fn advance(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.capacity);
+    }
+
+    /// Forgets every position from `len` on.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Copies the first `len` positions (at most the filled length).
+    pub fn snapshot(&self, len: usize) -> Result<KvSnapshot> {
+        let len = len.min(self.len);
+        let copy = |ts: &[Tensor]| {
+            ts.iter().map(|t| t.narrow(1, 0, len)?.copy()).collect::<Result<Vec<_>>>()
+        };
+        Ok(KvSnapshot { keys: copy(&self.keys)?, values: copy(&self.values)?, len })
+    }
+
+    /// Replaces the cache contents with a snapshot.
+    pub fn restore(&mut self, snap: &KvSnapshot) -> Result<()> {
+        if snap.keys.len() != self.keys.len() || snap.len > self.capacity {
+            candle_core::bail!("snapshot does not fit this cache");
+        }
+        if snap.len > 0 {
+            for (dst, src) in self.keys.iter().zip(&snap.keys) {
+                dst.slice_set(src, 1, 0)?;
+            }
+            for (dst, src) in self.values.iter().zip(&snap.values) {
+                dst.slice_set(src, 1, 0)?;
+            }
+        }
+        self.len = snap.len;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_truncate_snapshot() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut c = KvCache::new(1, 2, 4, 8, &dev)?;
+        let a = Tensor::ones((2, 3, 4), DType::F32, &dev)?;
+        let (k, _) = c.append(0, &a, &a)?;
+        c.advance(3);
+        assert_eq!(k.dims(), &[2, 3, 4]);
+        let snap = c.snapshot(2)?;
+        let b = (Tensor::ones((2, 1, 4), DType::F32, &dev)? * 5.0)?;
+        c.truncate(2);
+        let (k, _) = c.append(0, &b, &b)?;
+        c.advance(1);
+        assert_eq!(k.dims(), &[2, 3, 4]);
+        assert_eq!(k.narrow(1, 2, 1)?.flatten_all()?.to_vec1::<f32>()?, vec![5.0; 8]);
+        c.restore(&snap)?;
+        assert_eq!(c.len(), 2);
+        // Overflow is an error, not a panic.
+        let big = Tensor::ones((2, 7, 4), DType::F32, &dev)?;
+        assert!(c.append(0, &big, &big).is_err());
+        Ok(())
+    }
+}

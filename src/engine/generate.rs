@@ -1,0 +1,433 @@
+//! [`Engine`]: a loaded model with its tokenizer and chat template, holding one
+//! conversation's KV cache. Each call reuses every cached token the new prompt shares
+//! with what was processed before, so a turn costs only its new tokens.
+
+use super::config::{ConfigError, ModelConfig};
+use super::model::Model;
+use super::sampler::{Sampler, SamplingParams};
+use crate::gguf::chat_template::{ChatMessage, ChatTemplate};
+use crate::gguf::tokenizer::{StreamDecoder, Tokenizer};
+use crate::gguf::{GgufError, GgufFile};
+use candle_core::Device;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Why the engine failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The model file is unusable.
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    /// The architecture or its hyper-parameters are unsupported.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The tokenizer could not be built or used.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// The chat template could not be loaded or rendered.
+    #[error("chat template: {0}")]
+    Template(String),
+    /// A tensor operation failed.
+    #[error("model computation failed: {0}")]
+    Compute(#[from] candle_core::Error),
+    /// Nothing to answer.
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    /// Even the system prompt and the last message do not fit the context.
+    #[error("the prompt needs {tokens} tokens but the context holds {ctx}; shorten it or raise --ctx")]
+    PromptTooLong {
+        /// Tokens needed.
+        tokens: usize,
+        /// Context capacity.
+        ctx: usize,
+    },
+}
+
+/// How to load a model.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// KV-cache capacity in tokens (capped at the model's training context).
+    pub ctx: usize,
+    /// Built-in chat template for models whose metadata has none (`chatml`, `gemma`).
+    pub template_fallback: Option<String>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { ctx: 4096, template_fallback: None }
+    }
+}
+
+/// How to generate.
+#[derive(Clone, Debug)]
+pub struct GenerateOptions {
+    /// Sampling settings.
+    pub sampling: SamplingParams,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions { sampling: SamplingParams::default(), max_tokens: 512 }
+    }
+}
+
+/// Why generation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model ended its turn.
+    EndOfTurn,
+    /// `max_tokens` reached.
+    MaxTokens,
+    /// The user interrupted (Ctrl-C).
+    Cancelled,
+    /// The context window filled up.
+    ContextFull,
+}
+
+/// The result of one generation, with counters that show the cache at work.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Reply {
+    /// Generated text.
+    pub text: String,
+    /// Tokens in the rendered prompt.
+    pub prompt_tokens: usize,
+    /// Prompt tokens served from the KV cache.
+    pub reused_tokens: usize,
+    /// Prompt tokens run through the model (`prompt_tokens - reused_tokens`).
+    pub prefilled_tokens: usize,
+    /// Tokens generated.
+    pub generated_tokens: usize,
+    /// Seconds spent on the prompt (time to first token, minus sampling).
+    pub prefill_secs: f64,
+    /// Seconds spent generating.
+    pub decode_secs: f64,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Oldest messages left out so the conversation fits the context.
+    pub dropped_messages: usize,
+}
+
+/// A loaded model ready to chat.
+pub struct Engine {
+    file: GgufFile,
+    model: Model,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    stop_ids: HashSet<u32>,
+    /// Tokens whose keys and values are in the cache, in order.
+    processed: Vec<u32>,
+    load_time: Duration,
+}
+
+impl Engine {
+    /// Loads a GGUF model: maps the weights, builds the tokenizer and chat template from
+    /// the metadata (or a `tokenizer.json` beside the file) and allocates the KV cache.
+    pub fn load(path: &Path, opts: &LoadOptions) -> Result<Engine, EngineError> {
+        let start = Instant::now();
+        let file = GgufFile::open(path)?;
+        let cfg = ModelConfig::from_gguf(&file)?;
+        let tokenizer = Tokenizer::for_model(path, file.content())
+            .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+        let template =
+            ChatTemplate::from_gguf(file.content(), opts.template_fallback.as_deref())
+                .map_err(|e| EngineError::Template(e.to_string()))?;
+        let mut stop_ids: HashSet<u32> = tokenizer.eot_ids().into_iter().collect();
+        for s in template.stop_strings() {
+            if let Some(id) = tokenizer.token_id(&s) {
+                stop_ids.insert(id);
+            }
+        }
+        let ctx = opts.ctx.min(cfg.train_ctx).max(64);
+        let device = default_device();
+        let model = Model::load(&file, cfg, ctx, &device)?;
+        Ok(Engine {
+            file,
+            model,
+            tokenizer,
+            template,
+            stop_ids,
+            processed: Vec::new(),
+            load_time: start.elapsed(),
+        })
+    }
+
+    /// Time the load took.
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        self.model.config()
+    }
+
+    /// The mapped model file.
+    pub fn file(&self) -> &GgufFile {
+        &self.file
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Context capacity in tokens.
+    pub fn context_size(&self) -> usize {
+        self.model.cache().capacity()
+    }
+
+    /// Bytes held by the KV cache.
+    pub fn kv_cache_bytes(&self) -> usize {
+        self.model.cache().bytes()
+    }
+
+    /// Tokens currently in the cache.
+    pub fn cached_tokens(&self) -> usize {
+        self.processed.len()
+    }
+
+    /// Counts the tokens of a plain text.
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.tokenizer.encode(text, false, false).len()
+    }
+
+    /// Forgets the cached conversation.
+    pub fn reset(&mut self) {
+        self.processed.clear();
+        self.model.cache_mut().truncate(0);
+    }
+
+    /// Renders `messages` with the chat template and tokenizes the result, leaving out the
+    /// oldest non-system messages until prompt plus `reserve` tokens fit the context.
+    /// Returns the tokens and how many messages were left out.
+    pub fn prompt_tokens(
+        &self,
+        messages: &[ChatMessage],
+        reserve: usize,
+    ) -> Result<(Vec<u32>, usize), EngineError> {
+        if messages.iter().all(|m| m.content.trim().is_empty()) {
+            return Err(EngineError::EmptyPrompt);
+        }
+        let ctx = self.context_size();
+        let budget = ctx.saturating_sub(reserve.min(ctx / 2));
+        let keep_system = usize::from(messages.first().is_some_and(|m| m.role == "system"));
+        let mut dropped = 0;
+        loop {
+            let mut msgs: Vec<ChatMessage> = messages[..keep_system].to_vec();
+            msgs.extend_from_slice(&messages[keep_system + dropped..]);
+            // A conversation must not start with an assistant turn after the cut.
+            let text = self
+                .template
+                .render(&msgs, true)
+                .map_err(|e| EngineError::Template(e.to_string()))?;
+            let tokens = self.tokenizer.encode(&text, true, true);
+            let tokens = dedupe_bos(tokens, self.tokenizer.bos_id());
+            if tokens.len() <= budget {
+                return Ok((tokens, dropped));
+            }
+            // Drop the oldest message, keeping at least the last one.
+            if keep_system + dropped + 1 >= messages.len() {
+                return Err(EngineError::PromptTooLong { tokens: tokens.len(), ctx: budget });
+            }
+            dropped += 1;
+            while keep_system + dropped + 1 < messages.len()
+                && messages[keep_system + dropped].role == "assistant"
+            {
+                dropped += 1;
+            }
+        }
+    }
+
+    /// Runs `tokens` through the model, reusing the cached prefix they share with what
+    /// was processed before, and returns the logits after the last token and the number
+    /// of tokens reused.
+    pub fn eval(&mut self, tokens: &[u32]) -> Result<(Vec<f32>, usize), EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        if tokens.len() > self.context_size() {
+            return Err(EngineError::PromptTooLong {
+                tokens: tokens.len(),
+                ctx: self.context_size(),
+            });
+        }
+        let common = common_prefix(&self.processed, tokens).min(tokens.len() - 1);
+        self.processed.truncate(common);
+        self.model.cache_mut().truncate(common);
+        let logits = self.model.forward(&tokens[common..]);
+        let logits = match logits {
+            Ok(l) => l,
+            Err(e) => {
+                // Keep the cache consistent with `processed` after a failure.
+                self.reset();
+                return Err(e.into());
+            }
+        };
+        self.processed.extend_from_slice(&tokens[common..]);
+        Ok((logits.to_vec1::<f32>()?, common))
+    }
+
+    /// Answers the conversation `messages` (the model speaks next), streaming text to
+    /// `on_text` as it is decoded. Setting `cancel` stops the answer; what was generated
+    /// is returned and the cache stays usable.
+    pub fn chat(
+        &mut self,
+        messages: &[ChatMessage],
+        opts: &GenerateOptions,
+        cancel: &AtomicBool,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Reply, EngineError> {
+        let (tokens, dropped) = self.prompt_tokens(messages, opts.max_tokens)?;
+        let mut reply = self.generate(&tokens, opts, cancel, on_text)?;
+        reply.dropped_messages = dropped;
+        Ok(reply)
+    }
+
+    /// Generates after a tokenized prompt.
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        cancel: &AtomicBool,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Reply, EngineError> {
+        let start = Instant::now();
+        let (mut logits, reused) = self.eval(prompt)?;
+        let prefill_secs = start.elapsed().as_secs_f64();
+        let decode_start = Instant::now();
+        let mut sampler = Sampler::new(opts.sampling.clone());
+        let mut decoder = StreamDecoder::new(&self.tokenizer);
+        let mut text = String::new();
+        let mut generated = 0;
+        let stop = loop {
+            if cancel.load(Ordering::Relaxed) {
+                break StopReason::Cancelled;
+            }
+            let next = sampler.sample(&mut logits, &self.processed);
+            if self.stop_ids.contains(&next) {
+                break StopReason::EndOfTurn;
+            }
+            generated += 1;
+            if let Some(piece) = decoder.push(next) {
+                text.push_str(&piece);
+                on_text(&piece);
+            }
+            if generated >= opts.max_tokens {
+                // Keep the last token in the cache so the next turn can reuse it.
+                self.eval_one(next)?;
+                break StopReason::MaxTokens;
+            }
+            if self.processed.len() + 1 >= self.context_size() {
+                break StopReason::ContextFull;
+            }
+            logits = self.eval_one(next)?;
+        };
+        if let Some(rest) = decoder.flush() {
+            text.push_str(&rest);
+            on_text(&rest);
+        }
+        Ok(Reply {
+            text,
+            prompt_tokens: prompt.len(),
+            reused_tokens: reused,
+            prefilled_tokens: prompt.len() - reused,
+            generated_tokens: generated,
+            prefill_secs,
+            decode_secs: decode_start.elapsed().as_secs_f64(),
+            stop,
+            dropped_messages: 0,
+        })
+    }
+
+    fn eval_one(&mut self, token: u32) -> Result<Vec<f32>, EngineError> {
+        let logits = self.model.forward(&[token])?;
+        self.processed.push(token);
+        Ok(logits.to_vec1::<f32>()?)
+    }
+
+    /// Constrained choice: the index of the `choices` continuation the model finds most
+    /// likely after the conversation (mean log-probability per token), so the answer is
+    /// always one of them.
+    pub fn choose(&mut self, messages: &[ChatMessage], choices: &[&str]) -> Result<usize, EngineError> {
+        let (prompt, _) = self.prompt_tokens(messages, 64)?;
+        let mut best = (0, f32::NEG_INFINITY);
+        for (i, choice) in choices.iter().enumerate() {
+            let cont = self.tokenizer.encode(choice, false, false);
+            if cont.is_empty() {
+                continue;
+            }
+            let mut seq = prompt.clone();
+            let mut total = 0.0;
+            for &t in &cont {
+                let (logits, _) = self.eval(&seq)?;
+                total += log_softmax_at(&logits, t as usize);
+                seq.push(t);
+            }
+            let score = total / cont.len() as f32;
+            if score > best.1 {
+                best = (i, score);
+            }
+        }
+        Ok(best.0)
+    }
+}
+
+/// Picks the device: the first CUDA or Metal device when built with that feature.
+fn default_device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(d) = Device::new_cuda(0) {
+        return d;
+    }
+    #[cfg(feature = "metal")]
+    if let Ok(d) = Device::new_metal(0) {
+        return d;
+    }
+    Device::Cpu
+}
+
+/// Templates that write the BOS token themselves, tokenized with `add_special`, would
+/// start with two; keep one.
+fn dedupe_bos(mut tokens: Vec<u32>, bos: Option<u32>) -> Vec<u32> {
+    if let Some(b) = bos {
+        if tokens.len() >= 2 && tokens[0] == b && tokens[1] == b {
+            tokens.remove(0);
+        }
+    }
+    tokens
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn log_softmax_at(logits: &[f32], i: usize) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    logits.get(i).map_or(f32::NEG_INFINITY, |l| l - max - sum.ln())
+}
+
+/// Sizes the thread pools of our kernels and candle's ops.
+pub fn set_threads(n: usize) {
+    let n = n.max(1);
+    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_and_bos() {
+        assert_eq!(common_prefix(&[1, 2, 3], &[1, 2, 4, 5]), 2);
+        assert_eq!(dedupe_bos(vec![1, 1, 5], Some(1)), vec![1, 5]);
+        assert_eq!(dedupe_bos(vec![1, 5], Some(1)), vec![1, 5]);
+        let l = [0.0f32, 0.0];
+        assert!((log_softmax_at(&l, 0) - (0.5f32).ln()).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,242 @@
+//! A GGUF file opened with mmap: metadata, tensor infos and zero-copy tensor bytes.
+
+use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
+use candle_core::quantized::GgmlDType;
+use memmap2::Mmap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a GGUF file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum GgufError {
+    /// The file is missing or unreadable.
+    #[error("cannot open model file {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file does not start with the GGUF magic bytes.
+    #[error("{path} is not a GGUF model file (it starts with {found:?}, expected \"GGUF\")")]
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+        /// The first bytes found.
+        found: String,
+    },
+    /// The header, metadata or tensor table could not be parsed.
+    #[error("{path} is a corrupt GGUF file: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A tensor's data lies beyond the end of the file (an interrupted download).
+    #[error("{path} is truncated: tensor {tensor} needs bytes up to {needed} but the file has {len}; download it again (upward models pull NAME)")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// The first tensor that does not fit.
+        tensor: String,
+        /// End offset the tensor needs.
+        needed: u64,
+        /// File length.
+        len: u64,
+    },
+    /// A metadata key the model needs is absent or has the wrong type.
+    #[error("{path}: metadata key {key} is missing or not a {expected}")]
+    Metadata {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// The expected type.
+        expected: &'static str,
+    },
+    /// A tensor the architecture needs is absent.
+    #[error("{path}: tensor {name} is missing")]
+    MissingTensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor name.
+        name: String,
+    },
+}
+
+/// A GGUF file mapped into memory. Cloning is cheap (the mapping is shared).
+#[derive(Clone)]
+pub struct GgufFile {
+    path: PathBuf,
+    mmap: Arc<Mmap>,
+    content: Arc<Content>,
+}
+
+impl std::fmt::Debug for GgufFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufFile").field("path", &self.path).finish()
+    }
+}
+
+/// Bytes of one tensor stored in the mapped file, with its shape and type.
+#[derive(Clone)]
+pub struct TensorBytes {
+    /// The shared mapping the bytes live in.
+    pub mmap: Arc<Mmap>,
+    /// Offset of the first byte in the mapping.
+    pub offset: usize,
+    /// Number of bytes.
+    pub len: usize,
+    /// Element type.
+    pub dtype: GgmlDType,
+    /// Dimensions in GGUF order reversed to row-major (outermost first), e.g. `[rows, cols]`.
+    pub dims: Vec<usize>,
+}
+
+impl TensorBytes {
+    /// The raw bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.mmap[self.offset..self.offset + self.len]
+    }
+}
+
+impl GgufFile {
+    /// Opens and validates a GGUF file: magic, header, metadata and that every tensor's
+    /// data lies inside the file. Weights are mapped, not read.
+    pub fn open(path: &Path) -> Result<GgufFile, GgufError> {
+        let open_err = |source| GgufError::Open { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(open_err)?;
+        // SAFETY: the mapping is read-only; a model file modified while in use is the
+        // user's error, as with any mmap-based loader (llama.cpp does the same).
+        let mmap = unsafe { Mmap::map(&file) }.map_err(open_err)?;
+        if mmap.len() < 4 || &mmap[..4] != b"GGUF" {
+            let head = &mmap[..mmap.len().min(4)];
+            return Err(GgufError::BadMagic {
+                path: path.to_path_buf(),
+                found: String::from_utf8_lossy(head).into_owned(),
+            });
+        }
+        let mut cursor = std::io::Cursor::new(&mmap[..]);
+        let content = Content::read(&mut cursor).map_err(|e| GgufError::Corrupt {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let len = mmap.len() as u64;
+        for (name, info) in &content.tensor_infos {
+            let size = tensor_size(info).ok_or_else(|| GgufError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("tensor {name} has an invalid shape {:?}", info.shape),
+            })?;
+            let end = content.tensor_data_offset + info.offset + size as u64;
+            if end > len {
+                return Err(GgufError::Truncated {
+                    path: path.to_path_buf(),
+                    tensor: name.clone(),
+                    needed: end,
+                    len,
+                });
+            }
+        }
+        Ok(GgufFile { path: path.to_path_buf(), mmap: Arc::new(mmap), content: Arc::new(content) })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Parsed header: metadata and tensor infos.
+    pub fn content(&self) -> &Content {
+        &self.content
+    }
+
+    /// File size in bytes.
+    pub fn len(&self) -> usize {
+        self.mmap.len()
+    }
+
+    /// True for an empty mapping (never for a valid file).
+    pub fn is_empty(&self) -> bool {
+        self.mmap.is_empty()
+    }
+
+    /// `general.architecture`.
+    pub fn architecture(&self) -> Result<String, GgufError> {
+        self.meta_str("general.architecture")
+    }
+
+    /// A metadata value, if present.
+    pub fn meta(&self, key: &str) -> Option<&Value> {
+        self.content.metadata.get(key)
+    }
+
+    fn missing(&self, key: &str, expected: &'static str) -> GgufError {
+        GgufError::Metadata { path: self.path.clone(), key: key.to_string(), expected }
+    }
+
+    /// A string metadata value.
+    pub fn meta_str(&self, key: &str) -> Result<String, GgufError> {
+        match self.meta(key) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(self.missing(key, "string")),
+        }
+    }
+
+    /// An integer metadata value (any integer width).
+    pub fn meta_usize(&self, key: &str) -> Result<usize, GgufError> {
+        let v = match self.meta(key) {
+            Some(Value::U8(v)) => *v as i64,
+            Some(Value::I8(v)) => *v as i64,
+            Some(Value::U16(v)) => *v as i64,
+            Some(Value::I16(v)) => *v as i64,
+            Some(Value::U32(v)) => *v as i64,
+            Some(Value::I32(v)) => *v as i64,
+            Some(Value::U64(v)) => *v as i64,
+            Some(Value::I64(v)) => *v,
+            _ => return Err(self.missing(key, "integer")),
+        };
+        usize::try_from(v).map_err(|_| self.missing(key, "non-negative integer"))
+    }
+
+    /// A float metadata value.
+    pub fn meta_f32(&self, key: &str) -> Result<f32, GgufError> {
+        match self.meta(key) {
+            Some(Value::F32(v)) => Ok(*v),
+            Some(Value::F64(v)) => Ok(*v as f32),
+            _ => Err(self.missing(key, "float")),
+        }
+    }
+
+    /// True when the file has a tensor of that name.
+    pub fn has_tensor(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    /// The bytes and layout of a tensor, without copying.
+    pub fn tensor(&self, name: &str) -> Result<TensorBytes, GgufError> {
+        let info = self.content.tensor_infos.get(name).ok_or_else(|| GgufError::MissingTensor {
+            path: self.path.clone(),
+            name: name.to_string(),
+        })?;
+        let len = tensor_size(info).unwrap_or(0);
+        let offset = (self.content.tensor_data_offset + info.offset) as usize;
+        Ok(TensorBytes {
+            mmap: self.mmap.clone(),
+            offset,
+            len,
+            dtype: info.ggml_dtype,
+            dims: info.shape.dims().to_vec(),
+        })
+    }
+}
+
+/// Bytes a tensor occupies, or None when its shape does not fit its block size.
+fn tensor_size(info: &TensorInfo) -> Option<usize> {
+    let elems = info.shape.elem_count();
+    let bs = info.ggml_dtype.block_size();
+    if elems % bs != 0 {
+        return None;
+    }
+    (elems / bs).checked_mul(info.ggml_dtype.type_size())
+}

@@ -1,0 +1,240 @@
+//! A role-play in progress: the scenario, the persona, the turns so far and the
+//! conversation the boss model sees.
+
+use super::coach::{director_note, score_turn, trust_delta, TurnScore};
+use super::persona::Persona;
+use crate::critique::{DraftKind, Status};
+use crate::engine::{Engine, EngineError, GenerateOptions, Reply, StopReason};
+use crate::gguf::chat_template::ChatMessage;
+use crate::kb::{KnowledgeBase, Scenario};
+use crate::lang::Lang;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+
+/// Why a role-play step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleplayError {
+    /// No scenario with that id.
+    #[error("unknown scenario {0:?}; `upward roleplay --list` shows them")]
+    UnknownScenario(String),
+    /// No persona with that id.
+    #[error("unknown persona {0:?}; `upward roleplay --list` shows them")]
+    UnknownPersona(String),
+    /// Nothing was said.
+    #[error("say something first")]
+    EmptyTurn,
+    /// A prompt template failed.
+    #[error("prompt template {name}: {reason}")]
+    Template {
+        /// Template name.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The model failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// One exchange: what the user said, how the coach scored it, and the boss's answer.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Turn {
+    /// The user's words.
+    pub user: String,
+    /// The boss's answer (partial if interrupted).
+    pub boss: String,
+    /// The coach's scores.
+    pub score: TurnScore,
+    /// Trust after this turn (0-100).
+    pub trust: u8,
+    /// The private director's note given to the boss.
+    pub note: String,
+    /// True when the user interrupted the answer.
+    pub interrupted: bool,
+}
+
+/// A role-play session.
+pub struct Roleplay {
+    /// The scenario played.
+    pub scenario: Scenario,
+    /// The boss.
+    pub persona: Persona,
+    /// Language of the conversation.
+    pub lang: Lang,
+    /// Which rubric scores the user's turns.
+    pub kind: DraftKind,
+    system: String,
+    trust: i32,
+    turns: Vec<Turn>,
+}
+
+/// Renders a prompt template from `prompts/` with a JSON context.
+pub fn render_prompt(name: &str, ctx: &serde_json::Value) -> Result<String, RoleplayError> {
+    let err = |reason: String| RoleplayError::Template { name: name.to_string(), reason };
+    let source = crate::prompts::load(name).map_err(|e| err(e.to_string()))?;
+    let env = minijinja::Environment::new();
+    env.render_str(&source, ctx).map_err(|e| err(e.to_string()))
+}
+
+impl Roleplay {
+    /// Starts `scenario_id` with `persona_id` (default: the scenario's natural boss).
+    pub fn new(
+        kb: &KnowledgeBase,
+        personas: &[Persona],
+        scenario_id: &str,
+        persona_id: Option<&str>,
+        lang: Lang,
+    ) -> Result<Roleplay, RoleplayError> {
+        let scenario = kb
+            .scenario(scenario_id)
+            .cloned()
+            .ok_or_else(|| RoleplayError::UnknownScenario(scenario_id.to_string()))?;
+        let persona_id = persona_id.unwrap_or(default_persona(&scenario));
+        let persona = personas
+            .iter()
+            .find(|p| p.id == persona_id)
+            .cloned()
+            .ok_or_else(|| RoleplayError::UnknownPersona(persona_id.to_string()))?;
+        let principles: Vec<serde_json::Value> = scenario
+            .principles
+            .iter()
+            .filter_map(|id| kb.principle(id))
+            .map(|p| serde_json::json!({ "title": p.title.get(lang), "summary": p.summary.get(lang) }))
+            .collect();
+        let ctx = serde_json::json!({
+            "persona": persona.context(lang),
+            "scenario": {
+                "title": scenario.title.get(lang),
+                "situation": scenario.situation.get(lang),
+                "boss_cares": scenario.boss_cares.get(lang),
+            },
+            "principles": principles,
+        });
+        let system = render_prompt(&format!("roleplay_boss.{}.jinja", lang.code()), &ctx)?;
+        let kind = if scenario.rubric == "thanks" { DraftKind::Thanks } else { DraftKind::Help };
+        Ok(Roleplay { trust: persona.start_trust as i32, scenario, persona, lang, kind, system, turns: Vec::new() })
+    }
+
+    /// The boss's opening line.
+    pub fn opening(&self) -> &str {
+        self.scenario.opening.get(self.lang)
+    }
+
+    /// Completed turns.
+    pub fn turns(&self) -> &[Turn] {
+        &self.turns
+    }
+
+    /// Current trust (0-100).
+    pub fn trust(&self) -> u8 {
+        self.trust.clamp(0, 100) as u8
+    }
+
+    /// Puts back turns saved earlier (resuming a session).
+    pub fn restore(&mut self, turns: Vec<Turn>) {
+        if let Some(last) = turns.last() {
+            self.trust = last.trust as i32;
+        }
+        self.turns = turns;
+    }
+
+    /// Forgets every turn (trust back to the persona's start).
+    pub fn restart(&mut self) {
+        self.turns.clear();
+        self.trust = self.persona.start_trust as i32;
+    }
+
+    /// The text the boss model sees for a user turn: the words and the director's note.
+    fn user_message(&self, text: &str, note: &str) -> String {
+        if note.is_empty() {
+            text.to_string()
+        } else if self.lang == Lang::Zh {
+            format!("{text}\n\n【导演提示】{note}")
+        } else {
+            format!("{text}\n\n[Director's note] {note}")
+        }
+    }
+
+    /// The conversation as the model sees it, ending with a new user message. Earlier
+    /// turns are rendered exactly as before so the KV cache covers them.
+    pub fn messages(&self, next_user: &str) -> Vec<ChatMessage> {
+        let enter = self.lang.pick(
+            "（你敲门走进领导的办公室。）",
+            "(You knock and step into your boss's office.)",
+        );
+        let mut m = vec![
+            ChatMessage::new("system", &self.system),
+            ChatMessage::new("user", enter),
+            ChatMessage::new("assistant", self.opening()),
+        ];
+        for t in &self.turns {
+            m.push(ChatMessage::new("user", &self.user_message(&t.user, &t.note)));
+            m.push(ChatMessage::new("assistant", &t.boss));
+        }
+        m.push(ChatMessage::new("user", next_user));
+        m
+    }
+
+    /// Scores the user's turn, steers the boss with a director's note and streams the
+    /// boss's answer. An interrupted answer is kept (marked) and the role-play goes on.
+    pub fn take_turn(
+        &mut self,
+        engine: &mut Engine,
+        text: &str,
+        opts: &GenerateOptions,
+        cancel: &AtomicBool,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<(&Turn, Reply), RoleplayError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(RoleplayError::EmptyTurn);
+        }
+        let score = score_turn(text, self.kind, self.lang);
+        let note = director_note(&score, self.lang);
+        let msgs = self.messages(&self.user_message(text, &note));
+        let reply = engine.chat(&msgs, opts, cancel, on_text)?;
+        let trust = (self.trust + trust_delta(&score)).clamp(0, 100);
+        self.trust = trust;
+        self.turns.push(Turn {
+            user: text.to_string(),
+            boss: reply.text.trim().to_string(),
+            score,
+            trust: trust as u8,
+            note,
+            interrupted: reply.stop == StopReason::Cancelled,
+        });
+        Ok((self.turns.last().expect("just pushed"), reply))
+    }
+
+    /// Per-criterion best status across the turns so far.
+    pub fn best_statuses(&self) -> BTreeMap<String, Status> {
+        let mut best: BTreeMap<String, Status> = BTreeMap::new();
+        for t in &self.turns {
+            for (id, s) in &t.score.statuses {
+                let e = best.entry(id.clone()).or_insert(*s);
+                if rank(*s) > rank(*e) {
+                    *e = *s;
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Orders statuses: missing < partial < met.
+pub fn rank(s: Status) -> u8 {
+    match s {
+        Status::Missing => 0,
+        Status::Partial => 1,
+        Status::Met => 2,
+    }
+}
+
+/// The boss a scenario is naturally played with.
+fn default_persona(s: &Scenario) -> &'static str {
+    match s.id.as_str() {
+        "skip-level" => "numbers-vp",
+        "year-end-thanks" => "supportive-mentor",
+        _ => "demanding-director",
+    }
+}
