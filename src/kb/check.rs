@@ -55,6 +55,8 @@ pub(crate) struct SourceSet {
     pub scenarios: Vec<SourceFile>,
     /// Problems met while listing the files (unreadable directories).
     pub problems: Vec<Problem>,
+    /// The directory itself is missing: nothing else is worth reporting.
+    pub root_missing: bool,
 }
 
 impl SourceSet {
@@ -68,6 +70,7 @@ impl SourceSet {
             principles: Vec::new(),
             scenarios: Vec::new(),
             problems: Vec::new(),
+            root_missing: false,
         };
         let read = |p: PathBuf| -> SourceFile {
             let text = match std::fs::read(&p) {
@@ -85,6 +88,7 @@ impl SourceSet {
                           scenarios/ and source/transcript-zh.txt"
                     .into(),
             });
+            set.root_missing = true;
             return set;
         }
         let t = dir.join(TRANSCRIPT);
@@ -143,6 +147,7 @@ impl SourceSet {
             principles: folder(PRINCIPLES_DIR),
             scenarios: folder(SCENARIOS_DIR),
             problems: Vec::new(),
+            root_missing: false,
         }
     }
 }
@@ -258,7 +263,7 @@ impl Reporter<'_> {
         self.out.push(Problem {
             file: self.file.to_path_buf(),
             line,
-            message: format!("invalid TOML: {}", e.message().trim()),
+            message: format!("invalid TOML: {}", e.message().trim().replace('\n', "; ")),
         });
     }
 }
@@ -271,6 +276,9 @@ pub(crate) fn known_criterion(c: &str) -> bool {
 /// Parses and checks a whole source set.
 pub(crate) fn parse(set: &SourceSet) -> Parsed {
     let mut problems = set.problems.clone();
+    if set.root_missing {
+        return Parsed { principles: Vec::new(), scenarios: Vec::new(), synonyms: Vec::new(), problems };
+    }
     let transcript: Option<&str> = match &set.transcript {
         None => {
             problems.push(Problem {
