@@ -11,6 +11,7 @@
 //! | [`kernels`] | quantized matrix kernels for the CPU |
 //! | [`engine`] | our forward pass, KV cache, sampling and streaming generation |
 //! | [`kb`] | the knowledge base distilled from the talk, its checks and retrieval |
+//! | [`prompts`] | embedded prompt templates (minijinja) with a directory override |
 //! | [`critique`] | rubric-based critique of help requests and thank-you notes |
 //! | [`roleplay`] | boss personas, scenarios, turn scoring and debriefs |
 //! | [`store`] | coaching sessions and progress in SQLite |
@@ -23,6 +24,7 @@ pub mod gguf;
 pub mod kb;
 pub mod kernels;
 pub mod lang;
+pub mod prompts;
 pub mod render;
 pub mod repl;
 pub mod roleplay;

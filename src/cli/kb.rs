@@ -1,15 +1,106 @@
-//! `upward kb` (being built).
+//! `upward kb`: check and search the knowledge base.
 
 use super::Global;
+use std::path::PathBuf;
+use upward::kb::{self, KnowledgeBase};
+use upward::lang::Lang;
 
 /// Subcommands of `upward kb`.
 #[derive(Debug, clap::Subcommand)]
 pub enum KbCommand {
-    /// List.
-    List,
+    /// Check a knowledge directory (default: $UPWARD_KNOWLEDGE_DIR, else the built-in base):
+    /// prints each problem as `file:line: reason` and fails if there is any.
+    Check {
+        /// The knowledge directory (with principles/, scenarios/, source/).
+        dir: Option<PathBuf>,
+    },
+    /// Search the principles (language from --lang, else detected from the query).
+    Search {
+        /// What you want to know, in Chinese or English.
+        query: String,
+        /// Print JSON: [{ "id", "score", "title", "summary", "quotes" }].
+        #[arg(long)]
+        json: bool,
+        /// How many principles to show.
+        #[arg(short = 'k', long = "top", default_value_t = 3)]
+        k: usize,
+    },
 }
 
 /// Runs `upward kb`.
-pub fn run(_cmd: KbCommand, _g: &Global) -> anyhow::Result<()> {
-    anyhow::bail!("`upward kb` is not built yet")
+pub fn run(cmd: KbCommand, g: &Global) -> anyhow::Result<()> {
+    match cmd {
+        KbCommand::Check { dir } => check(dir),
+        KbCommand::Search { query, json, k } => search(&query, json, k, g),
+    }
+}
+
+fn check(dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = dir.or_else(|| std::env::var_os(kb::KNOWLEDGE_DIR_ENV).map(PathBuf::from));
+    let (shown, problems) = match &dir {
+        Some(d) => (d.display().to_string(), kb::check_dir(d)),
+        None => ("built-in knowledge base".to_string(), kb::check_builtin()),
+    };
+    if !problems.is_empty() {
+        for p in &problems {
+            println!("{p}");
+        }
+        anyhow::bail!("{} problem(s) in {shown}", problems.len());
+    }
+    let base = match &dir {
+        Some(d) => KnowledgeBase::load_dir(d)?,
+        None => KnowledgeBase::builtin()?,
+    };
+    let quotes: usize = base.principles().iter().map(|p| p.quotes.len()).sum();
+    println!(
+        "OK: {shown}: {} principles, {} scenarios, {quotes} verbatim quotes, all {} criteria covered",
+        base.principles().len(),
+        base.scenarios().len(),
+        kb::HELP_CRITERIA.len() + kb::THANKS_CRITERIA.len()
+    );
+    Ok(())
+}
+
+fn search(query: &str, json: bool, k: usize, g: &Global) -> anyhow::Result<()> {
+    if query.trim().is_empty() {
+        anyhow::bail!("the query is empty: say what you want to know, e.g. `upward kb search \"年终怎么感谢领导\"`");
+    }
+    let base = KnowledgeBase::load_default()?;
+    // The language of the answer: --lang if given, else the query's own.
+    let lang = g.lang.unwrap_or_else(|| Lang::detect(query));
+    let hits = base.search(query, Some(Lang::detect(query)), k);
+    let out = if json {
+        #[derive(serde::Serialize)]
+        struct JsonHit<'a> {
+            id: &'a str,
+            score: f64,
+            title: &'a str,
+            summary: &'a str,
+            quotes: &'a [String],
+        }
+        let arr: Vec<JsonHit<'_>> = hits
+            .iter()
+            .map(|h| JsonHit {
+                id: &h.principle.id,
+                score: (f64::from(h.score) * 1000.0).round() / 1000.0,
+                title: h.principle.title.get(lang),
+                summary: h.principle.summary.get(lang),
+                quotes: &h.principle.quotes,
+            })
+            .collect();
+        serde_json::to_string_pretty(&arr)? + "\n"
+    } else {
+        let mut s = kb::render_hits(&hits, lang);
+        if !s.ends_with('\n') {
+            s.push('\n');
+        }
+        s
+    };
+    // A closed pipe (`| head`) is not an error worth a panic.
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
+    Ok(())
 }

@@ -1,0 +1,487 @@
+//! Parsing and validation of the knowledge files: every problem is reported with the file
+//! and line it comes from, and the same checks guard loading.
+
+use super::types::{Bilingual, Principle, Scenario, HELP_CRITERIA, THANKS_CRITERIA};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Where the transcript lives, relative to the knowledge directory.
+pub const TRANSCRIPT: &str = "source/transcript-zh.txt";
+/// Folder of principle files, relative to the knowledge directory.
+pub const PRINCIPLES_DIR: &str = "principles";
+/// Folder of scenario files, relative to the knowledge directory.
+pub const SCENARIOS_DIR: &str = "scenarios";
+/// Optional query-expansion synonyms, relative to the knowledge directory.
+pub const SYNONYMS: &str = "synonyms.toml";
+
+/// One thing wrong with the knowledge files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The file at fault (as given, or `knowledge/...` for the built-in base).
+    pub file: PathBuf,
+    /// 1-based line; 0 when the problem concerns the whole file or directory.
+    pub line: usize,
+    /// What is wrong and, where useful, what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        }
+    }
+}
+
+/// A knowledge file's text and the path shown in problems.
+pub(crate) struct SourceFile {
+    pub shown: PathBuf,
+    pub text: Result<String, String>,
+}
+
+/// The raw files of one knowledge base, before parsing.
+pub(crate) struct SourceSet {
+    /// Root shown in directory-level problems.
+    pub root: PathBuf,
+    pub transcript: Option<SourceFile>,
+    pub synonyms: Option<SourceFile>,
+    pub principles: Vec<SourceFile>,
+    pub scenarios: Vec<SourceFile>,
+    /// Problems met while listing the files (unreadable directories).
+    pub problems: Vec<Problem>,
+}
+
+impl SourceSet {
+    /// Reads a knowledge directory from disk. Files in each folder are taken in name order;
+    /// only `*.toml` files count.
+    pub fn from_dir(dir: &Path) -> SourceSet {
+        let mut set = SourceSet {
+            root: dir.to_path_buf(),
+            transcript: None,
+            synonyms: None,
+            principles: Vec::new(),
+            scenarios: Vec::new(),
+            problems: Vec::new(),
+        };
+        let read = |p: PathBuf| -> SourceFile {
+            let text = match std::fs::read(&p) {
+                Ok(bytes) => crate::text::decode_user_text(&bytes, &p.display().to_string())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("cannot read: {e}")),
+            };
+            SourceFile { shown: p, text }
+        };
+        if !dir.is_dir() {
+            set.problems.push(Problem {
+                file: dir.to_path_buf(),
+                line: 0,
+                message: "not a directory: expected a knowledge base with principles/, \
+                          scenarios/ and source/transcript-zh.txt"
+                    .into(),
+            });
+            return set;
+        }
+        let t = dir.join(TRANSCRIPT);
+        if t.exists() {
+            set.transcript = Some(read(t));
+        }
+        let s = dir.join(SYNONYMS);
+        if s.exists() {
+            set.synonyms = Some(read(s));
+        }
+        for (sub, out) in [(PRINCIPLES_DIR, &mut set.principles), (SCENARIOS_DIR, &mut set.scenarios)] {
+            let d = dir.join(sub);
+            if !d.exists() {
+                continue;
+            }
+            match std::fs::read_dir(&d) {
+                Ok(entries) => {
+                    let mut paths: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+                        .collect();
+                    paths.sort();
+                    out.extend(paths.into_iter().map(read));
+                }
+                Err(e) => set.problems.push(Problem {
+                    file: d,
+                    line: 0,
+                    message: format!("cannot list directory: {e}"),
+                }),
+            }
+        }
+        set
+    }
+
+    /// The knowledge base embedded in the binary.
+    pub fn builtin() -> SourceSet {
+        let root = Path::new("knowledge");
+        let file = |f: &include_dir::File<'_>| SourceFile {
+            shown: root.join(f.path()),
+            text: f.contents_utf8().map(str::to_string).ok_or_else(|| "not UTF-8 text".to_string()),
+        };
+        let folder = |name: &str| -> Vec<SourceFile> {
+            let mut files: Vec<&include_dir::File<'_>> = super::BUILTIN
+                .get_dir(name)
+                .map(|d| {
+                    d.files().filter(|f| f.path().extension().is_some_and(|x| x == "toml")).collect()
+                })
+                .unwrap_or_default();
+            files.sort_by_key(|f| f.path());
+            files.into_iter().map(file).collect()
+        };
+        SourceSet {
+            root: root.to_path_buf(),
+            transcript: super::BUILTIN.get_file(TRANSCRIPT).map(file),
+            synonyms: super::BUILTIN.get_file(SYNONYMS).map(file),
+            principles: folder(PRINCIPLES_DIR),
+            scenarios: folder(SCENARIOS_DIR),
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// What parsing and checking produced.
+pub(crate) struct Parsed {
+    pub principles: Vec<Principle>,
+    pub scenarios: Vec<Scenario>,
+    pub synonyms: Vec<Vec<String>>,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBi {
+    zh: Option<Spanned<String>>,
+    en: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrinciple {
+    id: Spanned<String>,
+    title: Spanned<RawBi>,
+    summary: Spanned<RawBi>,
+    #[serde(default)]
+    quotes: Vec<Spanned<String>>,
+    #[serde(default)]
+    dos: Vec<Spanned<RawBi>>,
+    #[serde(default)]
+    donts: Vec<Spanned<RawBi>>,
+    #[serde(default)]
+    criteria: Vec<Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    id: Spanned<String>,
+    title: Spanned<RawBi>,
+    situation: Spanned<RawBi>,
+    boss_cares: Spanned<RawBi>,
+    rubric: Spanned<String>,
+    #[serde(default)]
+    principles: Vec<Spanned<String>>,
+    good_outcome: Spanned<RawBi>,
+    opening: Spanned<RawBi>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSynonyms {
+    #[serde(default)]
+    groups: Vec<Spanned<Vec<String>>>,
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Collects problems for one file.
+struct Reporter<'a> {
+    file: &'a Path,
+    text: &'a str,
+    out: &'a mut Vec<Problem>,
+}
+
+impl Reporter<'_> {
+    fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.out.push(Problem {
+            file: self.file.to_path_buf(),
+            line: line_of(self.text, span.start),
+            message: message.into(),
+        });
+    }
+
+    /// A bilingual field with both languages present and non-empty.
+    fn bilingual(&mut self, field: &str, raw: &Spanned<RawBi>) -> Bilingual {
+        let mut get = |lang: &str, v: &Option<Spanned<String>>| -> String {
+            match v {
+                None => {
+                    self.at(raw.span(), format!("`{field}` is missing its `{lang}` text"));
+                    String::new()
+                }
+                Some(s) if s.get_ref().trim().is_empty() => {
+                    self.at(s.span(), format!("`{field}.{lang}` is empty"));
+                    String::new()
+                }
+                Some(s) => s.get_ref().trim().to_string(),
+            }
+        };
+        let zh = get("zh", &raw.get_ref().zh);
+        let en = get("en", &raw.get_ref().en);
+        Bilingual { zh, en }
+    }
+
+    fn id(&mut self, id: &Spanned<String>) -> String {
+        let s = id.get_ref().trim();
+        if s.is_empty() {
+            self.at(id.span(), "`id` is empty");
+        } else if !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            self.at(id.span(), format!("id `{s}` must be lower-case ASCII letters, digits and `-`"));
+        }
+        s.to_string()
+    }
+
+    fn toml_error(&mut self, e: &toml::de::Error) {
+        let line = e.span().map(|s| line_of(self.text, s.start)).unwrap_or(0);
+        self.out.push(Problem {
+            file: self.file.to_path_buf(),
+            line,
+            message: format!("invalid TOML: {}", e.message().trim()),
+        });
+    }
+}
+
+/// Every criterion id of both rubrics.
+pub(crate) fn known_criterion(c: &str) -> bool {
+    HELP_CRITERIA.contains(&c) || THANKS_CRITERIA.contains(&c)
+}
+
+/// Parses and checks a whole source set.
+pub(crate) fn parse(set: &SourceSet) -> Parsed {
+    let mut problems = set.problems.clone();
+    let transcript: Option<&str> = match &set.transcript {
+        None => {
+            problems.push(Problem {
+                file: set.root.join(TRANSCRIPT),
+                line: 0,
+                message: "the source transcript is missing; quotes cannot be checked".into(),
+            });
+            None
+        }
+        Some(SourceFile { shown, text: Err(e) }) => {
+            problems.push(Problem { file: shown.clone(), line: 0, message: e.clone() });
+            None
+        }
+        Some(SourceFile { text: Ok(t), .. }) => Some(t.as_str()),
+    };
+
+    let mut principles = Vec::new();
+    let mut seen: HashMap<String, (PathBuf, usize)> = HashMap::new();
+    for f in &set.principles {
+        let text = match &f.text {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(Problem { file: f.shown.clone(), line: 0, message: e.clone() });
+                continue;
+            }
+        };
+        let mut r = Reporter { file: &f.shown, text, out: &mut problems };
+        let raw: RawPrinciple = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                r.toml_error(&e);
+                continue;
+            }
+        };
+        let id = r.id(&raw.id);
+        let id_line = line_of(text, raw.id.span().start);
+        if let Some((file, line)) = seen.get(&id) {
+            let msg = format!("duplicate principle id `{id}` (first defined at {}:{line})", file.display());
+            r.at(raw.id.span(), msg);
+        } else if !id.is_empty() {
+            seen.insert(id.clone(), (f.shown.clone(), id_line));
+        }
+        let title = r.bilingual("title", &raw.title);
+        let summary = r.bilingual("summary", &raw.summary);
+        if raw.quotes.is_empty() {
+            r.at(raw.id.span(), "no `quotes`: give at least one verbatim quote from the transcript");
+        }
+        let mut quotes = Vec::new();
+        for q in &raw.quotes {
+            let s = q.get_ref();
+            if s.trim().is_empty() {
+                r.at(q.span(), "empty quote");
+            } else if let Some(t) = transcript {
+                if !t.contains(s.as_str()) {
+                    r.at(
+                        q.span(),
+                        format!(
+                            "quote is not a verbatim substring of {TRANSCRIPT}: \"{}\" \
+                             (copy it exactly, typos included)",
+                            crate::text::truncate_to_width(s, 40)
+                        ),
+                    );
+                }
+            }
+            quotes.push(s.clone());
+        }
+        let mut examples = |name: &str, list: &[Spanned<RawBi>]| -> Vec<Bilingual> {
+            if list.is_empty() {
+                r.at(raw.id.span(), format!("no `{name}`: give at least one example ([[{name}]])"));
+            }
+            list.iter().map(|b| r.bilingual(name, b)).collect()
+        };
+        let dos = examples("dos", &raw.dos);
+        let donts = examples("donts", &raw.donts);
+        if raw.criteria.is_empty() {
+            r.at(raw.id.span(), "no `criteria`: name the critique criteria this principle supports");
+        }
+        let mut criteria: Vec<String> = Vec::new();
+        for c in &raw.criteria {
+            let s = c.get_ref().trim();
+            if !known_criterion(s) {
+                r.at(
+                    c.span(),
+                    format!(
+                        "unknown criterion `{s}` (known: {}, {})",
+                        HELP_CRITERIA.join(" "),
+                        THANKS_CRITERIA.join(" ")
+                    ),
+                );
+            } else if criteria.iter().any(|x| x == s) {
+                r.at(c.span(), format!("criterion `{s}` listed twice"));
+            } else {
+                criteria.push(s.to_string());
+            }
+        }
+        let mut tags = Vec::new();
+        for t in &raw.tags {
+            if t.get_ref().trim().is_empty() {
+                r.at(t.span(), "empty tag");
+            } else {
+                tags.push(t.get_ref().trim().to_string());
+            }
+        }
+        principles.push(Principle { id, title, summary, quotes, dos, donts, criteria, tags });
+    }
+
+    let known_ids: HashMap<&str, ()> = principles.iter().map(|p| (p.id.as_str(), ())).collect();
+    let mut scenarios = Vec::new();
+    let mut seen_sc: HashMap<String, (PathBuf, usize)> = HashMap::new();
+    for f in &set.scenarios {
+        let text = match &f.text {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(Problem { file: f.shown.clone(), line: 0, message: e.clone() });
+                continue;
+            }
+        };
+        let mut r = Reporter { file: &f.shown, text, out: &mut problems };
+        let raw: RawScenario = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                r.toml_error(&e);
+                continue;
+            }
+        };
+        let id = r.id(&raw.id);
+        if let Some((file, line)) = seen_sc.get(&id) {
+            let msg = format!("duplicate scenario id `{id}` (first defined at {}:{line})", file.display());
+            r.at(raw.id.span(), msg);
+        } else if !id.is_empty() {
+            seen_sc.insert(id.clone(), (f.shown.clone(), line_of(text, raw.id.span().start)));
+        }
+        let title = r.bilingual("title", &raw.title);
+        let situation = r.bilingual("situation", &raw.situation);
+        let boss_cares = r.bilingual("boss_cares", &raw.boss_cares);
+        let good_outcome = r.bilingual("good_outcome", &raw.good_outcome);
+        let opening = r.bilingual("opening", &raw.opening);
+        let rubric = raw.rubric.get_ref().trim().to_string();
+        if rubric != "help" && rubric != "thanks" {
+            r.at(raw.rubric.span(), format!("unknown rubric `{rubric}` (use `help` or `thanks`)"));
+        }
+        if raw.principles.is_empty() {
+            r.at(raw.id.span(), "no `principles`: name the principle ids this scenario trains");
+        }
+        let mut pids = Vec::new();
+        for p in &raw.principles {
+            let s = p.get_ref().trim();
+            if !known_ids.contains_key(s) {
+                r.at(p.span(), format!("unknown principle id `{s}`"));
+            }
+            pids.push(s.to_string());
+        }
+        scenarios.push(Scenario {
+            id,
+            title,
+            situation,
+            boss_cares,
+            rubric,
+            principles: pids,
+            good_outcome,
+            opening,
+        });
+    }
+
+    let mut synonyms = Vec::new();
+    if let Some(f) = &set.synonyms {
+        match &f.text {
+            Err(e) => problems.push(Problem { file: f.shown.clone(), line: 0, message: e.clone() }),
+            Ok(text) => {
+                let mut r = Reporter { file: &f.shown, text, out: &mut problems };
+                match toml::from_str::<RawSynonyms>(text) {
+                    Err(e) => r.toml_error(&e),
+                    Ok(raw) => {
+                        for g in raw.groups {
+                            let words: Vec<String> = g
+                                .get_ref()
+                                .iter()
+                                .map(|w| w.trim().to_string())
+                                .filter(|w| !w.is_empty())
+                                .collect();
+                            if words.len() < 2 {
+                                r.at(g.span(), "a synonym group needs at least two words");
+                            } else {
+                                synonyms.push(words);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Critique shows a principle for every criterion: each must be supported somewhere.
+    // Only meaningful when every principle file parsed (else the gap may be a parse error).
+    if set.principles.is_empty() {
+        problems.push(Problem {
+            file: set.root.join(PRINCIPLES_DIR),
+            line: 0,
+            message: "no principle files (*.toml) found".into(),
+        });
+    } else if principles.len() == set.principles.len() {
+        for c in HELP_CRITERIA.iter().chain(THANKS_CRITERIA.iter()) {
+            if !principles.iter().any(|p| p.criteria.iter().any(|x| x == c)) {
+                problems.push(Problem {
+                    file: set.root.join(PRINCIPLES_DIR),
+                    line: 0,
+                    message: format!("no principle supports criterion `{c}`"),
+                });
+            }
+        }
+    }
+
+    Parsed { principles, scenarios, synonyms, problems }
+}
