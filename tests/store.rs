@@ -40,9 +40,19 @@ fn save_roleplay(store: &Store) -> i64 {
     let id = store.create_session(&s).unwrap();
     let turns = [
         (Role::Boss, "说吧，什么事？", None, None),
-        (Role::User, "王总，华东项目遇到阻力，想请您帮忙协调。", Some(json!({"ask": "met", "situation": "partial"})), Some(55.0)),
+        (
+            Role::User,
+            "王总，华东项目遇到阻力，想请您帮忙协调。",
+            Some(json!({"ask": "met", "situation": "partial"})),
+            Some(55.0),
+        ),
         (Role::Boss, "你们自己试过什么？", None, None),
-        (Role::User, "我们已经约了两次客户，下周三前需要您出面。", Some(json!({"effort": "met", "timing": "met"})), Some(70.0)),
+        (
+            Role::User,
+            "我们已经约了两次客户，下周三前需要您出面。",
+            Some(json!({"effort": "met", "timing": "met"})),
+            Some(70.0),
+        ),
     ];
     for (role, text, scores, trust) in turns {
         let mut t = TurnRecord::new(role, text);
@@ -294,29 +304,52 @@ fn progress_over_three_improving_critiques() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(Some(dir.path())).unwrap();
     let drafts = [
-        ("王总，项目卡住了。", [("situation", "partial"), ("ask", "missing"), ("plan", "missing")], 20),
-        ("王总，华东项目卡在采购，想请您帮忙。", [("situation", "met"), ("ask", "partial"), ("plan", "missing")], 50),
-        ("王总，华东项目卡在采购，我们试过两次，想请您周三前约对方副总，方案如下。", [("situation", "met"), ("ask", "met"), ("plan", "partial")], 85),
+        (
+            "王总，项目卡住了。",
+            [("situation", "partial"), ("ask", "missing"), ("plan", "missing")],
+            20,
+        ),
+        (
+            "王总，华东项目卡在采购，想请您帮忙。",
+            [("situation", "met"), ("ask", "partial"), ("plan", "missing")],
+            50,
+        ),
+        (
+            "王总，华东项目卡在采购，我们试过两次，想请您周三前约对方副总，方案如下。",
+            [("situation", "met"), ("ask", "met"), ("plan", "partial")],
+            85,
+        ),
     ];
     for (draft, statuses, score) in drafts {
-        store.save_critique(&CritiqueRecord::from_result(draft, critique_result(&statuses, score))).unwrap();
+        store
+            .save_critique(&CritiqueRecord::from_result(draft, critique_result(&statuses, score)))
+            .unwrap();
     }
     let out = upward(dir.path()).args(["progress", "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let p: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(p["critiques"], 3);
-    let crit = |id: &str| p["criteria"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+    let crit = |id: &str| {
+        p["criteria"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone()
+    };
     let ask = crit("ask");
-    assert_eq!((ask["first"].as_f64(), ask["best"].as_f64(), ask["latest"].as_f64()), (Some(0.0), Some(100.0), Some(100.0)));
+    assert_eq!(
+        (ask["first"].as_f64(), ask["best"].as_f64(), ask["latest"].as_f64()),
+        (Some(0.0), Some(100.0), Some(100.0))
+    );
     assert_eq!(ask["count"], 3);
     assert_eq!(ask["trend"], "improving");
     let plan = crit("plan");
-    assert_eq!((plan["first"].as_f64(), plan["best"].as_f64(), plan["latest"].as_f64()), (Some(0.0), Some(50.0), Some(50.0)));
+    assert_eq!(
+        (plan["first"].as_f64(), plan["best"].as_f64(), plan["latest"].as_f64()),
+        (Some(0.0), Some(50.0), Some(50.0))
+    );
     let situation = crit("situation");
     assert_eq!(situation["first"].as_f64(), Some(50.0));
     assert_eq!(situation["latest"].as_f64(), Some(100.0));
     // Rubric order.
-    let ids: Vec<&str> = p["criteria"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        p["criteria"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["situation", "ask", "plan"]);
     let lib = store.progress(None).unwrap();
     assert_eq!(lib.criteria[1].trend, Trend::Improving);

@@ -90,11 +90,7 @@ pub fn run(cmd: SessionsCommand, g: &Global) -> anyhow::Result<()> {
                 Some(path) => {
                     upward::text::write_atomic(&path, text.as_bytes())
                         .with_context(|| format!("cannot write {}", path.display()))?;
-                    eprintln!(
-                        "{} {}",
-                        lang.pick("已导出到", "exported to"),
-                        path.display()
-                    );
+                    eprintln!("{} {}", lang.pick("已导出到", "exported to"), path.display());
                 }
                 None => stdout.write_all(text.as_bytes())?,
             }
@@ -174,11 +170,7 @@ fn list_table(list: &[upward::store::SessionSummary], lang: Lang) -> String {
             let started = chrono::DateTime::parse_from_rfc3339(&x.started_at)
                 .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_else(|_| x.started_at.clone());
-            let title = x
-                .title
-                .clone()
-                .or_else(|| x.scenario.clone())
-                .unwrap_or_default();
+            let title = x.title.clone().or_else(|| x.scenario.clone()).unwrap_or_default();
             [
                 x.id.to_string(),
                 started,

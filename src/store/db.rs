@@ -6,7 +6,9 @@ use super::{
     SessionSummary, StoreError, Turn, TurnRecord,
 };
 use crate::lang::Lang;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -98,9 +100,8 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
         // Deleted sessions are overwritten on disk, not just unlinked.
         conn.pragma_update(None, "secure_delete", "ON").map_err(err)?;
-        let _mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(err)?;
+        let _mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         let found = schema::migrate(&conn).map_err(err)?;
         if found > SCHEMA_VERSION {
@@ -138,15 +139,7 @@ impl Store {
         tx.execute(
             "INSERT INTO sessions (kind, scenario, persona, model, lang, started_at, title)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                s.kind.as_str(),
-                s.scenario,
-                s.persona,
-                s.model,
-                s.lang.code(),
-                now(),
-                s.title
-            ],
+            params![s.kind.as_str(), s.scenario, s.persona, s.model, s.lang.code(), now(), s.title],
         )
         .map_err(|e| self.err(e))?;
         Ok(tx.last_insert_rowid())
@@ -417,9 +410,8 @@ impl Store {
     /// disk.
     pub fn delete_session(&self, id: i64) -> Result<(), StoreError> {
         self.write(|tx| {
-            let n = tx
-                .execute("DELETE FROM sessions WHERE id = ?1", [id])
-                .map_err(|e| self.err(e))?;
+            let n =
+                tx.execute("DELETE FROM sessions WHERE id = ?1", [id]).map_err(|e| self.err(e))?;
             if n == 0 {
                 return Err(StoreError::NoSuchSession { id });
             }
@@ -492,10 +484,7 @@ mod tests {
         assert_eq!(d.turns[0].prompt_tokens, 120);
         assert_eq!(d.turns[1].role, Role::Boss);
         assert_eq!(d.session.lang, Lang::Zh);
-        assert!(matches!(
-            s.append_turn(999, &t),
-            Err(StoreError::NoSuchSession { id: 999 })
-        ));
+        assert!(matches!(s.append_turn(999, &t), Err(StoreError::NoSuchSession { id: 999 })));
     }
 
     #[test]
@@ -534,7 +523,9 @@ mod tests {
         let f = dir.path().join("afile");
         std::fs::write(&f, b"not a dir").unwrap();
         let e = Store::open(Some(&f)).unwrap_err();
-        assert!(matches!(e, StoreError::DataDir { .. }) || matches!(e, StoreError::ReadOnly { .. }));
+        assert!(
+            matches!(e, StoreError::DataDir { .. }) || matches!(e, StoreError::ReadOnly { .. })
+        );
         assert!(e.to_string().contains("--data-dir"), "{e}");
         assert_eq!(std::fs::read(&f).unwrap(), b"not a dir");
     }

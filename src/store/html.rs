@@ -50,8 +50,12 @@ fn chart_svg(c: &CriterionProgress, lang: Lang) -> String {
             y = y(v)
         );
     }
-    let pts: Vec<String> =
-        c.points.iter().enumerate().map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.value))).collect();
+    let pts: Vec<String> = c
+        .points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.value)))
+        .collect();
     if n > 1 {
         let _ = write!(svg, r#"<polyline points="{}" class="line"/>"#, pts.join(" "));
     }
@@ -118,11 +122,7 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
         ))
     );
     if p.criteria.is_empty() {
-        let _ = writeln!(
-            h,
-            "<p>{}</p>",
-            esc(lang.pick("还没有可统计的练习。", "No results yet."))
-        );
+        let _ = writeln!(h, "<p>{}</p>", esc(lang.pick("还没有可统计的练习。", "No results yet.")));
     } else {
         let heads = [
             lang.pick("标准", "Criterion"),
@@ -182,8 +182,18 @@ mod tests {
                 latest: 100.0,
                 trend: Trend::Improving,
                 points: vec![
-                    Point { at: "2026-11-01T00:00:00Z".into(), session_id: 1, source: "critique".into(), value: 0.0 },
-                    Point { at: "2026-11-02T00:00:00Z".into(), session_id: 2, source: "critique".into(), value: 100.0 },
+                    Point {
+                        at: "2026-11-01T00:00:00Z".into(),
+                        session_id: 1,
+                        source: "critique".into(),
+                        value: 0.0,
+                    },
+                    Point {
+                        at: "2026-11-02T00:00:00Z".into(),
+                        session_id: 2,
+                        source: "critique".into(),
+                        value: 100.0,
+                    },
                 ],
             }],
         };

@@ -228,8 +228,9 @@ pub(crate) fn compute(
         None => true,
         Some(d) => local_date(at).is_some_and(|x| x >= d),
     };
-    // (time, session id, source, results)
-    let mut events: Vec<(String, i64, &str, Vec<(String, f64)>)> = Vec::new();
+    // (time, session id, source, results per criterion)
+    type Event<'a> = (String, i64, &'a str, Vec<(String, f64)>);
+    let mut events: Vec<Event<'_>> = Vec::new();
     let mut n_crit = 0;
     let mut n_rp = 0;
     for c in critiques.iter().filter(|c| keep(&c.created_at)) {
@@ -425,7 +426,8 @@ mod tests {
 
     #[test]
     fn roleplay_uses_debrief_else_turn_mean_and_orders_by_time() {
-        let later = rp(2, "2026-11-20T10:00:00.000Z", Some(json!({"criteria": {"ask": "met"}})), &[]);
+        let later =
+            rp(2, "2026-11-20T10:00:00.000Z", Some(json!({"criteria": {"ask": "met"}})), &[]);
         let earlier = rp(
             1,
             "2026-11-10T10:00:00.000Z",
@@ -439,15 +441,23 @@ mod tests {
         assert_eq!(ask.trend, Trend::Improving);
         // Rubric order: ask (help #3) before tone (help #5).
         assert_eq!(p.criteria.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["ask", "tone"]);
-        let p = compute(&[], &[rp(3, "2020-01-01T00:00:00Z", None, &[json!({"ask": "met"})])],
-            NaiveDate::from_ymd_opt(2021, 1, 1));
+        let p = compute(
+            &[],
+            &[rp(3, "2020-01-01T00:00:00Z", None, &[json!({"ask": "met"})])],
+            NaiveDate::from_ymd_opt(2021, 1, 1),
+        );
         assert!(p.criteria.is_empty());
     }
 
     #[test]
     fn chart_aligns_cjk_labels() {
-        let d = rp(1, "2026-11-10T10:00:00.000Z", Some(json!({"criteria": {
-            "situation": "missing", "ask": "partial", "politics": "met"}})), &[]);
+        let d = rp(
+            1,
+            "2026-11-10T10:00:00.000Z",
+            Some(json!({"criteria": {
+            "situation": "missing", "ask": "partial", "politics": "met"}})),
+            &[],
+        );
         let p = compute(&[], &[d], None);
         let chart = progress_chart(&p, Lang::Zh);
         let rows: Vec<&str> = chart.lines().skip(2).collect();
