@@ -1,12 +1,45 @@
-//! `upward progress` (being built).
+//! `upward progress`: first, best and latest result per criterion, as a terminal chart,
+//! JSON or a self-contained HTML page.
 
 use super::Global;
+use anyhow::Context;
+use chrono::NaiveDate;
+use std::path::PathBuf;
+use upward::store::{progress_chart, progress_html, Store};
 
 /// Arguments of `upward progress`.
 #[derive(Debug, clap::Args)]
-pub struct ProgressArgs {}
+pub struct ProgressArgs {
+    /// Print JSON instead of the chart.
+    #[arg(long)]
+    pub json: bool,
+    /// Count only results on or after this date (YYYY-MM-DD, local time).
+    #[arg(long, value_parser = parse_date)]
+    pub since: Option<NaiveDate>,
+    /// Also write a self-contained HTML page with charts to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|e| format!("{s:?} is not a date like 2026-11-01 ({e})"))
+}
 
 /// Runs `upward progress`.
-pub fn run(_args: ProgressArgs, _g: &Global) -> anyhow::Result<()> {
-    anyhow::bail!("`upward progress` is not built yet")
+pub fn run(args: ProgressArgs, g: &Global) -> anyhow::Result<()> {
+    let store = Store::open(g.data_dir.as_deref())?;
+    let lang = g.lang();
+    let p = store.progress(args.since)?;
+    if let Some(path) = &args.html {
+        upward::text::write_atomic(path, progress_html(&p, lang).as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("{} {}", lang.pick("已写入", "wrote"), path.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+    } else if args.html.is_none() {
+        print!("{}", progress_chart(&p, lang));
+    }
+    Ok(())
 }

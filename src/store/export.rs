@@ -1,0 +1,273 @@
+//! One session as Markdown (a readable transcript) or JSON (everything stored). An export
+//! never includes any other session.
+
+use super::progress::{criterion_label, status_value};
+use super::{Role, SessionDetail, StoreError};
+use crate::lang::Lang;
+use serde_json::Value;
+use std::fmt::Write;
+
+/// Export formats of `upward sessions export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A readable Markdown transcript.
+    Md,
+    /// The full session as JSON.
+    Json,
+}
+
+/// The full session (row, turns, critiques) as pretty JSON.
+pub fn export_json(d: &SessionDetail) -> Result<String, StoreError> {
+    serde_json::to_string_pretty(d).map_err(|source| StoreError::Json { what: "session", source })
+}
+
+fn status_mark(v: &Value) -> String {
+    let s = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let mark = match status_value(v) {
+        Some(x) if x >= 100.0 => "✓",
+        Some(x) if x > 0.0 => "◐",
+        Some(_) => "✗",
+        None => "·",
+    };
+    format!("{mark} {s}")
+}
+
+fn scores_line(scores: &Value, lang: Lang) -> String {
+    match scores.as_object() {
+        Some(obj) => obj
+            .iter()
+            .map(|(k, v)| format!("{} {}", criterion_label(k, lang), status_mark(v)))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        None => scores.to_string(),
+    }
+}
+
+fn quote_block(out: &mut String, text: &str) {
+    for line in text.lines() {
+        if line.is_empty() {
+            out.push_str(">\n");
+        } else {
+            let _ = writeln!(out, "> {line}");
+        }
+    }
+    if text.is_empty() {
+        out.push_str(">\n");
+    }
+}
+
+fn score_str(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The session as a Markdown transcript in its own language: details, every turn with its
+/// scores and trust, every critique, and the debrief.
+pub fn export_markdown(d: &SessionDetail) -> String {
+    let s = &d.session;
+    let lang = s.lang;
+    let mut out = String::new();
+    let title = s.title.clone().unwrap_or_else(|| s.kind.label(lang).to_string());
+    let _ = writeln!(out, "# {} #{}: {}\n", lang.pick("会话", "Session"), s.id, title);
+    let mut meta = vec![(lang.pick("类型", "Kind"), s.kind.label(lang).to_string())];
+    if let Some(x) = &s.scenario {
+        meta.push((lang.pick("场景", "Scenario"), x.clone()));
+    }
+    if let Some(x) = &s.persona {
+        meta.push((lang.pick("老板类型", "Persona"), x.clone()));
+    }
+    if let Some(x) = &s.model {
+        meta.push((lang.pick("模型", "Model"), x.clone()));
+    }
+    meta.push((lang.pick("语言", "Language"), lang.code().to_string()));
+    meta.push((lang.pick("开始", "Started"), s.started_at.clone()));
+    if let Some(x) = &s.ended_at {
+        meta.push((lang.pick("结束", "Ended"), x.clone()));
+    }
+    for (k, v) in meta {
+        let _ = writeln!(out, "- **{k}**: {v}");
+    }
+    out.push('\n');
+
+    if !d.turns.is_empty() {
+        let _ = writeln!(out, "## {}\n", lang.pick("对话", "Transcript"));
+        for t in &d.turns {
+            let _ = writeln!(out, "**{}** ({}):\n", t.role.label(lang), t.seq);
+            quote_block(&mut out, &t.text);
+            out.push('\n');
+            let mut notes = Vec::new();
+            if let Some(sc) = &t.scores {
+                notes.push(format!("{}: {}", lang.pick("评分", "Scores"), scores_line(sc, lang)));
+            }
+            if let Some(tr) = t.trust {
+                notes.push(format!("{}: {}", lang.pick("信任度", "Trust"), score_str(tr)));
+            }
+            if t.role != Role::User && t.generated_tokens > 0 {
+                notes.push(format!(
+                    "{} tokens, {:.0} ms",
+                    t.generated_tokens,
+                    t.prefill_ms + t.decode_ms
+                ));
+            }
+            if !notes.is_empty() {
+                let _ = writeln!(out, "*{}*\n", notes.join(" · "));
+            }
+        }
+    }
+
+    for c in &d.critiques {
+        let _ = writeln!(out, "## {} ({})\n", lang.pick("点评", "Critique"), c.kind);
+        let _ = writeln!(out, "**{}**:\n", lang.pick("草稿", "Draft"));
+        quote_block(&mut out, &c.draft);
+        out.push('\n');
+        if let Some(sc) = c.score {
+            let _ = writeln!(out, "**{}**: {}\n", lang.pick("得分", "Score"), score_str(sc));
+        }
+        if let Some(list) = c.result.get("criteria").and_then(Value::as_array) {
+            for item in list {
+                let id = item.get("id").and_then(Value::as_str).unwrap_or("?");
+                let status = item.get("status").map(status_mark).unwrap_or_default();
+                let _ = write!(out, "- **{}** {}", criterion_label(id, lang), status);
+                for key in ["evidence", "advice"] {
+                    if let Some(x) = item.get(key).and_then(Value::as_str).filter(|x| !x.is_empty())
+                    {
+                        let k = match key {
+                            "evidence" => lang.pick("依据", "evidence"),
+                            _ => lang.pick("建议", "advice"),
+                        };
+                        let _ = write!(out, "; {k}: {x}");
+                    }
+                }
+                out.push('\n');
+                if let Some(ps) = item.get("principles").and_then(Value::as_array) {
+                    for p in ps {
+                        if let Some(q) = p.get("quote").and_then(Value::as_str) {
+                            let _ = writeln!(out, "  - 「{q}」");
+                        }
+                    }
+                }
+            }
+            out.push('\n');
+        }
+        if let Some(x) = c.result.get("comment").and_then(Value::as_str).filter(|x| !x.is_empty()) {
+            let _ = writeln!(out, "**{}**: {x}\n", lang.pick("总评", "Comment"));
+        }
+        if let Some(x) = c.result.get("rewrite").and_then(Value::as_str).filter(|x| !x.is_empty()) {
+            let _ = writeln!(out, "**{}**:\n", lang.pick("改写示例", "Rewrite"));
+            quote_block(&mut out, x);
+            out.push('\n');
+        }
+    }
+
+    if let Some(db) = &s.debrief {
+        let _ = writeln!(out, "## {}\n", lang.pick("复盘", "Debrief"));
+        if let Some(sc) = db.get("score").and_then(Value::as_f64) {
+            let _ = writeln!(out, "**{}**: {}\n", lang.pick("得分", "Score"), score_str(sc));
+        }
+        if let Some(obj) = db.get("criteria").and_then(Value::as_object) {
+            for (k, v) in obj {
+                let _ = writeln!(out, "- **{}** {}", criterion_label(k, lang), status_mark(v));
+            }
+            out.push('\n');
+        }
+        let strengths = str_list(db.get("strengths"));
+        if !strengths.is_empty() {
+            let _ = writeln!(out, "**{}**:\n", lang.pick("做得好的", "Strengths"));
+            for x in strengths {
+                let _ = writeln!(out, "- {x}");
+            }
+            out.push('\n');
+        }
+        if let Some(list) = db.get("practise").and_then(Value::as_array).filter(|l| !l.is_empty()) {
+            let _ = writeln!(out, "**{}**:\n", lang.pick("下次练习", "Practise next"));
+            for p in list {
+                let get = |k| p.get(k).and_then(Value::as_str).unwrap_or("");
+                let _ = write!(out, "- **{}**", get("principle"));
+                if !get("why").is_empty() {
+                    let _ = write!(out, ": {}", get("why"));
+                }
+                out.push('\n');
+                if !get("quote").is_empty() {
+                    let _ = writeln!(out, "  - 「{}」", get("quote"));
+                }
+            }
+            out.push('\n');
+        }
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Session, SessionKind, Turn};
+    use serde_json::json;
+
+    fn detail() -> SessionDetail {
+        SessionDetail {
+            session: Session {
+                id: 7,
+                kind: SessionKind::Roleplay,
+                scenario: Some("weekly-report".into()),
+                persona: Some("busy".into()),
+                model: None,
+                lang: Lang::En,
+                started_at: "2026-11-10T10:00:00.000Z".into(),
+                ended_at: Some("2026-11-10T10:20:00.000Z".into()),
+                title: Some("Weekly report".into()),
+                debrief: Some(json!({"score": 72, "criteria": {"ask": "met", "plan": "missing"},
+                    "strengths": ["clear ask"],
+                    "practise": [{"principle": "structured-report", "quote": "先说结论", "why": "lead with it"}]})),
+            },
+            turns: vec![Turn {
+                seq: 1,
+                role: Role::User,
+                text: "Could you join the client call?\n\nIt is on Friday.".into(),
+                scores: Some(json!({"ask": "met", "timing": "partial"})),
+                trust: Some(60.0),
+                prompt_tokens: 0,
+                reused_tokens: 0,
+                generated_tokens: 0,
+                prefill_ms: 0.0,
+                decode_ms: 0.0,
+                created_at: "2026-11-10T10:01:00.000Z".into(),
+            }],
+            critiques: vec![],
+        }
+    }
+
+    #[test]
+    fn markdown_has_turns_scores_trust_and_debrief() {
+        let md = export_markdown(&detail());
+        assert!(md.starts_with("# Session #7: Weekly report"), "{md}");
+        assert!(md.contains("> Could you join the client call?\n>\n> It is on Friday."), "{md}");
+        assert!(md.contains("Clear ask ✓ met"), "{md}");
+        assert!(md.contains("Timing ◐ partial"), "{md}");
+        assert!(md.contains("Trust: 60"), "{md}");
+        assert!(md.contains("## Debrief") && md.contains("**Score**: 72"), "{md}");
+        assert!(md.contains("**Plan** ✗ missing") && md.contains("「先说结论」"), "{md}");
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let d = detail();
+        let back: SessionDetail = serde_json::from_str(&export_json(&d).unwrap()).unwrap();
+        assert_eq!(back, d);
+    }
+}
