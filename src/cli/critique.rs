@@ -1,12 +1,86 @@
-//! `upward critique` (being built).
+//! `upward critique`: critique a help request or thank-you note.
 
 use super::Global;
+use anyhow::Context;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use upward::critique::{self, render, CritiqueError, KindChoice};
+use upward::kb::KnowledgeBase;
+use upward::lang::Lang;
+use upward::render::Painter;
 
 /// Arguments of `upward critique`.
 #[derive(Debug, clap::Args)]
-pub struct CritiqueArgs {}
+pub struct CritiqueArgs {
+    /// What the draft is: a help request, a thank-you note, or detect it.
+    #[arg(long, value_enum, default_value_t = KindChoice::Auto)]
+    pub kind: KindChoice,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub json: bool,
+    /// Critique with the rules only, without a model.
+    #[arg(long)]
+    pub no_model: bool,
+    /// The draft: a UTF-8 text file, or `-` for stdin (default: stdin; paste and press
+    /// Ctrl-D when it is a terminal).
+    pub file: Option<PathBuf>,
+}
 
 /// Runs `upward critique`.
-pub fn run(_args: CritiqueArgs, _g: &Global) -> anyhow::Result<()> {
-    anyhow::bail!("`upward critique` is not built yet")
+pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
+    let draft = read_draft(args.file.as_deref(), g)?;
+    // Messages follow --lang, else the draft's language.
+    let lang = g.lang.unwrap_or_else(|| Lang::detect(&draft));
+    let kb = KnowledgeBase::load_default().context("loading the knowledge base")?;
+    // The model path (`critique_with_model`) is wired to the engine by the lead; until
+    // then every critique uses the rules, and asking for a model says so.
+    if !args.no_model && g.model.is_some() {
+        eprintln!(
+            "{}",
+            lang.pick(
+                "提示：点评暂未接入模型，以下为规则检查结果。",
+                "note: critique does not use the model yet; showing the rule-based check."
+            )
+        );
+    }
+    let result = critique::critique(&draft, args.kind, g.lang, &kb);
+    let c = result.map_err(|e: CritiqueError| anyhow::anyhow!(e.message(lang)))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+    } else {
+        let width = terminal_width();
+        print!("{}", render::render(&c, &Painter::for_stdout(), width));
+        if c.comment.is_none() {
+            let note = c.lang.pick(
+                "（规则检查，未使用模型；改写建议需要模型。）",
+                "(Rule-based check without a model; a rewrite needs a model.)",
+            );
+            println!("\n{}", Painter::for_stdout().paint(note, upward::render::Style::Dim));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the draft from a file, `-`, or stdin (with a hint when stdin is a terminal).
+fn read_draft(file: Option<&std::path::Path>, g: &Global) -> anyhow::Result<String> {
+    match file {
+        Some(p) => Ok(upward::text::read_user_text(p)?),
+        None => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                let hint = g.lang().pick(
+                    "粘贴你的草稿（求助或感谢），可以多行；结束后按 Ctrl-D：",
+                    "Paste your draft (help request or thank-you note), several lines are fine; press Ctrl-D when done:",
+                );
+                eprintln!("{hint}");
+            }
+            let mut bytes = Vec::new();
+            stdin.lock().read_to_end(&mut bytes).context("reading the draft from stdin")?;
+            Ok(upward::text::decode_user_text(&bytes, "-")?)
+        }
+    }
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(80)
 }

@@ -55,11 +55,21 @@ impl<'a> Doc<'a> {
         &self.text[s..e]
     }
 
-    /// The sentence around byte `b` as evidence (char offsets).
+    /// The sentence around byte `b` as evidence (char offsets); in a long sentence, only
+    /// the clause (between commas or colons) around `b`.
     pub(crate) fn evidence_at(&self, b: usize) -> Option<Evidence> {
         let i = self.sent_at(b)?;
         let (s, e) = self.sents[i];
-        Some(self.evidence_span(s, e))
+        if self.text[s..e].chars().count() <= LONG_SENTENCE {
+            return Some(self.evidence_span(s, e));
+        }
+        let is_break = |c: char| matches!(c, '，' | ',' | '：' | ':' | '、');
+        let cs = self.text[s..b].rfind(is_break).map_or(s, |k| {
+            s + k + self.text[s + k..].chars().next().map_or(1, char::len_utf8)
+        });
+        let ce = self.text[b..e].find(is_break).map_or(e, |k| b + k);
+        let (cs, ce) = trim_span(self.text, cs, ce);
+        Some(self.evidence_span(cs, ce))
     }
 
     pub(crate) fn evidence_span(&self, s: usize, e: usize) -> Evidence {
@@ -79,6 +89,20 @@ impl<'a> Doc<'a> {
 
     fn first(&self, re: &Regex) -> Option<usize> {
         re.find(self.text).map(|m| m.start())
+    }
+}
+
+/// Sentences longer than this (in characters) are quoted by clause.
+const LONG_SENTENCE: usize = 40;
+
+fn trim_span(text: &str, s: usize, e: usize) -> (usize, usize) {
+    let piece = &text[s..e];
+    let lead = piece.len() - piece.trim_start().len();
+    let trail = piece.len() - piece.trim_end().len();
+    if lead + trail >= piece.len() {
+        (s, e)
+    } else {
+        (s + lead, e - trail)
     }
 }
 

@@ -26,15 +26,6 @@ pub trait CritiqueModel {
 /// The choices offered to [`CritiqueModel::choose`], in this order.
 pub const STATUS_CHOICES: [&str; 3] = ["met", "partial", "missing"];
 
-const TEMPLATES: [(&str, &str); 6] = [
-    ("critique_judge_zh.jinja", include_str!("../../prompts/critique_judge_zh.jinja")),
-    ("critique_judge_en.jinja", include_str!("../../prompts/critique_judge_en.jinja")),
-    ("critique_comment_zh.jinja", include_str!("../../prompts/critique_comment_zh.jinja")),
-    ("critique_comment_en.jinja", include_str!("../../prompts/critique_comment_en.jinja")),
-    ("critique_rewrite_zh.jinja", include_str!("../../prompts/critique_rewrite_zh.jinja")),
-    ("critique_rewrite_en.jinja", include_str!("../../prompts/critique_rewrite_en.jinja")),
-];
-
 /// Longest coach comment kept, in characters.
 const MAX_COMMENT_CHARS: usize = 400;
 
@@ -74,11 +65,7 @@ pub fn quote_draft(draft: &str) -> String {
 }
 
 fn env() -> Environment<'static> {
-    let mut env = Environment::new();
-    for (name, src) in TEMPLATES {
-        env.add_template(name, src).expect("built-in prompt templates parse");
-    }
-    env
+    crate::prompts::environment()
 }
 
 fn render(
@@ -87,7 +74,7 @@ fn render(
     lang: Lang,
     ctx: minijinja::Value,
 ) -> Result<(String, String), CritiqueError> {
-    let name = format!("critique_{task}_{}.jinja", lang.code());
+    let name = format!("critique_{task}.{}.jinja", lang.code());
     let tmpl = env.get_template(&name).map_err(|e| prompt_err(&name, e))?;
     let sys = tmpl
         .render(context! { part => "system", ..ctx.clone() })

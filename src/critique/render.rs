@@ -3,7 +3,7 @@
 use super::{rubric, Critique, DraftKind, Status};
 use crate::lang::Lang;
 use crate::render::{pad, Painter, Style};
-use crate::text::{display_width, truncate_to_width, wrap};
+use crate::text::{display_width, truncate_to_width};
 
 /// Renders a critique for a terminal `width` columns wide.
 pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
@@ -75,6 +75,26 @@ pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
         }
     }
     out
+}
+
+/// [`crate::text::wrap`], with closing punctuation never starting a line (it joins the
+/// line before, which may then run one or two columns over).
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for line in crate::text::wrap(s, width.saturating_sub(2)) {
+        let lead: String = line.chars().take_while(|c| "，。、；：？！）」』”,.;:?!)".contains(*c)).collect();
+        match lines.last_mut() {
+            Some(prev) if !lead.is_empty() => {
+                prev.push_str(&lead);
+                let rest = &line[lead.len()..];
+                if !rest.is_empty() {
+                    lines.push(rest.to_string());
+                }
+            }
+            _ => lines.push(line),
+        }
+    }
+    lines
 }
 
 fn quote(s: &str, lang: Lang) -> String {

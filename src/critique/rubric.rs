@@ -257,6 +257,22 @@ pub fn criterion(id: &str) -> Option<&'static Criterion> {
 /// The advice for a verdict, in `lang`: what works when met, what to fix otherwise.
 pub fn advice(id: &str, status: Status, lang: Lang) -> String {
     let Some(c) = criterion(id) else { return String::new() };
+    match (id, status, lang) {
+        // For these two, "partial" means "nothing wrong, nothing that shows it yet".
+        ("tone", Status::Partial, Lang::Zh) => {
+            return "语气没有问题，但还可以更像汇报加请教：先讲事实，再说想请领导帮什么。".into()
+        }
+        ("tone", Status::Partial, Lang::En) => {
+            return "Nothing wrong with the tone; make it read as a report plus a request for advice: facts first, then what you need.".into()
+        }
+        ("sincere", Status::Partial, Lang::Zh) => {
+            return "没有吹捧或夹带请求，很好；再写一件具体的事，感谢才显得真诚。".into()
+        }
+        ("sincere", Status::Partial, Lang::En) => {
+            return "No flattery and no tucked-in request, good; add one specific episode so it reads as sincere.".into()
+        }
+        _ => {}
+    }
     match (status, lang) {
         (Status::Met, Lang::Zh) => c.good_zh.to_string(),
         (Status::Met, Lang::En) => c.good_en.to_string(),
