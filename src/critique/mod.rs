@@ -18,6 +18,7 @@ mod principles;
 pub mod render;
 mod rewrite;
 pub mod rubric;
+pub mod with_engine;
 mod score;
 
 use crate::lang::Lang;

@@ -1,6 +1,8 @@
 //! The interactive line editor shared by `upward` (the coach) and `upward chat`:
 //! history, tab completion of `/commands` and their arguments, multi-line input.
 
+pub mod coach;
+
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
@@ -95,6 +97,24 @@ impl LineEditor {
             h.arguments.retain(|(c, _)| c != command);
             h.arguments.push((command.to_string(), words));
         }
+    }
+
+    /// Reads a pasted block until a line that is exactly `"""` (or EOF); None on Ctrl-C.
+    pub fn read_block(&mut self) -> rustyline::Result<Option<String>> {
+        let mut text = String::new();
+        loop {
+            match self.editor.readline("… ") {
+                Ok(line) if line.trim() == "\"\"\"" => break,
+                Ok(line) => {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                Err(ReadlineError::Interrupted) => return Ok(None),
+                Err(ReadlineError::Eof) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(text.trim_end().to_string()))
     }
 
     /// Reads one input. A line ending in `\` continues on the next line; a line that is

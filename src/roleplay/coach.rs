@@ -14,44 +14,18 @@ pub struct TurnScore {
     pub score: u8,
 }
 
-/// Weight of a criterion in a turn's score. Tone and the core of a report (situation,
-/// effort, ask, plan; for thanks: specific, attribution, sincere) weigh most; timing,
-/// politics, occasion and forward are often not applicable to a single spoken turn.
-fn weight(id: &str) -> f32 {
-    match id {
-        "tone" | "sincere" => 1.5,
-        "situation" | "effort" | "ask" | "plan" | "specific" | "attribution" | "impact" => 1.0,
-        _ => 0.5,
-    }
-}
-
-fn value(s: Status) -> f32 {
-    match s {
-        Status::Met => 1.0,
-        Status::Partial => 0.5,
-        Status::Missing => 0.0,
-    }
-}
-
-/// Scores `text` (one thing the user said) with the critique detectors.
+/// Scores `text` (one thing the user said) with the critique detectors and the
+/// critique rubric's weights.
 pub fn score_turn(text: &str, kind: DraftKind, lang: Lang) -> TurnScore {
     let statuses: BTreeMap<String, Status> =
         critique::assess(text, kind, lang).into_iter().map(|(id, s, _)| (id, s)).collect();
-    TurnScore { score: weighted_score(&statuses), statuses }
+    TurnScore { score: score_of(kind, &statuses), statuses }
 }
 
-/// The weighted 0-100 score of a set of statuses.
-pub fn weighted_score(statuses: &BTreeMap<String, Status>) -> u8 {
-    let (mut got, mut total) = (0.0, 0.0);
-    for (id, s) in statuses {
-        got += weight(id) * value(*s);
-        total += weight(id);
-    }
-    if total == 0.0 {
-        0
-    } else {
-        (got / total * 100.0).round() as u8
-    }
+/// The rubric-weighted 0-100 score of a set of statuses.
+pub fn score_of(kind: DraftKind, statuses: &BTreeMap<String, Status>) -> u8 {
+    let pairs: Vec<(&str, Status)> = statuses.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    critique::score(kind, &pairs)
 }
 
 /// How a turn moves the trust meter: `(score - 50) / 5`, clamped to ±10, and a further
@@ -154,7 +128,7 @@ mod tests {
     fn score(pairs: &[(&str, Status)]) -> TurnScore {
         let statuses: BTreeMap<String, Status> =
             pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        TurnScore { score: weighted_score(&statuses), statuses }
+        TurnScore { score: score_of(DraftKind::Help, &statuses), statuses }
     }
 
     #[test]

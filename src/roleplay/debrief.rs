@@ -1,7 +1,7 @@
 //! Hints during a role-play, feedback on the last turn, and the debrief at its end.
 
 use super::session::{rank, Roleplay};
-use crate::critique::{criterion_label, DraftKind, Status};
+use crate::critique::{rubric, DraftKind, Status};
 use crate::engine::{Engine, GenerateOptions, SamplingParams};
 use crate::gguf::chat_template::ChatMessage;
 use crate::kb::{KnowledgeBase, HELP_CRITERIA, THANKS_CRITERIA};
@@ -37,6 +37,11 @@ pub struct Debrief {
     pub weakest_turn: Option<usize>,
     /// A better version of the weakest turn (with a model).
     pub better_version: Option<String>,
+}
+
+/// The short name of a criterion in `lang`.
+pub fn criterion_label(id: &str, lang: Lang) -> &'static str {
+    rubric::criterion(id).map_or("?", |c| c.name(lang))
 }
 
 fn criteria_of(kind: DraftKind) -> &'static [&'static str] {

@@ -68,14 +68,6 @@ pub struct Roleplay {
     turns: Vec<Turn>,
 }
 
-/// Renders a prompt template from `prompts/` with a JSON context.
-pub fn render_prompt(name: &str, ctx: &serde_json::Value) -> Result<String, RoleplayError> {
-    let err = |reason: String| RoleplayError::Template { name: name.to_string(), reason };
-    let source = crate::prompts::load(name).map_err(|e| err(e.to_string()))?;
-    let env = minijinja::Environment::new();
-    env.render_str(&source, ctx).map_err(|e| err(e.to_string()))
-}
-
 impl Roleplay {
     /// Starts `scenario_id` with `persona_id` (default: the scenario's natural boss).
     pub fn new(
@@ -110,7 +102,9 @@ impl Roleplay {
             },
             "principles": principles,
         });
-        let system = render_prompt(&format!("roleplay_boss.{}.jinja", lang.code()), &ctx)?;
+        let name = format!("roleplay_boss.{}.jinja", lang.code());
+        let system = crate::prompts::render(&name, &ctx)
+            .map_err(|e| RoleplayError::Template { name, reason: e.to_string() })?;
         let kind = if scenario.rubric == "thanks" { DraftKind::Thanks } else { DraftKind::Help };
         Ok(Roleplay { trust: persona.start_trust as i32, scenario, persona, lang, kind, system, turns: Vec::new() })
     }

@@ -1,0 +1,472 @@
+//! The coach REPL (`upward` with no subcommand): role-play with a boss, critique drafts,
+//! search the knowledge base and ask the coach, with every turn saved as it completes.
+
+use super::{LineEditor, ReadLine};
+use crate::critique::{self, KindChoice};
+use crate::engine::{Engine, GenerateOptions, SamplingParams, StopReason};
+use crate::gguf::chat_template::ChatMessage;
+use crate::kb::KnowledgeBase;
+use crate::lang::Lang;
+use crate::render::Painter;
+use crate::roleplay::record::{save_turn, turns_from_store};
+use crate::roleplay::{self, Persona, Roleplay};
+use crate::store::{CritiqueRecord, NewSession, SessionKind, Store};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The commands, for `/help` and tab completion.
+pub const COMMANDS: &[&str] = &[
+    "/roleplay", "/hint", "/feedback", "/restart", "/end", "/critique", "/kb", "/model",
+    "/lang", "/sessions", "/resume", "/save", "/help", "/exit",
+];
+
+/// Everything the coach needs.
+pub struct Coach {
+    /// The loaded model.
+    pub engine: Engine,
+    /// Its display name.
+    pub model_name: String,
+    /// The knowledge base.
+    pub kb: KnowledgeBase,
+    /// Boss personas.
+    pub personas: Vec<Persona>,
+    /// Language of the coach.
+    pub lang: Lang,
+    /// Generation settings for the boss.
+    pub gen: GenerateOptions,
+    /// Where turns are saved (None: not saving, the user was told why).
+    pub store: Option<Store>,
+    /// Ctrl-C flag, set while a reply streams.
+    pub cancel: &'static AtomicBool,
+    active: Option<(Roleplay, Option<i64>)>,
+}
+
+impl Coach {
+    /// A coach with no role-play running.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        engine: Engine,
+        model_name: String,
+        kb: KnowledgeBase,
+        personas: Vec<Persona>,
+        lang: Lang,
+        gen: GenerateOptions,
+        store: Option<Store>,
+        cancel: &'static AtomicBool,
+    ) -> Coach {
+        Coach { engine, model_name, kb, personas, lang, gen, store, cancel, active: None }
+    }
+
+    fn say(&self, zh: &str, en: &str) {
+        println!("{}", self.lang.pick(zh, en));
+    }
+
+    /// Starts a role-play (saving it as a new session).
+    pub fn start_roleplay(&mut self, scenario: &str, persona: Option<&str>) -> anyhow::Result<()> {
+        let rp = Roleplay::new(&self.kb, &self.personas, scenario, persona, self.lang)?;
+        let session = self.store.as_ref().and_then(|s| {
+            let mut n = NewSession::new(SessionKind::Roleplay, self.lang);
+            n.scenario = Some(rp.scenario.id.clone());
+            n.persona = Some(rp.persona.id.clone());
+            n.model = Some(self.model_name.clone());
+            n.title = Some(rp.scenario.title.get(self.lang).to_string());
+            match s.create_session(&n) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    eprintln!("upward: {e} (this role-play is not saved)");
+                    None
+                }
+            }
+        });
+        self.engine.reset();
+        self.print_opening(&rp);
+        self.active = Some((rp, session));
+        Ok(())
+    }
+
+    fn print_opening(&self, rp: &Roleplay) {
+        let p = Painter::for_stdout();
+        println!(
+            "\n{} · {} · {} {}",
+            p.paint(rp.scenario.title.get(self.lang), crate::render::Style::Bold),
+            rp.persona.name.get(self.lang),
+            self.lang.pick("信任", "trust"),
+            rp.trust()
+        );
+        println!("{}\n", rp.scenario.situation.get(self.lang));
+        println!("{}: {}", rp.persona.name.get(self.lang), rp.opening());
+    }
+
+    /// Resumes stored role-play `id`: its turns come back and the next reply reuses a
+    /// warm cache (the conversation is prefilled once, here).
+    pub fn resume(&mut self, id: i64) -> anyhow::Result<()> {
+        let store = self.store.as_ref().ok_or_else(|| anyhow::anyhow!("sessions are not available (no data dir)"))?;
+        let detail = store.session(id)?;
+        let s = &detail.session;
+        let scenario = s.scenario.clone().ok_or_else(|| anyhow::anyhow!("session {id} is not a role-play"))?;
+        let mut rp = Roleplay::new(&self.kb, &self.personas, &scenario, s.persona.as_deref(), s.lang)?;
+        let turns = turns_from_store(&rp, &detail.turns);
+        rp.restore(turns);
+        self.lang = s.lang;
+        self.engine.reset();
+        // Warm the cache with the conversation so far.
+        if let Ok((tokens, _)) = self.engine.prompt_tokens(&rp.messages(""), self.gen.max_tokens) {
+            let _ = self.engine.eval(&tokens);
+        }
+        self.print_opening(&rp);
+        for t in rp.turns() {
+            println!("> {}\n{}: {}", t.user, rp.persona.name.get(self.lang), t.boss);
+        }
+        self.active = Some((rp, Some(id)));
+        Ok(())
+    }
+
+    /// Plays one user turn of the active role-play.
+    pub fn roleplay_turn(&mut self, text: &str) -> anyhow::Result<()> {
+        let Some((rp, session)) = self.active.as_mut() else { return Ok(()) };
+        let lang = rp.lang;
+        self.cancel.store(false, Ordering::SeqCst);
+        print!("{}: ", rp.persona.name.get(rp.lang));
+        let _ = std::io::stdout().flush();
+        let mut out = std::io::stdout();
+        let (turn, reply) = rp.take_turn(&mut self.engine, text, &self.gen, self.cancel, &mut |t| {
+            let _ = out.write_all(t.as_bytes());
+            let _ = out.flush();
+        })?;
+        println!();
+        if reply.stop == StopReason::Cancelled {
+            println!("{}", lang.pick("（已中断，角色扮演继续）", "(interrupted; the role-play goes on)"));
+        }
+        if reply.dropped_messages > 0 {
+            println!("{}", lang.pick("（对话太长：最早的几轮不再发给模型。）", "(Long conversation: the oldest turns are no longer sent to the model.)"));
+        }
+        println!(
+            "{} {}/100 · {} {}",
+            lang.pick("[教练] 本轮", "[coach] turn"),
+            turn.score.score,
+            lang.pick("信任", "trust"),
+            meter(turn.trust)
+        );
+        if let (Some(store), Some(id)) = (self.store.as_ref(), *session) {
+            if let Err(e) = save_turn(store, id, turn, &reply) {
+                eprintln!("upward: could not save this turn: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the active role-play with a debrief.
+    pub fn end(&mut self) -> anyhow::Result<()> {
+        let Some((rp, session)) = self.active.take() else {
+            self.say("没有进行中的角色扮演。", "No role-play is running.");
+            return Ok(());
+        };
+        let d = roleplay::debrief(&rp, &self.kb, Some(&mut self.engine));
+        print!("{}", render_debrief(&rp, &d));
+        if let (Some(store), Some(id)) = (self.store.as_ref(), session) {
+            if let Err(e) = store.end_session(id, serde_json::to_value(&d).ok().as_ref()) {
+                eprintln!("upward: could not save the debrief: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    fn critique(&mut self, draft: &str) {
+        let mut model = crate::critique::with_engine::EngineModel(&mut self.engine);
+        let result = critique::critique_with_model(draft, KindChoice::Auto, Some(self.lang), &self.kb, &mut model);
+        match result {
+            Ok(c) => {
+                print!("{}", critique::render::render(&c, &Painter::for_stdout(), terminal_width()));
+                if let Some(store) = &self.store {
+                    let mut rec = CritiqueRecord::from_result(draft, serde_json::to_value(&c).unwrap_or_default());
+                    rec.model = Some(self.model_name.clone());
+                    if let Err(e) = store.save_critique(&rec) {
+                        eprintln!("upward: could not save the critique: {e}");
+                    }
+                }
+            }
+            Err(e) => println!("{}", e.message(self.lang)),
+        }
+    }
+
+    fn ask_coach(&mut self, question: &str) -> anyhow::Result<()> {
+        let hits = self.kb.search(question, None, 3);
+        let budget = 600;
+        let engine = &self.engine;
+        let context = crate::kb::context::render_context(&hits, self.lang, budget, &|t| engine.count_tokens(t));
+        let system = self.lang.pick(
+            "你是一位销售辅导教练，帮助销售和直属领导相处（向上管理）。只根据下面的原则和引用回答，简洁具体，用中文。",
+            "You are a sales coach helping salespeople work with their direct boss (managing up). Answer only from the principles and quotes below, concisely and concretely, in English.",
+        );
+        let msgs = [
+            ChatMessage::new("system", &format!("{system}\n\n{context}")),
+            ChatMessage::new("user", question),
+        ];
+        self.cancel.store(false, Ordering::SeqCst);
+        let mut out = std::io::stdout();
+        self.engine.chat(&msgs, &self.gen, self.cancel, &mut |t| {
+            let _ = out.write_all(t.as_bytes());
+            let _ = out.flush();
+        })?;
+        println!();
+        Ok(())
+    }
+
+    fn help(&self) {
+        let rows: [(&str, &str, &str); 14] = [
+            ("/roleplay [ID] [--persona P]", "开始角色扮演（不带 ID 会列出场景）", "start a role-play (lists scenarios without an id)"),
+            ("/hint", "下一句该覆盖什么", "what a strong next line would cover"),
+            ("/feedback", "上一轮的评分", "scores of your last turn"),
+            ("/restart", "重新开始当前角色扮演", "restart the current role-play"),
+            ("/end", "结束并复盘", "end with a debrief"),
+            ("/critique", "点评一段草稿（求助/感谢），粘贴后单独一行 \"\"\" 结束", "critique a draft (help/thanks); end the paste with a line \"\"\""),
+            ("/kb QUERY", "检索知识库", "search the knowledge base"),
+            ("/model", "当前模型", "the model in use"),
+            ("/lang zh|en", "切换语言", "switch language"),
+            ("/sessions", "已保存的会话", "saved sessions"),
+            ("/resume ID", "继续一个角色扮演", "resume a role-play"),
+            ("/save", "保存状态", "saving status"),
+            ("/help", "帮助", "this help"),
+            ("/exit", "退出（Ctrl-D）", "quit (Ctrl-D)"),
+        ];
+        for (c, zh, en) in rows {
+            println!("  {}  {}", crate::render::pad(c, 30), self.lang.pick(zh, en));
+        }
+        self.say(
+            "在角色扮演中直接输入你要对领导说的话；不在角色扮演时，输入问题可以请教教练。Ctrl-C 打断回答。",
+            "In a role-play, type what you would say to your boss; outside one, type a question for the coach. Ctrl-C interrupts an answer.",
+        );
+    }
+
+    fn list_scenarios(&self) {
+        for (i, s) in self.kb.scenarios().iter().enumerate() {
+            println!("  {}. {:<18} {}", i + 1, s.id, s.title.get(self.lang));
+        }
+    }
+
+    /// Handles one input line; returns false to quit.
+    pub fn handle(&mut self, input: &str, editor: &mut LineEditor) -> anyhow::Result<bool> {
+        let (cmd, rest) = match input.split_once(char::is_whitespace) {
+            Some((c, r)) => (c, r.trim()),
+            None => (input, ""),
+        };
+        if !cmd.starts_with('/') {
+            if self.active.is_some() {
+                self.roleplay_turn(input)?;
+            } else {
+                self.ask_coach(input)?;
+            }
+            return Ok(true);
+        }
+        match cmd {
+            "/exit" | "/quit" => return Ok(false),
+            "/help" => self.help(),
+            "/roleplay" => {
+                let mut words = rest.split_whitespace();
+                let mut scenario = None;
+                let mut persona = None;
+                while let Some(w) = words.next() {
+                    if w == "--persona" {
+                        persona = words.next().map(str::to_string);
+                    } else {
+                        scenario = Some(w.to_string());
+                    }
+                }
+                let scenario = match scenario {
+                    Some(s) => s,
+                    None => {
+                        self.list_scenarios();
+                        let ReadLine::Line(pick) = editor.read(self.lang.pick("选择场景（编号或 ID）：", "Pick a scenario (number or id): "))? else {
+                            return Ok(true);
+                        };
+                        let pick = pick.trim().to_string();
+                        match pick.parse::<usize>() {
+                            Ok(n) if n >= 1 && n <= self.kb.scenarios().len() => self.kb.scenarios()[n - 1].id.clone(),
+                            _ => pick,
+                        }
+                    }
+                };
+                if let Err(e) = self.start_roleplay(&scenario, persona.as_deref()) {
+                    println!("{e}");
+                }
+            }
+            "/hint" => match &self.active {
+                Some((rp, _)) => print!("{}", roleplay::hint(rp, &self.kb)),
+                None => self.say("先用 /roleplay 开始一个角色扮演。", "Start a role-play with /roleplay first."),
+            },
+            "/feedback" => match self.active.as_ref().and_then(|(rp, _)| roleplay::feedback(rp)) {
+                Some(f) => print!("{f}"),
+                None => self.say("还没有可以评分的发言。", "No turn to score yet."),
+            },
+            "/restart" => match self.active.take() {
+                Some((rp, _)) => {
+                    let (s, p) = (rp.scenario.id.clone(), rp.persona.id.clone());
+                    self.start_roleplay(&s, Some(&p))?;
+                }
+                None => self.say("没有进行中的角色扮演。", "No role-play is running."),
+            },
+            "/end" => self.end()?,
+            "/critique" => {
+                let draft = if rest.is_empty() {
+                    self.say("粘贴草稿，单独一行 \"\"\" 结束：", "Paste the draft; end with a line \"\"\":");
+                    match editor.read_block()? {
+                        Some(d) => d,
+                        None => return Ok(true),
+                    }
+                } else {
+                    rest.to_string()
+                };
+                self.critique(&draft);
+            }
+            "/kb" => {
+                if rest.is_empty() {
+                    self.say("用法：/kb 查询内容", "Usage: /kb QUERY");
+                } else {
+                    let lang = Lang::detect(rest);
+                    print!("{}", crate::kb::render_hits(&self.kb.search(rest, None, 3), lang));
+                }
+            }
+            "/model" => {
+                let c = self.engine.config();
+                println!(
+                    "{} · {} · {} layers · context {} · cached {}",
+                    self.model_name,
+                    c.arch.name(),
+                    c.n_layers,
+                    self.engine.context_size(),
+                    self.engine.cached_tokens()
+                );
+            }
+            "/lang" => match Lang::parse(rest) {
+                Some(l) => {
+                    self.lang = l;
+                    self.say("已切换为中文（新的角色扮演生效）。", "Switched to English (applies to new role-plays).");
+                }
+                None => self.say("用法：/lang zh 或 /lang en", "Usage: /lang zh or /lang en"),
+            },
+            "/sessions" => match &self.store {
+                Some(store) => {
+                    for s in store.list_sessions()? {
+                        println!(
+                            "  {:>4}  {:<9} {:<18} {}",
+                            s.session.id,
+                            s.session.kind.as_str(),
+                            s.session.scenario.clone().unwrap_or_default(),
+                            s.session.started_at
+                        );
+                    }
+                }
+                None => self.say("会话未保存（数据目录不可用）。", "Sessions are not being saved (no usable data dir)."),
+            },
+            "/resume" => match rest.parse::<i64>() {
+                Ok(id) => {
+                    if let Err(e) = self.resume(id) {
+                        println!("{e}");
+                    }
+                }
+                Err(_) => self.say("用法：/resume 会话编号", "Usage: /resume ID"),
+            },
+            "/save" => match (&self.store, &self.active) {
+                (Some(s), Some((_, Some(id)))) => println!(
+                    "{} {id} · {}",
+                    self.lang.pick("每一轮都已自动保存到会话", "Every turn is saved automatically, session"),
+                    s.path().display()
+                ),
+                (Some(s), _) => println!("{} {}", self.lang.pick("自动保存到", "Saving automatically to"), s.path().display()),
+                (None, _) => self.say("会话未保存（数据目录不可用）。", "Sessions are not being saved (no usable data dir)."),
+            },
+            _ => self.say("未知命令；输入 /help。", "Unknown command; try /help."),
+        }
+        Ok(true)
+    }
+
+    /// Runs the REPL until /exit or Ctrl-D.
+    pub fn run(&mut self) -> anyhow::Result<()> {
+        let mut editor = LineEditor::new("coach", COMMANDS.iter().map(|s| s.to_string()).collect())?;
+        editor.set_arguments("/roleplay", self.kb.scenarios().iter().map(|s| s.id.clone()).collect());
+        editor.set_arguments("/lang", vec!["zh".into(), "en".into()]);
+        self.say(
+            &format!("欢迎使用 upward —— 向上管理教练。模型：{}。", self.model_name),
+            &format!("Welcome to upward, your managing-up coach. Model: {}.", self.model_name),
+        );
+        if self.active.is_none() {
+            self.say(
+                "输入 /roleplay 和领导练习对话，/critique 点评草稿，/kb 检索原则，/help 查看全部命令。",
+                "Type /roleplay to practise with your boss, /critique to review a draft, /kb to search the principles, /help for everything.",
+            );
+        } else if let Some((rp, _)) = &self.active {
+            let _ = rp;
+        }
+        loop {
+            let prompt = if self.active.is_some() { "你> " } else { "> " };
+            let prompt = if self.lang == Lang::En && self.active.is_some() { "you> " } else { prompt };
+            let line = match editor.read(prompt)? {
+                ReadLine::Line(l) => l,
+                ReadLine::Interrupted => continue,
+                ReadLine::Eof => break,
+            };
+            let input = line.trim();
+            if input.is_empty() {
+                continue;
+            }
+            match self.handle(input, &mut editor) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => eprintln!("upward: {e:#}"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A ten-step bar for the trust meter.
+pub fn meter(trust: u8) -> String {
+    let filled = (trust as usize + 5) / 10;
+    format!("{}{} {trust}", "█".repeat(filled), "░".repeat(10 - filled.min(10)))
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(80)
+}
+
+/// The debrief as terminal text.
+pub fn render_debrief(rp: &Roleplay, d: &roleplay::Debrief) -> String {
+    let lang = rp.lang;
+    let mut out = String::new();
+    out.push_str(&format!("\n== {} ==\n", lang.pick("复盘", "Debrief")));
+    out.push_str(&format!("{} {}/100 · {} {}\n", lang.pick("总分", "Score"), d.score, lang.pick("信任", "trust"), meter(rp.trust())));
+    for (id, s) in &d.criteria {
+        out.push_str(&format!("  {} {}\n", status_mark(*s), roleplay::debrief::criterion_label(id, lang)));
+    }
+    if !d.strengths.is_empty() {
+        out.push_str(&format!("{} {}\n", lang.pick("做得好：", "Strengths:"), d.strengths.join(lang.pick("、", ", "))));
+    }
+    if let (Some(b), Some(w)) = (d.best_turn, d.weakest_turn) {
+        let turns = rp.turns();
+        out.push_str(&format!("{} #{}: {}\n", lang.pick("最好的一轮", "Best turn"), b + 1, turns[b].user));
+        out.push_str(&format!("{} #{}: {}\n", lang.pick("最弱的一轮", "Weakest turn"), w + 1, turns[w].user));
+    }
+    if let Some(better) = &d.better_version {
+        out.push_str(&format!("{}\n  {}\n", lang.pick("更好的说法：", "A better version:"), better));
+    }
+    if !d.practise.is_empty() {
+        out.push_str(lang.pick("接下来练习：\n", "Practise next:\n"));
+        for p in &d.practise {
+            out.push_str(&format!("  • {}\n    「{}」\n", p.why, p.quote));
+        }
+    }
+    out
+}
+
+fn status_mark(s: critique::Status) -> &'static str {
+    match s {
+        critique::Status::Met => "✓",
+        critique::Status::Partial => "~",
+        critique::Status::Missing => "✗",
+    }
+}
+
+/// Greedy settings for the coach's own (non-boss) answers.
+pub fn coach_sampling() -> SamplingParams {
+    SamplingParams { temperature: 0.3, ..SamplingParams::default() }
+}
