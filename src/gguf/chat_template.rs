@@ -1,0 +1,393 @@
+//! Chat templates: the Jinja template in a GGUF file's `tokenizer.chat_template`, rendered
+//! with minijinja and the helpers Hugging Face templates call (`raise_exception`, `tojson`,
+//! `strftime_now`, Python string methods), or a built-in template (`chatml`, `gemma`) for
+//! models that carry none.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use candle_core::quantized::gguf_file::{Content, Value as GgufValue};
+use minijinja::value::{Kwargs, Value, ValueKind};
+use minijinja::{Environment, Error, ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use super::tokenizer::Tokenizer;
+
+const TEMPLATE_NAME: &str = "chat_template";
+
+/// Built-in templates, by name.
+const BUILTINS: &[(&str, &str)] = &[
+    ("chatml", include_str!("templates/chatml.jinja")),
+    ("gemma", include_str!("templates/gemma.jinja")),
+];
+
+/// Strings that end a turn in common templates.
+const TURN_TERMINATORS: &[&str] = &[
+    "<|im_end|>",
+    "<end_of_turn>",
+    "<|eot_id|>",
+    "<|end|>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "<|END_OF_TURN_TOKEN|>",
+    "<｜end▁of▁sentence｜>",
+];
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text of the message.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A message with any role.
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        ChatMessage { role: role.into(), content: content.into() }
+    }
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new("system", content)
+    }
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new("user", content)
+    }
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new("assistant", content)
+    }
+}
+
+/// Why a chat template could not be loaded or rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// The template text does not parse.
+    #[error("chat template `{name}` does not parse{}: {msg}", at_line(*.line, .source_line))]
+    Parse {
+        /// Template name (`gguf` for the one from metadata, or the built-in name).
+        name: String,
+        /// 1-based line of the error, when known.
+        line: Option<usize>,
+        /// The text of that line.
+        source_line: String,
+        /// What the parser said.
+        msg: String,
+    },
+    /// Rendering failed (including `raise_exception` in the template).
+    #[error("chat template `{name}` failed to render{}: {msg}", at_line(*.line, .source_line))]
+    Render {
+        /// Template name.
+        name: String,
+        /// 1-based line of the error, when known.
+        line: Option<usize>,
+        /// The text of that line.
+        source_line: String,
+        /// What went wrong.
+        msg: String,
+    },
+    /// No built-in template has that name.
+    #[error("no built-in chat template named `{0}`; available: chatml, gemma")]
+    UnknownBuiltin(String),
+    /// The model has no template and no fallback was named.
+    #[error("the model has no chat template (tokenizer.chat_template) and no fallback was given; name one in models.toml (chatml or gemma)")]
+    Missing,
+    /// `tokenizer.chat_template` is not a string.
+    #[error("GGUF metadata `tokenizer.chat_template` is not a string")]
+    BadMetadata,
+}
+
+fn at_line(line: Option<usize>, source_line: &str) -> String {
+    match line {
+        Some(l) if !source_line.is_empty() => format!(" at line {l} (`{source_line}`)"),
+        Some(l) => format!(" at line {l}"),
+        None => String::new(),
+    }
+}
+
+/// A chat template ready to render conversations into a prompt.
+#[derive(Debug)]
+pub struct ChatTemplate {
+    name: String,
+    source: String,
+    env: Environment<'static>,
+    bos_token: String,
+    eos_token: String,
+    extra: BTreeMap<String, Value>,
+}
+
+impl ChatTemplate {
+    /// The template in the GGUF metadata, else the built-in named `fallback_name`.
+    pub fn from_gguf(content: &Content, fallback_name: Option<&str>) -> Result<ChatTemplate, TemplateError> {
+        let md = &content.metadata;
+        let token_text = |key: &str| -> String {
+            let id = match md.get(key) {
+                Some(GgufValue::U32(x)) => *x as usize,
+                Some(GgufValue::I32(x)) if *x >= 0 => *x as usize,
+                Some(GgufValue::U64(x)) => *x as usize,
+                _ => return String::new(),
+            };
+            match md.get("tokenizer.ggml.tokens") {
+                Some(GgufValue::Array(a)) => match a.get(id) {
+                    Some(GgufValue::String(s)) => s.clone(),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            }
+        };
+        let bos = token_text("tokenizer.ggml.bos_token_id");
+        let eos = token_text("tokenizer.ggml.eos_token_id");
+        match md.get("tokenizer.chat_template") {
+            Some(GgufValue::String(src)) => Self::from_source("gguf", src, &bos, &eos),
+            Some(_) => Err(TemplateError::BadMetadata),
+            None => match fallback_name {
+                Some(name) => Ok(Self::builtin(name)?.with_tokens(&bos, &eos)),
+                None => Err(TemplateError::Missing),
+            },
+        }
+    }
+
+    /// A built-in template (`chatml` or `gemma`).
+    pub fn builtin(name: &str) -> Result<ChatTemplate, TemplateError> {
+        let src = BUILTINS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| TemplateError::UnknownBuiltin(name.to_string()))?;
+        Self::from_source(name, src, "", "")
+    }
+
+    /// Names of the built-in templates.
+    pub fn builtin_names() -> Vec<&'static str> {
+        BUILTINS.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Compile a template from its Jinja source; `bos_token`/`eos_token` are the texts the
+    /// template sees under those names.
+    pub fn from_source(name: &str, source: &str, bos_token: &str, eos_token: &str) -> Result<ChatTemplate, TemplateError> {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", strftime_now);
+        env.add_filter("tojson", tojson);
+        env.add_template_owned(TEMPLATE_NAME, source.to_string())
+            .map_err(|e| convert(&e, name, source, true))?;
+        Ok(ChatTemplate {
+            name: name.to_string(),
+            source: source.to_string(),
+            env,
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+            extra: BTreeMap::new(),
+        })
+    }
+
+    /// Set the texts the template sees as `bos_token` and `eos_token`.
+    pub fn with_tokens(mut self, bos_token: &str, eos_token: &str) -> Self {
+        self.bos_token = bos_token.to_string();
+        self.eos_token = eos_token.to_string();
+        self
+    }
+
+    /// Pass an extra variable to the template (e.g. `enable_thinking = false` for Qwen3).
+    pub fn with_var(mut self, name: &str, value: impl Serialize) -> Self {
+        self.extra.insert(name.to_string(), Value::from_serialize(value));
+        self
+    }
+
+    /// The template's name (`gguf` when it came from the model file).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Jinja source.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Render a conversation into prompt text; `add_generation_prompt` opens the assistant's
+    /// turn at the end.
+    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, TemplateError> {
+        let mut ctx: BTreeMap<String, Value> = self.extra.clone();
+        ctx.insert("messages".into(), Value::from_serialize(messages));
+        ctx.insert("add_generation_prompt".into(), Value::from(add_generation_prompt));
+        ctx.insert("bos_token".into(), Value::from(self.bos_token.as_str()));
+        ctx.insert("eos_token".into(), Value::from(self.eos_token.as_str()));
+        let tmpl = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|e| convert(&e, &self.name, &self.source, false))?;
+        tmpl.render(Value::from(ctx)).map_err(|e| convert(&e, &self.name, &self.source, false))
+    }
+
+    /// Turn terminators written in the template (e.g. `<|im_end|>`, `<end_of_turn>`), plus
+    /// the eos text when the template writes `eos_token`.
+    pub fn stop_strings(&self) -> Vec<String> {
+        let mut out: Vec<String> = TURN_TERMINATORS
+            .iter()
+            .filter(|t| self.source.contains(*t))
+            .map(|t| t.to_string())
+            .collect();
+        if !self.eos_token.is_empty() && self.source.contains("eos_token") && !out.contains(&self.eos_token) {
+            out.push(self.eos_token.clone());
+        }
+        out
+    }
+
+    /// The ids of the stop strings that are single tokens of `tokenizer`, together with the
+    /// tokenizer's own end-of-turn ids. Sorted, without duplicates.
+    pub fn stop_token_ids(&self, tokenizer: &Tokenizer) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.stop_strings().iter().filter_map(|s| tokenizer.token_id(s)).collect();
+        ids.extend_from_slice(tokenizer.eot_ids());
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+fn convert(e: &Error, name: &str, source: &str, parse: bool) -> TemplateError {
+    let line = e.line();
+    let source_line = line
+        .and_then(|l| source.lines().nth(l.saturating_sub(1)))
+        .map(|s| s.trim().chars().take(120).collect())
+        .unwrap_or_default();
+    let mut msg = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let _ = write!(msg, ": {c}");
+        cause = c.source();
+    }
+    let name = name.to_string();
+    if parse {
+        TemplateError::Parse { name, line, source_line, msg }
+    } else {
+        TemplateError::Render { name, line, source_line, msg }
+    }
+}
+
+/// `raise_exception(message)`: templates call it to reject a conversation.
+fn raise_exception(msg: String) -> Result<Value, Error> {
+    Err(Error::new(ErrorKind::InvalidOperation, format!("template raised: {msg}")))
+}
+
+/// `strftime_now(format)`: the local time, formatted like Python's `strftime`.
+fn strftime_now(fmt: String) -> Result<Value, Error> {
+    let mut s = String::new();
+    write!(s, "{}", chrono::Local::now().format(&fmt))
+        .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("bad strftime format {fmt:?}")))?;
+    Ok(Value::from(s))
+}
+
+/// `tojson(indent=None)`: JSON like Python's `json.dumps(ensure_ascii=False)`, without HTML
+/// escaping, keys in their original order.
+fn tojson(value: &Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let indent_kw: Option<Value> = kwargs.get("indent")?;
+    let _: Option<bool> = kwargs.get("ensure_ascii")?;
+    let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
+    kwargs.assert_all_used()?;
+    let indent = match indent.or(indent_kw) {
+        None => None,
+        Some(v) if v.is_none() || v.is_undefined() => None,
+        Some(v) => match v.as_usize() {
+            Some(n) => Some(" ".repeat(n)),
+            None => Some(v.as_str().map(str::to_string).ok_or_else(|| {
+                Error::new(ErrorKind::InvalidOperation, "tojson: indent must be a number or a string")
+            })?),
+        },
+    };
+    let mut out = String::new();
+    write_json(&mut out, value, indent.as_deref(), 0, sort_keys.unwrap_or(false))?;
+    Ok(Value::from_safe_string(out))
+}
+
+fn newline(out: &mut String, indent: &str, depth: usize) {
+    out.push('\n');
+    for _ in 0..depth {
+        out.push_str(indent);
+    }
+}
+
+fn write_json(out: &mut String, v: &Value, indent: Option<&str>, depth: usize, sort: bool) -> Result<(), Error> {
+    let item_sep = if indent.is_some() { "," } else { ", " };
+    match v.kind() {
+        ValueKind::Undefined | ValueKind::None => out.push_str("null"),
+        ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
+        ValueKind::Number => {
+            if let Some(i) = v.as_i64() {
+                let _ = write!(out, "{i}");
+            } else {
+                let f = f64::try_from(v.clone()).unwrap_or(f64::NAN);
+                if !f.is_finite() {
+                    out.push_str(if f.is_nan() { "NaN" } else if f > 0.0 { "Infinity" } else { "-Infinity" });
+                } else if f.fract() == 0.0 && f.abs() < 1e16 {
+                    let _ = write!(out, "{f:.1}");
+                } else {
+                    let _ = write!(out, "{f}");
+                }
+            }
+        }
+        ValueKind::String => {
+            out.push_str(&serde_json::to_string(v.as_str().unwrap_or_default()).unwrap_or_default());
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            let items: Vec<Value> = v.try_iter()?.collect();
+            if items.is_empty() {
+                out.push_str("[]");
+                return Ok(());
+            }
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(item_sep);
+                }
+                if let Some(ind) = indent {
+                    newline(out, ind, depth + 1);
+                }
+                write_json(out, item, indent, depth + 1, sort)?;
+            }
+            if let Some(ind) = indent {
+                newline(out, ind, depth);
+            }
+            out.push(']');
+        }
+        ValueKind::Map => {
+            let mut keys: Vec<Value> = v.try_iter()?.collect();
+            if sort {
+                keys.sort();
+            }
+            if keys.is_empty() {
+                out.push_str("{}");
+                return Ok(());
+            }
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(item_sep);
+                }
+                if let Some(ind) = indent {
+                    newline(out, ind, depth + 1);
+                }
+                let key = match k.as_str() {
+                    Some(s) => s.to_string(),
+                    None => k.to_string(),
+                };
+                out.push_str(&serde_json::to_string(&key).unwrap_or_default());
+                out.push_str(": ");
+                write_json(out, &v.get_item(k)?, indent, depth + 1, sort)?;
+            }
+            if let Some(ind) = indent {
+                newline(out, ind, depth);
+            }
+            out.push('}');
+        }
+        _ => out.push_str(&serde_json::to_string(&v.to_string()).unwrap_or_default()),
+    }
+    Ok(())
+}

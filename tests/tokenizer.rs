@@ -1,0 +1,202 @@
+//! Our GGUF tokenizers against llama.cpp's ids (tests/data/tokenizer/*.json, written by
+//! scripts/tokenizer_reference.py), and chat templates from real models.
+//!
+//! Needs the test models: set UPWARD_TEST_MODEL_DIR to the folder holding
+//! SmolLM2-135M-Instruct.Q4_1.gguf and gemma-3-270m-q4_k_m.gguf.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::quantized::gguf_file::Content;
+use upward::gguf::{ChatMessage, ChatTemplate, Tokenizer};
+
+const SMOLLM: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const GEMMA: &str = "gemma-3-270m-q4_k_m.gguf";
+
+fn model_path(file: &str) -> PathBuf {
+    let dir = std::env::var("UPWARD_TEST_MODEL_DIR").unwrap_or_else(|_| {
+        panic!(
+            "UPWARD_TEST_MODEL_DIR is not set: point it at a folder holding {SMOLLM} and {GEMMA} \
+             (from Hugging Face: HuggingFaceTB/SmolLM2-135M-Instruct GGUF Q4_1 and a gemma-3-270m Q4_K_M GGUF)"
+        )
+    });
+    let p = PathBuf::from(dir).join(file);
+    assert!(p.is_file(), "test model {} is missing: download {file} into UPWARD_TEST_MODEL_DIR", p.display());
+    p
+}
+
+fn content(file: &str) -> Content {
+    let p = model_path(file);
+    let mut f = std::fs::File::open(&p).unwrap();
+    Content::read(&mut f).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
+}
+
+#[derive(serde::Deserialize)]
+struct Case {
+    text: String,
+    plain: Vec<u32>,
+    special: Vec<u32>,
+    roundtrip_plain: bool,
+    roundtrip_special: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct AddSpecial {
+    text: String,
+    ids: Vec<u32>,
+}
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    cases: Vec<Case>,
+    add_special: AddSpecial,
+}
+
+fn reference(name: &str) -> Reference {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/tokenizer/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+/// Compare every corpus line with llama.cpp; report all mismatches at once.
+fn check_against_reference(file: &str, name: &str) -> Tokenizer {
+    let c = content(file);
+    let start = Instant::now();
+    let tok = Tokenizer::from_gguf(&c).unwrap();
+    eprintln!("{name}: built tokenizer ({} tokens) in {:?}", tok.vocab_size(), start.elapsed());
+    let r = reference(name);
+    assert!(r.cases.len() >= 30, "corpus too small");
+    let mut failures = Vec::new();
+    for case in &r.cases {
+        for (parse_special, want) in [(false, &case.plain), (true, &case.special)] {
+            let got = tok.encode(&case.text, false, parse_special);
+            if &got != want {
+                failures.push(format!(
+                    "{:?} parse_special={parse_special}\n   ours: {got:?}\n  llama: {want:?}",
+                    case.text
+                ));
+            }
+        }
+        for (ids, llama_ok) in [(&case.plain, case.roundtrip_plain), (&case.special, case.roundtrip_special)] {
+            if llama_ok && tok.decode(ids) != case.text {
+                failures.push(format!("{:?} does not round-trip: {:?}", case.text, tok.decode(ids)));
+            }
+        }
+    }
+    let got = tok.encode(&r.add_special.text, true, true);
+    if got != r.add_special.ids {
+        failures.push(format!("add_special: ours {got:?}, llama {:?}", r.add_special.ids));
+    }
+    assert!(failures.is_empty(), "{name}: {} mismatches:\n{}", failures.len(), failures.join("\n"));
+    tok
+}
+
+#[test]
+fn smollm2_matches_llama_cpp() {
+    let tok = check_against_reference(SMOLLM, "smollm2");
+    assert_eq!(tok.bos_id(), Some(1));
+    assert_eq!(tok.eos_id(), Some(2));
+    let im_end = tok.token_id("<|im_end|>").unwrap();
+    assert!(tok.eot_ids().contains(&im_end));
+    assert!(tok.eot_ids().contains(&tok.token_id("<|endoftext|>").unwrap()));
+    assert!(tok.is_special(im_end));
+    assert!(!tok.adds_bos());
+}
+
+#[test]
+fn gemma3_matches_llama_cpp() {
+    let tok = check_against_reference(GEMMA, "gemma3");
+    assert_eq!(tok.vocab_size(), 262_144);
+    assert_eq!(tok.bos_id(), Some(2));
+    assert!(tok.adds_bos());
+    let eot = tok.token_id("<end_of_turn>").unwrap();
+    assert!(tok.eot_ids().contains(&eot));
+    assert!(tok.eot_ids().contains(&1));
+}
+
+#[test]
+fn gemma3_vocabulary_builds_fast() {
+    let c = content(GEMMA);
+    // Best of three, to keep a busy machine's hiccups out of it.
+    let best = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            let tok = Tokenizer::from_gguf(&c).unwrap();
+            assert_eq!(tok.vocab_size(), 262_144);
+            t.elapsed()
+        })
+        .min()
+        .unwrap();
+    eprintln!("gemma3 tokenizer build: {best:?}");
+    assert!(best.as_millis() < 300, "building the 262k gemma vocabulary took {best:?}");
+}
+
+#[test]
+fn stream_decoder_matches_decode_for_cjk_and_emoji() {
+    for (file, name) in [(SMOLLM, "smollm2"), (GEMMA, "gemma3")] {
+        let tok = Tokenizer::from_gguf(&content(file)).unwrap();
+        for text in ["感谢您昨天的支持🙂👍🏽🚀", "2026年11月，❤️ 🇨🇳 日本語 한국어", "Ελληνικά русский हिन्दी"] {
+            let ids = tok.encode(text, false, false);
+            let mut d = tok.stream_decoder(false);
+            let mut pieces = Vec::new();
+            for &id in &ids {
+                let p = d.push(id);
+                assert!(!p.contains('\u{fffd}'), "{name}: partial character leaked for {text:?}");
+                pieces.push(p);
+            }
+            pieces.push(d.finish());
+            assert_eq!(pieces.concat(), tok.decode(&ids), "{name}: {text:?}");
+            assert_eq!(pieces.concat(), text, "{name}");
+        }
+    }
+}
+
+#[test]
+fn smollm2_template_from_metadata_renders_chatml() {
+    let c = content(SMOLLM);
+    let t = ChatTemplate::from_gguf(&c, None).unwrap();
+    let msgs = [ChatMessage::user("你好")];
+    let out = t.render(&msgs, true).unwrap();
+    assert_eq!(
+        out,
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
+         <|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n"
+    );
+    assert_eq!(t.stop_strings(), vec!["<|im_end|>".to_string()]);
+    let tok = Tokenizer::from_gguf(&c).unwrap();
+    assert!(t.stop_token_ids(&tok).contains(&tok.token_id("<|im_end|>").unwrap()));
+    let ids = tok.encode_chat(&out);
+    assert_eq!(ids[0], tok.token_id("<|im_start|>").unwrap());
+}
+
+#[test]
+fn gemma3_without_template_uses_the_named_fallback() {
+    let c = content(GEMMA);
+    assert!(ChatTemplate::from_gguf(&c, None).is_err());
+    let t = ChatTemplate::from_gguf(&c, Some("gemma")).unwrap();
+    let msgs = [ChatMessage::system("You are my boss."), ChatMessage::user("Hi"), ChatMessage::assistant("Yes?")];
+    let out = t.render(&msgs, true).unwrap();
+    assert_eq!(
+        out,
+        "<start_of_turn>user\nYou are my boss.\n\nHi<end_of_turn>\n<start_of_turn>model\nYes?<end_of_turn>\n<start_of_turn>model\n"
+    );
+    let tok = Tokenizer::from_gguf(&c).unwrap();
+    let ids = tok.encode_chat(&out);
+    assert_eq!(ids[0], 2, "BOS added once");
+    assert_eq!(ids[1], tok.token_id("<start_of_turn>").unwrap());
+    assert_eq!(t.stop_token_ids(&tok), {
+        let mut v = tok.eot_ids().to_vec();
+        v.sort_unstable();
+        v
+    });
+}
+
+#[test]
+fn unsupported_pre_in_real_metadata_is_named() {
+    let mut c = content(SMOLLM);
+    c.metadata.insert(
+        "tokenizer.ggml.pre".into(),
+        candle_core::quantized::gguf_file::Value::String("chatglm-bpe".into()),
+    );
+    let err = Tokenizer::from_gguf(&c).unwrap_err().to_string();
+    assert!(err.contains("`chatglm-bpe`") && err.contains("tokenizer.ggml.pre"), "{err}");
+}
