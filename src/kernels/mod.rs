@@ -12,6 +12,13 @@
 //! decode calls live in a reusable thread-local buffer.
 
 mod blocks;
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512f",
+    target_feature = "avx512bw",
+    target_feature = "avx512vnni"
+))]
+mod panel;
 mod scalar;
 #[cfg(test)]
 mod tests;
@@ -184,6 +191,33 @@ fn matmul_with(
     if cols == 0 {
         out.fill(0.0);
         return Ok(());
+    }
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vnni"
+    ))]
+    if !portable && m >= PANEL_MIN_M {
+        let rb = rb;
+        macro_rules! panel {
+            ($d:ty) => {{
+                panel::run::<$d>(weights, rows, cols, rb, x, m, out);
+                return Ok(());
+            }};
+        }
+        use panel::{D32, DQ4K, DQ5K, DQ6K};
+        match dtype {
+            GgmlDType::Q4_0 => panel!(D32<blocks::Q4_0>),
+            GgmlDType::Q4_1 => panel!(D32<blocks::Q4_1>),
+            GgmlDType::Q5_0 => panel!(D32<blocks::Q5_0>),
+            GgmlDType::Q5_1 => panel!(D32<blocks::Q5_1>),
+            GgmlDType::Q8_0 => panel!(D32<blocks::Q8_0>),
+            GgmlDType::Q4K => panel!(DQ4K),
+            GgmlDType::Q5K => panel!(DQ5K),
+            GgmlDType::Q6K => panel!(DQ6K),
+            _ => {}
+        }
     }
     macro_rules! go {
         ($k:ty) => {
@@ -416,6 +450,9 @@ impl<R: FloatFast> Kernel for KFloat<R> {
 const SERIAL_WORK: usize = 96 * 1024;
 /// Row chunks of prefill calls stay under this many weight bytes, to be reused from L2.
 const CHUNK_BYTES: usize = 192 * 1024;
+/// From this many activation rows up, prefill repacks weights into panels (AVX-512 VNNI).
+#[allow(dead_code)]
+const PANEL_MIN_M: usize = 8;
 /// Row chunks per pool thread, for load balance.
 const CHUNKS_PER_THREAD: usize = 4;
 
