@@ -1,40 +1,554 @@
-//! Quantized matrix kernels for the CPU (being built on the `kernels` branch).
-//! Until they land, [`supported`] is false and the engine uses candle's kernels.
+//! Quantized matrix kernels for the CPU: `out = x · Wᵀ` straight from GGUF weight bytes.
+//!
+//! Weights stay in their GGUF (ggml) block layout: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (blocks of
+//! 32), Q4_K, Q5_K, Q6_K (super-blocks of 256), and F32/F16/BF16 rows. As in llama.cpp, the
+//! activations are quantized once per call to 8 bits (Q8 blocks with their sums for the
+//! 32-value formats, Q8_K super-blocks for the K-quants) and the dot products run on
+//! integers: AVX2 (`maddubs`, or AVX-512 VNNI `vpdpbusd` when built for it) on x86_64, a
+//! portable scalar path elsewhere. Float rows are multiplied in f32.
+//!
+//! Work is split over rayon's global pool by row chunks; each weight block is unpacked once
+//! and multiplied with up to 4 activation rows (prefill), and the quantized activations of
+//! decode calls live in a reusable thread-local buffer.
+
+mod blocks;
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512f",
+    target_feature = "avx512bw",
+    target_feature = "avx512vnni"
+))]
+mod panel;
+mod scalar;
+#[cfg(test)]
+mod tests;
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod x86;
+
+use std::cell::RefCell;
 
 use candle_core::quantized::GgmlDType;
+use rayon::prelude::*;
 
-/// Errors from the kernels.
-#[derive(Debug, thiserror::Error)]
+use blocks::{Q8Block, Q8KBlock};
+
+/// Errors from the kernels: always a caller's mistake in shapes or types, described fully.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KernelError {
-    /// The type has no kernel.
-    #[error("no kernel for {0:?}")]
+    /// The weight type has no kernel here.
+    #[error(
+        "quantized kernels: {0:?} weights are not supported (supported: F32, F16, BF16, Q4_0, \
+         Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K); re-quantize the model to one of these"
+    )]
     Unsupported(GgmlDType),
+    /// The row length is not a whole number of blocks.
+    #[error(
+        "quantized kernels: a {dtype:?} row holds blocks of {block} values, but the row has \
+         {cols} columns (not a multiple of {block})"
+    )]
+    PartialBlock {
+        /// Weight type.
+        dtype: GgmlDType,
+        /// Columns per row.
+        cols: usize,
+        /// Values per block of that type.
+        block: usize,
+    },
+    /// A buffer has the wrong length for the stated shape.
+    #[error("quantized kernels: {what} has {got} elements, but the shape needs {want}")]
+    Length {
+        /// Which buffer (weights in bytes, inputs and outputs in f32 values).
+        what: &'static str,
+        /// Its length.
+        got: usize,
+        /// The length the shape implies.
+        want: usize,
+    },
+    /// The shape is too large to address.
+    #[error("quantized kernels: shape {rows}x{cols} overflows the address space")]
+    Overflow {
+        /// Rows.
+        rows: usize,
+        /// Columns.
+        cols: usize,
+    },
 }
 
-/// True when [`matmul`] handles `dtype`.
-pub fn supported(_dtype: GgmlDType) -> bool {
-    false
+/// Whether [`matmul`] and [`dequantize_row`] handle weights of this type.
+pub fn supported(dtype: GgmlDType) -> bool {
+    use GgmlDType::*;
+    matches!(
+        dtype,
+        F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4K | Q5K | Q6K
+    )
 }
 
-/// `out (m×rows) = x (m×cols) · Wᵀ` for a quantized `W`.
-pub fn matmul(
-    dtype: GgmlDType,
-    _weights: &[u8],
-    _rows: usize,
-    _cols: usize,
-    _x: &[f32],
-    _m: usize,
-    _out: &mut [f32],
+/// Bytes of one row of `cols` values of type `dtype` in GGUF layout (a partial trailing
+/// block, which GGUF never stores, counts as a whole one).
+pub fn row_bytes(dtype: GgmlDType, cols: usize) -> usize {
+    cols.div_ceil(dtype.block_size()) * dtype.type_size()
+}
+
+fn check_cols(dtype: GgmlDType, cols: usize) -> Result<usize, KernelError> {
+    if !supported(dtype) {
+        return Err(KernelError::Unsupported(dtype));
+    }
+    let block = dtype.block_size();
+    if !cols.is_multiple_of(block) {
+        return Err(KernelError::PartialBlock { dtype, cols, block });
+    }
+    Ok(cols / block * dtype.type_size())
+}
+
+fn check_len(
+    what: &'static str,
+    got: usize,
+    want: Option<usize>,
+    rows: usize,
+    cols: usize,
 ) -> Result<(), KernelError> {
-    Err(KernelError::Unsupported(dtype))
+    let want = want.ok_or(KernelError::Overflow { rows, cols })?;
+    if got != want {
+        return Err(KernelError::Length { what, got, want });
+    }
+    Ok(())
 }
 
-/// Dequantizes one row.
+/// Dequantize one row of `cols` values (`bytes` is exactly [`row_bytes`]`(dtype, cols)`) into
+/// `out` (`cols` long), with the same arithmetic as ggml: used for embedding lookups.
 pub fn dequantize_row(
     dtype: GgmlDType,
-    _bytes: &[u8],
-    _cols: usize,
-    _out: &mut [f32],
+    bytes: &[u8],
+    cols: usize,
+    out: &mut [f32],
 ) -> Result<(), KernelError> {
-    Err(KernelError::Unsupported(dtype))
+    let rb = check_cols(dtype, cols)?;
+    check_len("the weight row (bytes)", bytes.len(), Some(rb), 1, cols)?;
+    check_len("the output row", out.len(), Some(cols), 1, cols)?;
+    use GgmlDType::*;
+    match dtype {
+        F32 => blocks::dequant_f32(bytes, out),
+        F16 => blocks::dequant_f16(bytes, out),
+        BF16 => blocks::dequant_bf16(bytes, out),
+        Q4_0 => blocks::dequant_q4_0(bytes, out),
+        Q4_1 => blocks::dequant_q4_1(bytes, out),
+        Q5_0 => blocks::dequant_q5_0(bytes, out),
+        Q5_1 => blocks::dequant_q5_1(bytes, out),
+        Q8_0 => blocks::dequant_q8_0(bytes, out),
+        Q4K => blocks::dequant_q4_k(bytes, out),
+        Q5K => blocks::dequant_q5_k(bytes, out),
+        Q6K => blocks::dequant_q6_k(bytes, out),
+        other => return Err(KernelError::Unsupported(other)),
+    }
+    Ok(())
+}
+
+/// `out = x · Wᵀ`: `weights` holds `rows` rows of `cols` values of type `dtype` in GGUF
+/// layout (a GGUF tensor of dims `[cols, rows]`), `x` is `m × cols` row-major f32 and `out`
+/// is `m × rows`. `m = 1` is decode (mat-vec), larger `m` is prefill. Runs on rayon's global
+/// pool; every length is checked first.
+pub fn matmul(
+    dtype: GgmlDType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    m: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    matmul_with(dtype, weights, rows, cols, x, m, out, false)
+}
+
+/// [`matmul`], optionally forcing the portable scalar path (tests compare both).
+#[allow(clippy::too_many_arguments)]
+fn matmul_with(
+    dtype: GgmlDType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    m: usize,
+    out: &mut [f32],
+    portable: bool,
+) -> Result<(), KernelError> {
+    let rb = check_cols(dtype, cols)?;
+    check_len(
+        "the weights (bytes)",
+        weights.len(),
+        rb.checked_mul(rows),
+        rows,
+        cols,
+    )?;
+    check_len("the input x", x.len(), m.checked_mul(cols), m, cols)?;
+    check_len("the output", out.len(), m.checked_mul(rows), m, rows)?;
+    if rows == 0 || m == 0 {
+        return Ok(());
+    }
+    if cols == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vnni"
+    ))]
+    if !portable && m >= PANEL_MIN_M {
+        let rb = rb;
+        macro_rules! panel {
+            ($d:ty) => {{
+                panel::run::<$d>(weights, rows, cols, rb, x, m, out);
+                return Ok(());
+            }};
+        }
+        use panel::{D32, DQ4K, DQ5K, DQ6K};
+        match dtype {
+            GgmlDType::Q4_0 => panel!(D32<blocks::Q4_0>),
+            GgmlDType::Q4_1 => panel!(D32<blocks::Q4_1>),
+            GgmlDType::Q5_0 => panel!(D32<blocks::Q5_0>),
+            GgmlDType::Q5_1 => panel!(D32<blocks::Q5_1>),
+            GgmlDType::Q8_0 => panel!(D32<blocks::Q8_0>),
+            GgmlDType::Q4K => panel!(DQ4K),
+            GgmlDType::Q5K => panel!(DQ5K),
+            GgmlDType::Q6K => panel!(DQ6K),
+            _ => {}
+        }
+    }
+    macro_rules! go {
+        ($k:ty) => {
+            if portable {
+                run::<Portable<$k>>(weights, rows, cols, x, m, out)
+            } else {
+                run::<$k>(weights, rows, cols, x, m, out)
+            }
+        };
+    }
+    use GgmlDType::*;
+    match dtype {
+        F32 => go!(KFloat<scalar::RowF32>),
+        F16 => go!(KFloat<scalar::RowF16>),
+        BF16 => go!(KFloat<scalar::RowBf16>),
+        Q4_0 => go!(K32<blocks::Q4_0>),
+        Q4_1 => go!(K32<blocks::Q4_1>),
+        Q5_0 => go!(K32<blocks::Q5_0>),
+        Q5_1 => go!(K32<blocks::Q5_1>),
+        Q8_0 => go!(K32<blocks::Q8_0>),
+        Q4K => go!(KQ4K),
+        Q5K => go!(KQ5K),
+        Q6K => go!(KQ6K),
+        other => return Err(KernelError::Unsupported(other)),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Kernels: a weight format, its activation format and the row × N-rows dot product.
+// ---------------------------------------------------------------------------------------
+
+/// Activation element types, each with a reusable per-thread buffer.
+trait Act: Copy + Default + Send + Sync + 'static {
+    /// Run `f` on a buffer of `len` elements: the thread's reusable one when it is free
+    /// (the decode path allocates nothing), a fresh one when it is in use by a caller
+    /// further up this thread's stack (rayon may run one matmul inside another's wait).
+    fn with_buf<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+}
+
+macro_rules! act_buffer {
+    ($t:ty, $name:ident) => {
+        thread_local! {
+            static $name: RefCell<Vec<$t>> = const { RefCell::new(Vec::new()) };
+        }
+        impl Act for $t {
+            fn with_buf<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                $name.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut buf) => {
+                        if buf.len() < len {
+                            buf.resize(len, <$t>::default());
+                        }
+                        f(&mut buf[..len])
+                    }
+                    Err(_) => f(&mut vec![<$t>::default(); len]),
+                })
+            }
+        }
+    };
+}
+
+act_buffer!(Q8Block, Q8_BUF);
+act_buffer!(Q8KBlock, Q8K_BUF);
+act_buffer!(f32, F32_BUF);
+
+trait Kernel {
+    type A: Act;
+    /// Values per weight block.
+    const BLOCK: usize;
+    /// Bytes per weight block.
+    const BYTES: usize;
+    /// Values per activation element.
+    const ACT: usize;
+    fn quantize(x: &[f32], out: &mut [Self::A]);
+    /// Dot products of one weight row with `N` activation rows (each exactly as long as
+    /// the row: the driver guarantees it).
+    fn tile<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N];
+    /// The same, on the portable path.
+    fn tile_portable<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N];
+}
+
+/// A kernel forced onto its portable scalar path.
+struct Portable<K>(std::marker::PhantomData<K>);
+
+impl<K: Kernel> Kernel for Portable<K> {
+    type A = K::A;
+    const BLOCK: usize = K::BLOCK;
+    const BYTES: usize = K::BYTES;
+    const ACT: usize = K::ACT;
+    fn quantize(x: &[f32], out: &mut [Self::A]) {
+        K::quantize(x, out)
+    }
+    fn tile<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N] {
+        K::tile_portable(w, xs)
+    }
+    fn tile_portable<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N] {
+        K::tile_portable(w, xs)
+    }
+}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+use x86::{Simd32 as Fmt32Fast, SimdFloat as FloatFast};
+
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+)))]
+use {blocks::Fmt32 as Fmt32Fast, scalar::FloatRow as FloatFast};
+
+/// 32-value formats against Q8 blocks.
+struct K32<F>(std::marker::PhantomData<F>);
+
+impl<F: Fmt32Fast> Kernel for K32<F> {
+    type A = Q8Block;
+    const BLOCK: usize = 32;
+    const BYTES: usize = F::BYTES;
+    const ACT: usize = 32;
+    fn quantize(x: &[f32], out: &mut [Q8Block]) {
+        blocks::quantize_q8(x, out)
+    }
+    #[inline]
+    fn tile<const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
+        #[cfg(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        ))]
+        // SAFETY: the driver passes whole rows: `w.len() == nb * F::BYTES` and every
+        // `xs[n]` has `nb` blocks, which is all `tile32` reads.
+        unsafe {
+            x86::tile32::<F, N>(w, xs)
+        }
+        #[cfg(not(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )))]
+        scalar::tile32::<F, N>(w, xs)
+    }
+    fn tile_portable<const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
+        scalar::tile32::<F, N>(w, xs)
+    }
+}
+
+macro_rules! k_quant {
+    ($name:ident, $bytes:expr, $f:ident) => {
+        struct $name;
+        impl Kernel for $name {
+            type A = Q8KBlock;
+            const BLOCK: usize = 256;
+            const BYTES: usize = $bytes;
+            const ACT: usize = 256;
+            fn quantize(x: &[f32], out: &mut [Q8KBlock]) {
+                blocks::quantize_q8k(x, out)
+            }
+            #[inline]
+            fn tile<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
+                #[cfg(all(
+                    target_arch = "x86_64",
+                    target_feature = "avx2",
+                    target_feature = "fma"
+                ))]
+                // SAFETY: as for `K32::tile`: whole rows of whole super-blocks.
+                unsafe {
+                    x86::$f::<N>(w, xs)
+                }
+                #[cfg(not(all(
+                    target_arch = "x86_64",
+                    target_feature = "avx2",
+                    target_feature = "fma"
+                )))]
+                scalar::$f::<N>(w, xs)
+            }
+            fn tile_portable<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
+                scalar::$f::<N>(w, xs)
+            }
+        }
+    };
+}
+
+k_quant!(KQ4K, blocks::Q4_K_BYTES, tile_q4k);
+k_quant!(KQ5K, blocks::Q5_K_BYTES, tile_q5k);
+k_quant!(KQ6K, blocks::Q6_K_BYTES, tile_q6k);
+
+/// Float rows against f32 activations (copied into the reusable buffer).
+struct KFloat<R>(std::marker::PhantomData<R>);
+
+impl<R: FloatFast> Kernel for KFloat<R> {
+    type A = f32;
+    const BLOCK: usize = 1;
+    const BYTES: usize = R::BYTES;
+    const ACT: usize = 1;
+    fn quantize(x: &[f32], out: &mut [f32]) {
+        out.copy_from_slice(x)
+    }
+    #[inline]
+    fn tile<const N: usize>(w: &[u8], xs: [&[f32]; N]) -> [f32; N] {
+        #[cfg(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        ))]
+        // SAFETY: every `xs[n]` holds exactly `w.len() / R::BYTES` values.
+        unsafe {
+            x86::tile_float::<R, N>(w, xs)
+        }
+        #[cfg(not(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )))]
+        scalar::tile_float::<R, N>(w, xs)
+    }
+    fn tile_portable<const N: usize>(w: &[u8], xs: [&[f32]; N]) -> [f32; N] {
+        scalar::tile_float::<R, N>(w, xs)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The driver: quantize x once, then row chunks in parallel, 4 activation rows at a time.
+// ---------------------------------------------------------------------------------------
+
+/// Below this many weight bytes × activation rows, a call runs on the calling thread alone:
+/// splitting it costs more than it saves.
+const SERIAL_WORK: usize = 96 * 1024;
+/// Row chunks of prefill calls stay under this many weight bytes, to be reused from L2.
+const CHUNK_BYTES: usize = 192 * 1024;
+/// From this many activation rows up, prefill repacks weights into panels (AVX-512 VNNI).
+#[allow(dead_code)]
+const PANEL_MIN_M: usize = 8;
+/// Row chunks per pool thread, for load balance.
+const CHUNKS_PER_THREAD: usize = 4;
+
+/// Rows `r0..r1` of the output for all `m` activation rows; `put(i, r, v)` stores one value.
+#[allow(clippy::too_many_arguments)]
+fn compute_rows<K: Kernel>(
+    w: &[u8],
+    rb: usize,
+    xq: &[K::A],
+    na: usize,
+    m: usize,
+    r0: usize,
+    r1: usize,
+    mut put: impl FnMut(usize, usize, f32),
+) {
+    let xr = |i: usize| &xq[i * na..(i + 1) * na];
+    let mut i = 0;
+    while i + 4 <= m {
+        let xs = [xr(i), xr(i + 1), xr(i + 2), xr(i + 3)];
+        for r in r0..r1 {
+            let v = K::tile::<4>(&w[r * rb..(r + 1) * rb], xs);
+            for (n, v) in v.into_iter().enumerate() {
+                put(i + n, r, v);
+            }
+        }
+        i += 4;
+    }
+    let rest = m - i;
+    for r in r0..r1 {
+        let wr = &w[r * rb..(r + 1) * rb];
+        match rest {
+            3 => {
+                let v = K::tile::<3>(wr, [xr(i), xr(i + 1), xr(i + 2)]);
+                for (n, v) in v.into_iter().enumerate() {
+                    put(i + n, r, v);
+                }
+            }
+            2 => {
+                let v = K::tile::<2>(wr, [xr(i), xr(i + 1)]);
+                put(i, r, v[0]);
+                put(i + 1, r, v[1]);
+            }
+            1 => put(i, r, K::tile::<1>(wr, [xr(i)])[0]),
+            _ => {}
+        }
+    }
+}
+
+fn run<K: Kernel>(w: &[u8], rows: usize, cols: usize, x: &[f32], m: usize, out: &mut [f32]) {
+    let rb = cols / K::BLOCK * K::BYTES;
+    let na = cols / K::ACT;
+    let threads = rayon::current_num_threads().max(1);
+    let work = rows.saturating_mul(rb).saturating_mul(m);
+    let serial = threads == 1 || work < SERIAL_WORK;
+    <K::A as Act>::with_buf(m * na, |xq| {
+        if serial || m < 8 {
+            for (xr, qr) in x.chunks_exact(cols).zip(xq.chunks_exact_mut(na)) {
+                K::quantize(xr, qr);
+            }
+        } else {
+            x.par_chunks(cols)
+                .zip(xq.par_chunks_mut(na))
+                .for_each(|(xr, qr)| K::quantize(xr, qr));
+        }
+        let xq: &[K::A] = xq;
+        if serial {
+            compute_rows::<K>(w, rb, xq, na, m, 0, rows, |i, r, v| out[i * rows + r] = v);
+            return;
+        }
+        let mut chunk = rows.div_ceil(threads * CHUNKS_PER_THREAD);
+        if m > 1 {
+            chunk = chunk.min((CHUNK_BYTES / rb.max(1)).max(1));
+        }
+        if m == 1 {
+            out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
+                let r0 = c * chunk;
+                compute_rows::<K>(w, rb, xq, na, 1, r0, r0 + o.len(), |_, r, v| o[r - r0] = v);
+            });
+        } else {
+            let parts: Vec<(usize, Vec<f32>)> = (0..rows.div_ceil(chunk))
+                .into_par_iter()
+                .map(|c| {
+                    let r0 = c * chunk;
+                    let r1 = (r0 + chunk).min(rows);
+                    let n = r1 - r0;
+                    let mut o = vec![0f32; n * m];
+                    compute_rows::<K>(w, rb, xq, na, m, r0, r1, |i, r, v| o[i * n + r - r0] = v);
+                    (r0, o)
+                })
+                .collect();
+            for (r0, o) in parts {
+                let n = o.len() / m;
+                for (i, part) in o.chunks_exact(n).enumerate() {
+                    out[i * rows + r0..i * rows + r0 + n].copy_from_slice(part);
+                }
+            }
+        }
+    })
 }

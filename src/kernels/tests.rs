@@ -1,0 +1,373 @@
+//! Kernels against candle's reference: its quantizer makes the weight bytes, its
+//! dequantizer and an f64 matmul give the expected output.
+
+use super::*;
+use candle_core::quantized::QTensor;
+use candle_core::{Device, Tensor};
+
+/// Deterministic pseudo-random numbers (xorshift64*), roughly Gaussian via sums of uniforms.
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        (v >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn normal(&mut self) -> f32 {
+        (0..4).map(|_| self.uniform()).sum::<f32>() - 2.0
+    }
+    /// `n` values with a per-32 scale that varies a lot, some outliers and some zeros,
+    /// as real weights and activations have.
+    fn data(&mut self, n: usize) -> Vec<f32> {
+        let mut v = Vec::with_capacity(n);
+        let mut scale = 1.0;
+        for i in 0..n {
+            if i % 32 == 0 {
+                scale = 0.02 + 2.0 * self.uniform();
+            }
+            let x = self.normal() * scale;
+            let x = match self.uniform() {
+                u if u < 0.01 => x * 8.0,
+                u if u < 0.02 => 0.0,
+                _ => x,
+            };
+            v.push(x);
+        }
+        v
+    }
+}
+
+const ALL: [GgmlDType; 11] = [
+    GgmlDType::F32,
+    GgmlDType::F16,
+    GgmlDType::BF16,
+    GgmlDType::Q4_0,
+    GgmlDType::Q4_1,
+    GgmlDType::Q5_0,
+    GgmlDType::Q5_1,
+    GgmlDType::Q8_0,
+    GgmlDType::Q4K,
+    GgmlDType::Q5K,
+    GgmlDType::Q6K,
+];
+
+/// Weights quantized by candle: (raw GGUF bytes, candle's dequantized f32 values).
+fn quantized(dtype: GgmlDType, rows: usize, cols: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
+    let mut rng = Rng(seed);
+    let w = Tensor::from_vec(rng.data(rows * cols), (rows, cols), &Device::Cpu).unwrap();
+    let q = QTensor::quantize(&w, dtype).unwrap();
+    let bytes = q.data().unwrap().into_owned();
+    let deq = q
+        .dequantize(&Device::Cpu)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    (bytes, deq)
+}
+
+/// Checks `out` against the f64 product of `deq` and `x`. The bound is exact for the
+/// integer kernels: each activation is off by at most half its 8-bit step `amax/127/2`
+/// (amax over its block of `act` values), so `|err| <= Σ|w_k|·step_k/2`, plus `rel` of
+/// `|w_r|·|x_i|` for float rounding.
+#[allow(clippy::too_many_arguments)]
+fn check(
+    out: &[f32],
+    deq: &[f32],
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    m: usize,
+    act: usize,
+    what: &str,
+) {
+    let rel = 1e-5;
+    for i in 0..m {
+        let xi = &x[i * cols..(i + 1) * cols];
+        let xn = xi.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+        let half_step: Vec<f64> = xi
+            .iter()
+            .enumerate()
+            .map(|(k, _)| {
+                if act == 0 {
+                    return 0.0;
+                }
+                let b = k / act * act;
+                let amax = xi[b..b + act].iter().fold(0f32, |a, &v| a.max(v.abs()));
+                amax as f64 / 127.0 / 2.0
+            })
+            .collect();
+        for r in 0..rows {
+            let wr = &deq[r * cols..(r + 1) * cols];
+            let want: f64 = wr.iter().zip(xi).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let wn = wr.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+            let bound: f64 = wr
+                .iter()
+                .zip(&half_step)
+                .map(|(&a, &h)| (a as f64).abs() * h)
+                .sum();
+            let got = out[i * rows + r] as f64;
+            assert!(
+                (got - want).abs() <= bound * 1.001 + rel * wn * xn + 1e-6,
+                "{what}: out[{i}][{r}] = {got}, want {want} (bound {bound}, |w| {wn:.3}, |x| {xn:.3})"
+            );
+        }
+    }
+}
+
+/// Values per activation block of the kernel for `dtype` (0: f32 activations).
+fn act_for(dtype: GgmlDType) -> usize {
+    match dtype.block_size() {
+        1 => 0,
+        b => b,
+    }
+}
+
+fn cols_for(dtype: GgmlDType) -> usize {
+    match dtype.block_size() {
+        256 => 768,
+        32 => 160,
+        _ => 77,
+    }
+}
+
+#[test]
+fn matmul_matches_candle_for_every_type_and_batch() {
+    for (t, &dtype) in ALL.iter().enumerate() {
+        let (rows, cols) = (37, cols_for(dtype));
+        let (bytes, deq) = quantized(dtype, rows, cols, 7 + t as u64);
+        assert_eq!(
+            bytes.len(),
+            rows * row_bytes(dtype, cols),
+            "{dtype:?} row bytes"
+        );
+        for m in [1, 2, 3, 17, 64] {
+            let x = Rng(100 + m as u64).data(m * cols);
+            let mut outs = Vec::new();
+            for portable in [false, true] {
+                let mut out = vec![f32::NAN; m * rows];
+                matmul_with(dtype, &bytes, rows, cols, &x, m, &mut out, portable).unwrap();
+                let what = format!("{dtype:?} m={m} portable={portable}");
+                check(&out, &deq, &x, rows, cols, m, act_for(dtype), &what);
+                outs.push(out);
+            }
+            // The SIMD and portable paths do the same integer arithmetic: they agree up to
+            // the order of float additions (except that prefill of K-quants on the AVX-512
+            // panels quantizes activations per 32 values instead of per 256).
+            if dtype.block_size() == 256 && m >= PANEL_MIN_M {
+                continue;
+            }
+            for (k, (a, b)) in outs[0].iter().zip(&outs[1]).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                    "{dtype:?} m={m} [{k}]: simd {a} vs portable {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_parallel_paths_cover_every_row() {
+    // Large enough to be split over the pool, with row counts that leave ragged chunks.
+    for (dtype, rows, cols) in [
+        (GgmlDType::Q4_1, 1003, 576),
+        (GgmlDType::Q8_0, 517, 640),
+        (GgmlDType::Q5_0, 259, 640),
+        (GgmlDType::Q4K, 301, 1024),
+        (GgmlDType::Q6K, 263, 2048),
+        (GgmlDType::F16, 129, 576),
+    ] {
+        let (bytes, deq) = quantized(dtype, rows, cols, rows as u64);
+        for m in [1, 5, 33] {
+            let x = Rng(m as u64).data(m * cols);
+            let mut out = vec![f32::NAN; m * rows];
+            matmul(dtype, &bytes, rows, cols, &x, m, &mut out).unwrap();
+            check(
+                &out,
+                &deq,
+                &x,
+                rows,
+                cols,
+                m,
+                act_for(dtype),
+                &format!("{dtype:?} m={m}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn dequantize_row_equals_candle() {
+    for (t, &dtype) in ALL.iter().enumerate() {
+        let (rows, cols) = (5, cols_for(dtype) * 2);
+        let (bytes, deq) = quantized(dtype, rows, cols, 50 + t as u64);
+        let rb = row_bytes(dtype, cols);
+        let mut out = vec![f32::NAN; cols];
+        for r in 0..rows {
+            dequantize_row(dtype, &bytes[r * rb..(r + 1) * rb], cols, &mut out).unwrap();
+            for (k, (&a, &b)) in out.iter().zip(&deq[r * cols..(r + 1) * cols]).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-6 * b.abs().max(1e-3),
+                    "{dtype:?} row {r} col {k}: {a} vs candle {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_and_constant_inputs() {
+    let (rows, cols) = (9, 256);
+    for dtype in [
+        GgmlDType::Q4_1,
+        GgmlDType::Q4K,
+        GgmlDType::Q6K,
+        GgmlDType::Q8_0,
+    ] {
+        let (bytes, deq) = quantized(dtype, rows, cols, 3);
+        for fill in [0.0f32, 1.0, -3.5] {
+            let x = vec![fill; 2 * cols];
+            let mut out = vec![f32::NAN; 2 * rows];
+            matmul(dtype, &bytes, rows, cols, &x, 2, &mut out).unwrap();
+            check(
+                &out,
+                &deq,
+                &x,
+                rows,
+                cols,
+                2,
+                act_for(dtype),
+                &format!("{dtype:?} x={fill}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors_not_panics() {
+    let (bytes, _) = quantized(GgmlDType::Q4_0, 4, 64, 1);
+    let x = vec![0.5f32; 64];
+    let mut out = vec![0f32; 4];
+    assert!(matmul(GgmlDType::Q4_0, &bytes, 4, 64, &x, 1, &mut out).is_ok());
+    let err = matmul(GgmlDType::Q4_0, &bytes[1..], 4, 64, &x, 1, &mut out).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            KernelError::Length {
+                got: 143,
+                want: 144,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = matmul(GgmlDType::Q4_0, &bytes, 4, 64, &x[1..], 1, &mut out).unwrap_err();
+    assert!(err.to_string().contains("input x"), "{err}");
+    let err = matmul(GgmlDType::Q4_0, &bytes, 4, 64, &x, 1, &mut out[1..]).unwrap_err();
+    assert!(err.to_string().contains("output"), "{err}");
+    let err = matmul(GgmlDType::Q4_0, &bytes, 4, 48, &x[..48], 1, &mut out).unwrap_err();
+    assert!(
+        matches!(err, KernelError::PartialBlock { block: 32, .. }),
+        "{err}"
+    );
+    let err = matmul(GgmlDType::Q2K, &bytes, 4, 64, &x, 1, &mut out).unwrap_err();
+    assert_eq!(err, KernelError::Unsupported(GgmlDType::Q2K));
+    assert!(!supported(GgmlDType::Q2K) && supported(GgmlDType::Q4K));
+    let err = matmul(GgmlDType::Q4_0, &bytes, usize::MAX, 64, &x, 1, &mut out).unwrap_err();
+    assert!(matches!(err, KernelError::Overflow { .. }), "{err}");
+    let mut row = vec![0f32; 64];
+    let err = dequantize_row(GgmlDType::Q4_0, &bytes[..35], 64, &mut row).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            KernelError::Length {
+                got: 35,
+                want: 36,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Empty products are fine and touch nothing.
+    assert!(matmul(GgmlDType::Q4_0, &bytes, 4, 64, &[], 0, &mut []).is_ok());
+}
+
+/// Real weights of both test models, one tensor per type they contain, against candle.
+#[test]
+fn model_tensors_match_candle() {
+    use candle_core::quantized::gguf_file;
+    use std::io::{Read, Seek, SeekFrom};
+    let dir = std::env::var("UPWARD_TEST_MODEL_DIR").unwrap_or_else(|_| {
+        panic!(
+            "set UPWARD_TEST_MODEL_DIR to the folder holding SmolLM2-135M-Instruct.Q4_1.gguf \
+             and gemma-3-270m-q4_k_m.gguf (e.g. `upward models fetch`, or /work/cache/models)"
+        )
+    });
+    let cases = [
+        ("SmolLM2-135M-Instruct.Q4_1.gguf", "blk.0.ffn_down.weight"),
+        ("SmolLM2-135M-Instruct.Q4_1.gguf", "token_embd.weight"),
+        ("gemma-3-270m-q4_k_m.gguf", "blk.0.attn_q.weight"),
+        ("gemma-3-270m-q4_k_m.gguf", "blk.0.attn_output.weight"),
+        ("gemma-3-270m-q4_k_m.gguf", "blk.0.ffn_down.weight"),
+        ("gemma-3-270m-q4_k_m.gguf", "blk.1.ffn_down.weight"),
+    ];
+    let mut seen = Vec::new();
+    for (file, name) in cases {
+        let path = std::path::Path::new(&dir).join(file);
+        let mut f = std::fs::File::open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; fetch the test models first", path.display()));
+        let content = gguf_file::Content::read(&mut f).unwrap();
+        let info = &content.tensor_infos[name];
+        let (rows, cols) = info.shape.dims2().unwrap();
+        let rows = rows.min(96);
+        let rb = row_bytes(info.ggml_dtype, cols);
+        let mut bytes = vec![0u8; rows * rb];
+        f.seek(SeekFrom::Start(content.tensor_data_offset + info.offset))
+            .unwrap();
+        f.read_exact(&mut bytes).unwrap();
+        let q = info
+            .read(&mut f, content.tensor_data_offset, &Device::Cpu)
+            .unwrap();
+        let deq = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap();
+        let deq = deq
+            .narrow(0, 0, rows * cols)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let mut row = vec![0f32; cols];
+        dequantize_row(info.ggml_dtype, &bytes[rb..2 * rb], cols, &mut row).unwrap();
+        assert_eq!(row, deq[cols..2 * cols], "{file} {name} row 1");
+        let m = 3;
+        let x = Rng(9).data(m * cols);
+        let mut out = vec![0f32; m * rows];
+        matmul(info.ggml_dtype, &bytes, rows, cols, &x, m, &mut out).unwrap();
+        check(
+            &out,
+            &deq,
+            &x,
+            rows,
+            cols,
+            m,
+            act_for(info.ggml_dtype),
+            &format!("{file} {name}"),
+        );
+        seen.push(info.ggml_dtype);
+    }
+    for dtype in [
+        GgmlDType::Q4_1,
+        GgmlDType::Q8_0,
+        GgmlDType::Q5_0,
+        GgmlDType::Q4K,
+        GgmlDType::Q6K,
+    ] {
+        assert!(
+            seen.contains(&dtype),
+            "no {dtype:?} tensor among the cases: {seen:?}"
+        );
+    }
+}

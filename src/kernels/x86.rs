@@ -1,0 +1,390 @@
+//! AVX2 + FMA dot products (x86_64 built with `target-cpu=native` or `-C target-feature=+avx2,+fma`).
+//!
+//! Each function computes one weight row against `N` activation rows, unpacking every weight
+//! block into registers once and reusing it `N` times (prefill), which also serves mat-vec
+//! (`N = 1`, decode). Integer products use `_mm256_maddubs_epi16` (u8 × i8 → i16 pairs);
+//! with AVX-512 VNNI the 32-value formats use `vpdpbusd` instead.
+//!
+//! Safety: every function here reads weight blocks through raw pointers. The safe wrappers in
+//! `mod.rs` check that `w.len()` is exactly `blocks × block_bytes` and that every activation
+//! row has exactly `blocks` blocks, which is all the reads below rely on.
+
+use std::arch::x86_64::*;
+
+use super::blocks::{f16_at, scale_min_k4, Fmt32, Q8Block, Q8KBlock};
+use super::blocks::{Q4_0, Q4_1, Q4_K_BYTES, Q5_0, Q5_1, Q5_K_BYTES, Q6_K_BYTES, Q8_0};
+
+#[inline(always)]
+unsafe fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    _mm_cvtss_f32(s)
+}
+
+/// Σ over groups of 4 of `u[i] * s[i]` (u unsigned, s signed) as 8 i32 lanes.
+#[inline(always)]
+unsafe fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256i {
+    #[cfg(all(target_feature = "avx512vnni", target_feature = "avx512vl"))]
+    {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+    }
+    #[cfg(not(all(target_feature = "avx512vnni", target_feature = "avx512vl")))]
+    {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+    }
+}
+
+/// 32 nibbles of 16 bytes: low nibbles in bytes 0..16, high nibbles in bytes 16..32.
+#[inline(always)]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    let x = _mm_loadu_si128(p as *const __m128i);
+    let m = _mm_set1_epi8(0x0F);
+    let lo = _mm_and_si128(x, m);
+    let hi = _mm_and_si128(_mm_srli_epi16(x, 4), m);
+    _mm256_set_m128i(hi, lo)
+}
+
+/// 0x10 in byte `j` where bit `j` of `qh` is set, else 0.
+#[inline(always)]
+unsafe fn high_bits(qh: u32) -> __m256i {
+    let x = _mm256_set1_epi32(qh as i32);
+    let shuf = _mm256_setr_epi64x(
+        0x0000000000000000,
+        0x0101010101010101,
+        0x0202020202020202,
+        0x0303030303030303,
+    );
+    let bytes = _mm256_shuffle_epi8(x, shuf);
+    let mask = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
+    let set = _mm256_cmpeq_epi8(_mm256_or_si256(bytes, mask), _mm256_set1_epi64x(-1));
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+/// The AVX2 side of a 32-value format: its quantized values in one register.
+pub(crate) trait Simd32: Fmt32 {
+    /// The 32 values of the block at `p` (unsigned 0..=31, or signed for Q8_0).
+    unsafe fn load(p: *const u8) -> __m256i;
+    /// `(d, c)` of the block at `p`, as in [`Fmt32::unpack`].
+    unsafe fn scales(p: *const u8) -> (f32, f32);
+}
+
+#[inline(always)]
+unsafe fn f16p(p: *const u8) -> f32 {
+    f16_at(std::slice::from_raw_parts(p, 2), 0)
+}
+
+impl Simd32 for Q4_0 {
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> __m256i {
+        nibbles(p.add(2))
+    }
+    #[inline(always)]
+    unsafe fn scales(p: *const u8) -> (f32, f32) {
+        let d = f16p(p);
+        (d, -8.0 * d)
+    }
+}
+
+impl Simd32 for Q4_1 {
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> __m256i {
+        nibbles(p.add(4))
+    }
+    #[inline(always)]
+    unsafe fn scales(p: *const u8) -> (f32, f32) {
+        (f16p(p), f16p(p.add(2)))
+    }
+}
+
+impl Simd32 for Q5_0 {
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> __m256i {
+        let qh = (p.add(2) as *const u32).read_unaligned();
+        _mm256_or_si256(nibbles(p.add(6)), high_bits(u32::from_le(qh)))
+    }
+    #[inline(always)]
+    unsafe fn scales(p: *const u8) -> (f32, f32) {
+        let d = f16p(p);
+        (d, -16.0 * d)
+    }
+}
+
+impl Simd32 for Q5_1 {
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> __m256i {
+        let qh = (p.add(4) as *const u32).read_unaligned();
+        _mm256_or_si256(nibbles(p.add(8)), high_bits(u32::from_le(qh)))
+    }
+    #[inline(always)]
+    unsafe fn scales(p: *const u8) -> (f32, f32) {
+        (f16p(p), f16p(p.add(2)))
+    }
+}
+
+impl Simd32 for Q8_0 {
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> __m256i {
+        _mm256_loadu_si256(p.add(2) as *const __m256i)
+    }
+    #[inline(always)]
+    unsafe fn scales(p: *const u8) -> (f32, f32) {
+        (f16p(p), 0.0)
+    }
+}
+
+/// A 32-value format row against `N` Q8 rows. Requires `w.len() == nb * F::BYTES` and
+/// `xs[n].len() == nb` for every `n`.
+#[inline(always)]
+pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
+    let nb = w.len() / F::BYTES;
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut corr = [0f32; N];
+    let wp = w.as_ptr();
+    let xp: [*const Q8Block; N] = std::array::from_fn(|n| xs[n].as_ptr());
+    for b in 0..nb {
+        let p = wp.add(b * F::BYTES);
+        let (d, c) = F::scales(p);
+        let q = F::load(p);
+        let (u, sign) = if F::SIGNED {
+            (_mm256_sign_epi8(q, q), q)
+        } else {
+            (q, _mm256_setzero_si256())
+        };
+        for n in 0..N {
+            let xb = &*xp[n].add(b);
+            let mut y = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
+            if F::SIGNED {
+                y = _mm256_sign_epi8(y, sign);
+            }
+            let dot = dot_u8_i8(u, y);
+            acc[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * xb.d), acc[n]);
+            if !F::SIGNED {
+                corr[n] += c * xb.s;
+            }
+        }
+    }
+    std::array::from_fn(|n| hsum(acc[n]) + corr[n])
+}
+
+#[inline(always)]
+unsafe fn sum_mins(mn: &[u8; 8], bsums: &[i16; 16]) -> i32 {
+    let mut s = 0i32;
+    for j in 0..8 {
+        s += mn[j] as i32 * (bsums[2 * j] as i32 + bsums[2 * j + 1] as i32);
+    }
+    s
+}
+
+/// `Σ u*y` with the i16 pair sums weighted by `scale` (an i16 per lane), as 8 i32 lanes.
+#[inline(always)]
+unsafe fn scaled_dot(u: __m256i, y: __m256i, scale: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), scale)
+}
+
+/// Q4_K row against `N` Q8_K rows. Same length contract as [`tile32`].
+#[inline(always)]
+pub(crate) unsafe fn tile_q4k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
+    let nb = w.len() / Q4_K_BYTES;
+    let mask = _mm256_set1_epi8(0x0F);
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut corr = [0f32; N];
+    let xp: [*const Q8KBlock; N] = std::array::from_fn(|n| xs[n].as_ptr());
+    for b in 0..nb {
+        let blk = w.get_unchecked(b * Q4_K_BYTES..(b + 1) * Q4_K_BYTES);
+        let d = f16_at(blk, 0);
+        let dmin = f16_at(blk, 2);
+        let (sc, mn) = scale_min_k4(&blk[4..16]);
+        let qs = blk.as_ptr().add(16);
+        let mut isum = [_mm256_setzero_si256(); N];
+        for j in 0..4 {
+            let q = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
+            let lo = _mm256_and_si256(q, mask);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), mask);
+            let s_lo = _mm256_set1_epi16(sc[2 * j] as i16);
+            let s_hi = _mm256_set1_epi16(sc[2 * j + 1] as i16);
+            for n in 0..N {
+                let y = (*xp[n].add(b)).qs.as_ptr().add(64 * j);
+                let y_lo = _mm256_loadu_si256(y as *const __m256i);
+                let y_hi = _mm256_loadu_si256(y.add(32) as *const __m256i);
+                let p = _mm256_add_epi32(scaled_dot(lo, y_lo, s_lo), scaled_dot(hi, y_hi, s_hi));
+                isum[n] = _mm256_add_epi32(isum[n], p);
+            }
+        }
+        for n in 0..N {
+            let xb = &*xp[n].add(b);
+            acc[n] = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(isum[n]),
+                _mm256_set1_ps(d * xb.d),
+                acc[n],
+            );
+            corr[n] += dmin * xb.d * sum_mins(&mn, &xb.bsums) as f32;
+        }
+    }
+    std::array::from_fn(|n| hsum(acc[n]) - corr[n])
+}
+
+/// Q5_K row against `N` Q8_K rows. Same length contract as [`tile32`].
+#[inline(always)]
+pub(crate) unsafe fn tile_q5k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
+    let nb = w.len() / Q5_K_BYTES;
+    let mask = _mm256_set1_epi8(0x0F);
+    let bit5 = _mm256_set1_epi8(0x10);
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut corr = [0f32; N];
+    let xp: [*const Q8KBlock; N] = std::array::from_fn(|n| xs[n].as_ptr());
+    for b in 0..nb {
+        let blk = w.get_unchecked(b * Q5_K_BYTES..(b + 1) * Q5_K_BYTES);
+        let d = f16_at(blk, 0);
+        let dmin = f16_at(blk, 2);
+        let (sc, mn) = scale_min_k4(&blk[4..16]);
+        let qh = _mm256_loadu_si256(blk.as_ptr().add(16) as *const __m256i);
+        let qs = blk.as_ptr().add(48);
+        let mut isum = [_mm256_setzero_si256(); N];
+        for j in 0..4 {
+            let q = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
+            let m1 = _mm256_set1_epi8((1u8 << (2 * j)) as i8);
+            let m2 = _mm256_set1_epi8((2u8 << (2 * j)) as i8);
+            let h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m1), m1), bit5);
+            let h2 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m2), m2), bit5);
+            let lo = _mm256_or_si256(_mm256_and_si256(q, mask), h1);
+            let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), mask), h2);
+            let s_lo = _mm256_set1_epi16(sc[2 * j] as i16);
+            let s_hi = _mm256_set1_epi16(sc[2 * j + 1] as i16);
+            for n in 0..N {
+                let y = (*xp[n].add(b)).qs.as_ptr().add(64 * j);
+                let y_lo = _mm256_loadu_si256(y as *const __m256i);
+                let y_hi = _mm256_loadu_si256(y.add(32) as *const __m256i);
+                let p = _mm256_add_epi32(scaled_dot(lo, y_lo, s_lo), scaled_dot(hi, y_hi, s_hi));
+                isum[n] = _mm256_add_epi32(isum[n], p);
+            }
+        }
+        for n in 0..N {
+            let xb = &*xp[n].add(b);
+            acc[n] = _mm256_fmadd_ps(
+                _mm256_cvtepi32_ps(isum[n]),
+                _mm256_set1_ps(d * xb.d),
+                acc[n],
+            );
+            corr[n] += dmin * xb.d * sum_mins(&mn, &xb.bsums) as f32;
+        }
+    }
+    std::array::from_fn(|n| hsum(acc[n]) - corr[n])
+}
+
+/// Q6_K row against `N` Q8_K rows. Same length contract as [`tile32`].
+#[inline(always)]
+pub(crate) unsafe fn tile_q6k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
+    let nb = w.len() / Q6_K_BYTES;
+    let m4 = _mm256_set1_epi8(0x0F);
+    let m2 = _mm256_set1_epi8(0x30);
+    let m3 = _mm256_set1_epi8(0x03);
+    let mut acc = [_mm256_setzero_ps(); N];
+    let xp: [*const Q8KBlock; N] = std::array::from_fn(|n| xs[n].as_ptr());
+    for b in 0..nb {
+        let blk = w.get_unchecked(b * Q6_K_BYTES..(b + 1) * Q6_K_BYTES);
+        let d = f16_at(blk, 208);
+        let p = blk.as_ptr();
+        let mut sc = [0i16; 16];
+        for (g, s) in sc.iter_mut().enumerate() {
+            *s = blk[192 + g] as i8 as i16;
+        }
+        let mut isum = [_mm256_setzero_si256(); N];
+        for h in 0..2 {
+            let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
+            let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
+            let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
+            let q = [
+                _mm256_or_si256(
+                    _mm256_and_si256(ql0, m4),
+                    _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(ql1, m4),
+                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                    _mm256_and_si256(qh, m2),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2),
+                ),
+            ];
+            for (k, &qk) in q.iter().enumerate() {
+                let g = 8 * h + 2 * k;
+                let scale = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+                for n in 0..N {
+                    let y = (*xp[n].add(b)).qs.as_ptr().add(128 * h + 32 * k);
+                    let y = _mm256_loadu_si256(y as *const __m256i);
+                    isum[n] = _mm256_add_epi32(isum[n], scaled_dot(qk, y, scale));
+                }
+            }
+        }
+        for n in 0..N {
+            let xb = &*xp[n].add(b);
+            let mut off = 0i32;
+            for g in 0..16 {
+                off += sc[g] as i32 * xb.bsums[g] as i32;
+            }
+            let total = _mm256_sub_epi32(isum[n], _mm256_setr_epi32(32 * off, 0, 0, 0, 0, 0, 0, 0));
+            acc[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * xb.d), acc[n]);
+        }
+    }
+    std::array::from_fn(|n| hsum(acc[n]))
+}
+
+/// AVX2 side of a float row format: 8 values at a time as f32.
+pub(crate) trait SimdFloat: super::scalar::FloatRow {
+    unsafe fn load8(p: *const u8) -> __m256;
+}
+
+impl SimdFloat for super::scalar::RowF32 {
+    #[inline(always)]
+    unsafe fn load8(p: *const u8) -> __m256 {
+        _mm256_loadu_ps(p as *const f32)
+    }
+}
+
+impl SimdFloat for super::scalar::RowF16 {
+    #[inline(always)]
+    unsafe fn load8(p: *const u8) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+    }
+}
+
+impl SimdFloat for super::scalar::RowBf16 {
+    #[inline(always)]
+    unsafe fn load8(p: *const u8) -> __m256 {
+        let h = _mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i));
+        _mm256_castsi256_ps(_mm256_slli_epi32(h, 16))
+    }
+}
+
+/// A float row against `N` f32 rows. Requires `xs[n].len() == w.len() / R::BYTES`.
+#[inline(always)]
+pub(crate) unsafe fn tile_float<R: SimdFloat, const N: usize>(
+    w: &[u8],
+    xs: [&[f32]; N],
+) -> [f32; N] {
+    let cols = w.len() / R::BYTES;
+    let mut acc = [_mm256_setzero_ps(); N];
+    let wp = w.as_ptr();
+    let main = cols / 8 * 8;
+    let mut k = 0;
+    while k < main {
+        let wv = R::load8(wp.add(k * R::BYTES));
+        for n in 0..N {
+            acc[n] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xs[n].as_ptr().add(k)), acc[n]);
+        }
+        k += 8;
+    }
+    std::array::from_fn(|n| {
+        let mut s = hsum(acc[n]);
+        for k in main..cols {
+            s += R::get(w, k) * xs[n][k];
+        }
+        s
+    })
+}
