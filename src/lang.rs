@@ -108,21 +108,10 @@ mod tests {
     #[test]
     fn locale_default() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
         };
-        assert_eq!(
-            Lang::from_locale_vars(env(&[("LANG", "zh_CN.UTF-8")])),
-            Lang::Zh
-        );
-        assert_eq!(
-            Lang::from_locale_vars(env(&[("LANG", "en_US.UTF-8")])),
-            Lang::En
-        );
+        assert_eq!(Lang::from_locale_vars(env(&[("LANG", "zh_CN.UTF-8")])), Lang::Zh);
+        assert_eq!(Lang::from_locale_vars(env(&[("LANG", "en_US.UTF-8")])), Lang::En);
         assert_eq!(
             Lang::from_locale_vars(env(&[("LC_ALL", "en_GB"), ("LANG", "zh_TW")])),
             Lang::En

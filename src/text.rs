@@ -107,16 +107,11 @@ pub enum ReadTextError {
 pub fn decode_user_text(bytes: &[u8], path: &str) -> Result<String, ReadTextError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.contains(&0) {
-        return Err(ReadTextError::Binary {
-            path: path.to_string(),
-        });
+        return Err(ReadTextError::Binary { path: path.to_string() });
     }
     match std::str::from_utf8(bytes) {
         Ok(s) => Ok(s.to_string()),
-        Err(e) => Err(ReadTextError::NotUtf8 {
-            path: path.to_string(),
-            offset: e.valid_up_to(),
-        }),
+        Err(e) => Err(ReadTextError::NotUtf8 { path: path.to_string(), offset: e.valid_up_to() }),
     }
 }
 
@@ -125,18 +120,11 @@ pub fn read_user_text(path: &Path) -> Result<String, ReadTextError> {
     let shown = path.display().to_string();
     let bytes = if shown == "-" {
         let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|source| {
-            ReadTextError::Io {
-                path: shown.clone(),
-                source,
-            }
-        })?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|source| ReadTextError::Io { path: shown.clone(), source })?;
         buf
     } else {
-        std::fs::read(path).map_err(|source| ReadTextError::Io {
-            path: shown.clone(),
-            source,
-        })?
+        std::fs::read(path).map_err(|source| ReadTextError::Io { path: shown.clone(), source })?
     };
     decode_user_text(&bytes, &shown)
 }
@@ -145,10 +133,7 @@ pub fn read_user_text(path: &Path) -> Result<String, ReadTextError> {
 /// written, flushed to disk and renamed over the target.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(contents)?;
@@ -179,18 +164,12 @@ mod tests {
 
     #[test]
     fn rejects_binary_and_bad_utf8() {
-        assert!(matches!(
-            decode_user_text(b"ab\0cd", "f"),
-            Err(ReadTextError::Binary { .. })
-        ));
+        assert!(matches!(decode_user_text(b"ab\0cd", "f"), Err(ReadTextError::Binary { .. })));
         assert!(matches!(
             decode_user_text(b"ok \xff\xfe", "f"),
             Err(ReadTextError::NotUtf8 { offset: 3, .. })
         ));
-        assert_eq!(
-            decode_user_text("\u{feff}你好".as_bytes(), "f").unwrap(),
-            "你好"
-        );
+        assert_eq!(decode_user_text("\u{feff}你好".as_bytes(), "f").unwrap(), "你好");
     }
 
     #[test]

@@ -67,21 +67,8 @@ pub struct Scenario {
 }
 
 /// Every critique criterion id, by rubric.
-pub const HELP_CRITERIA: [&str; 7] = [
-    "situation",
-    "effort",
-    "ask",
-    "plan",
-    "tone",
-    "timing",
-    "politics",
-];
+pub const HELP_CRITERIA: [&str; 7] =
+    ["situation", "effort", "ask", "plan", "tone", "timing", "politics"];
 /// Every thank-you-note criterion id.
-pub const THANKS_CRITERIA: [&str; 6] = [
-    "specific",
-    "attribution",
-    "impact",
-    "sincere",
-    "occasion",
-    "forward",
-];
+pub const THANKS_CRITERIA: [&str; 6] =
+    ["specific", "attribution", "impact", "sincere", "occasion", "forward"];
