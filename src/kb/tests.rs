@@ -59,9 +59,21 @@ fn shipped_base_is_valid_and_complete() {
 #[test]
 fn criterion_order_puts_central_principles_first() {
     let kb = kb();
-    assert_eq!(kb.principles_for_criterion("occasion")[0].id, "thank-at-milestones");
-    assert_eq!(kb.principles_for_criterion("plan")[0].id, "structured-report");
-    assert_eq!(kb.principles_for_criterion("attribution")[0].id, "attribute-growth");
+    // The principle critique shows first for each criterion is the one most about it.
+    for (criterion, first) in [
+        ("situation", "structured-report"),
+        ("effort", "not-only-complaints"),
+        ("plan", "structured-report"),
+        ("tone", "not-only-complaints"),
+        ("timing", "base-frequency"),
+        ("politics", "sales-politics"),
+        ("attribution", "attribute-growth"),
+        ("sincere", "thank-at-milestones"),
+        ("occasion", "thank-at-milestones"),
+        ("forward", "invested-love"),
+    ] {
+        assert_eq!(kb.principles_for_criterion(criterion)[0].id, first, "{criterion}");
+    }
     // Every listed principle names the criterion; order follows its position in the list.
     for c in HELP_CRITERIA.iter().chain(THANKS_CRITERIA.iter()) {
         let pos: Vec<usize> = kb
