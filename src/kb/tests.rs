@@ -36,7 +36,14 @@ fn shipped_base_is_valid_and_complete() {
     ] {
         assert!(kb.principle(id).is_some(), "missing principle {id}");
     }
-    for id in ["weekly-report", "resources-critical", "deal-slipping", "year-end-thanks", "peer-conflict", "skip-level"] {
+    for id in [
+        "weekly-report",
+        "resources-critical",
+        "deal-slipping",
+        "year-end-thanks",
+        "peer-conflict",
+        "skip-level",
+    ] {
         let s = kb.scenario(id).unwrap_or_else(|| panic!("missing scenario {id}"));
         assert!(!s.opening.zh.is_empty() && !s.opening.en.is_empty());
     }
@@ -52,9 +59,21 @@ fn shipped_base_is_valid_and_complete() {
 #[test]
 fn criterion_order_puts_central_principles_first() {
     let kb = kb();
-    assert_eq!(kb.principles_for_criterion("occasion")[0].id, "thank-at-milestones");
-    assert_eq!(kb.principles_for_criterion("plan")[0].id, "structured-report");
-    assert_eq!(kb.principles_for_criterion("attribution")[0].id, "attribute-growth");
+    // The principle critique shows first for each criterion is the one most about it.
+    for (criterion, first) in [
+        ("situation", "structured-report"),
+        ("effort", "not-only-complaints"),
+        ("plan", "structured-report"),
+        ("tone", "not-only-complaints"),
+        ("timing", "base-frequency"),
+        ("politics", "sales-politics"),
+        ("attribution", "attribute-growth"),
+        ("sincere", "thank-at-milestones"),
+        ("occasion", "thank-at-milestones"),
+        ("forward", "invested-love"),
+    ] {
+        assert_eq!(kb.principles_for_criterion(criterion)[0].id, first, "{criterion}");
+    }
     // Every listed principle names the criterion; order follows its position in the list.
     for c in HELP_CRITERIA.iter().chain(THANKS_CRITERIA.iter()) {
         let pos: Vec<usize> = kb
@@ -120,15 +139,17 @@ fn problems_in<'a>(problems: &'a [Problem], file: &str) -> Vec<&'a Problem> {
 fn broken_files_are_reported_with_file_and_line() {
     let bad_syntax = "id = \"bad-syntax\"\ncriteria = [\"plan\"\n\n[title]\nzh = \"x\"\n";
     let duplicate = GOOD.replace("[title]\nzh = \"好\"", "[title]\nzh = \"又一个\"");
-    let not_verbatim = GOOD
-        .replace("id = \"good\"", "id = \"fake-quote\"")
-        .replace("quotes = [\"首先呢，你还是要提升一个基础密度\"]", "quotes = [\n  \"首先呢，你还是要提升一个基础密度\",\n  \"领导永远是对的\",\n]");
+    let not_verbatim = GOOD.replace("id = \"good\"", "id = \"fake-quote\"").replace(
+        "quotes = [\"首先呢，你还是要提升一个基础密度\"]",
+        "quotes = [\n  \"首先呢，你还是要提升一个基础密度\",\n  \"领导永远是对的\",\n]",
+    );
     let unknown_criterion = GOOD
         .replace("id = \"good\"", "id = \"odd-criterion\"")
         .replace("criteria = [\"situation\",", "criteria = [\n  \"charisma\",\n  \"situation\",");
-    let missing_en = GOOD
-        .replace("id = \"good\"", "id = \"no-english\"")
-        .replace("[summary]\nzh = \"好的原则\"\nen = \"A good principle\"", "[summary]\nzh = \"好的原则\"");
+    let missing_en = GOOD.replace("id = \"good\"", "id = \"no-english\"").replace(
+        "[summary]\nzh = \"好的原则\"\nen = \"A good principle\"",
+        "[summary]\nzh = \"好的原则\"",
+    );
     let dir = temp_base(&[
         ("principles/a-good.toml", GOOD),
         ("principles/b-bad-syntax.toml", bad_syntax),
@@ -149,7 +170,11 @@ fn broken_files_are_reported_with_file_and_line() {
     let p = problems_in(&problems, "c-duplicate.toml");
     assert_eq!(p.len(), 1, "{text}");
     assert_eq!(p[0].line, 1);
-    assert!(p[0].message.contains("duplicate principle id `good`") && p[0].message.contains("a-good.toml:1"), "{text}");
+    assert!(
+        p[0].message.contains("duplicate principle id `good`")
+            && p[0].message.contains("a-good.toml:1"),
+        "{text}"
+    );
 
     let p = problems_in(&problems, "d-not-verbatim.toml");
     assert_eq!(p.len(), 1, "{text}");
@@ -211,9 +236,19 @@ en = "o"
     let text = list(&problems);
     let s = problems_in(&problems, "s.toml");
     assert!(s.iter().any(|p| p.line == 2 && p.message.contains("unknown rubric")), "{text}");
-    assert!(s.iter().any(|p| p.line == 5 && p.message.contains("unknown principle id `no-such-principle`")), "{text}");
-    assert!(s.iter().any(|p| p.line == 15 && p.message.contains("`boss_cares.en` is empty")), "{text}");
-    assert!(problems.iter().any(|p| p.message.contains("no principle supports criterion `sincere`")), "{text}");
+    assert!(
+        s.iter()
+            .any(|p| p.line == 5 && p.message.contains("unknown principle id `no-such-principle`")),
+        "{text}"
+    );
+    assert!(
+        s.iter().any(|p| p.line == 15 && p.message.contains("`boss_cares.en` is empty")),
+        "{text}"
+    );
+    assert!(
+        problems.iter().any(|p| p.message.contains("no principle supports criterion `sincere`")),
+        "{text}"
+    );
     assert!(!problems.iter().any(|p| p.message.contains("criterion `plan`")), "{text}");
 }
 
@@ -226,7 +261,11 @@ fn missing_transcript_and_directory_are_problems() {
     std::fs::create_dir_all(dir.path().join("principles")).unwrap();
     std::fs::write(dir.path().join("principles/good.toml"), GOOD).unwrap();
     let problems = check_dir(dir.path());
-    assert!(problems.iter().any(|p| p.message.contains("transcript is missing")), "{}", list(&problems));
+    assert!(
+        problems.iter().any(|p| p.message.contains("transcript is missing")),
+        "{}",
+        list(&problems)
+    );
 }
 
 #[derive(serde::Deserialize)]
@@ -275,7 +314,11 @@ fn year_end_thanks_ranks_first_in_both_languages() {
     let kb = kb();
     for q in ["年终怎么感谢领导", "how do I thank my boss at year end"] {
         let hits = kb.search(q, None, 3);
-        assert_eq!(hits.first().map(|h| h.principle.id.as_str()), Some("thank-at-milestones"), "{q}");
+        assert_eq!(
+            hits.first().map(|h| h.principle.id.as_str()),
+            Some("thank-at-milestones"),
+            "{q}"
+        );
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
     }
     // An explicit language gives the same ranking as detection for a one-language query.
@@ -321,7 +364,9 @@ fn context_fits_the_token_budget_dropping_lowest_ranked() {
     let budget = chars(&one) + 10;
     let cut = context::render_context(&hits, Lang::Zh, budget, &chars);
     assert_eq!(cut, one);
-    assert!(cut.contains(&hits[0].principle.title.zh) && !cut.contains(&hits[1].principle.title.zh));
+    assert!(
+        cut.contains(&hits[0].principle.title.zh) && !cut.contains(&hits[1].principle.title.zh)
+    );
     assert!(chars(&cut) <= budget);
     // Nothing fits: nothing is rendered.
     assert_eq!(context::render_context(&hits, Lang::Zh, 5, &chars), "");
