@@ -136,6 +136,14 @@ fn roleplay_and_critiques_saved_listed_shown_exported_deleted() {
     assert!(md.contains("信任度: 70"), "{md}");
     assert!(md.contains("复盘") && md.contains("开门见山"), "{md}");
     assert!(!md.contains("项目卡住了"), "another session leaked into the export:\n{md}");
+    let db = dir.path().join("upward.db");
+    let out = upward(dir.path())
+        .args(["sessions", "export", &rp.to_string(), "-o"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an export overwrote the database");
+    assert_eq!(store.session(rp).unwrap().turns.len(), 4);
     let out = upward(dir.path())
         .args(["sessions", "export", &c2.to_string(), "--format", "json"])
         .output()

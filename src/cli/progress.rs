@@ -32,6 +32,9 @@ pub fn run(args: ProgressArgs, g: &Global) -> anyhow::Result<()> {
     let lang = g.lang();
     let p = store.progress(args.since)?;
     if let Some(path) = &args.html {
+        if store.is_store_file(path) {
+            anyhow::bail!("refusing to overwrite the session database {}", path.display());
+        }
         upward::text::write_atomic(path, progress_html(&p, lang).as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("{} {}", lang.pick("已写入", "wrote"), path.display());

@@ -88,6 +88,12 @@ pub fn run(cmd: SessionsCommand, g: &Global) -> anyhow::Result<()> {
             text.push('\n');
             match output {
                 Some(path) => {
+                    if store.is_store_file(&path) {
+                        anyhow::bail!(
+                            "refusing to overwrite the session database {}",
+                            path.display()
+                        );
+                    }
                     upward::text::write_atomic(&path, text.as_bytes())
                         .with_context(|| format!("cannot write {}", path.display()))?;
                     eprintln!("{} {}", lang.pick("已导出到", "exported to"), path.display());

@@ -119,6 +119,17 @@ impl Store {
         &self.path
     }
 
+    /// True when `p` is the database file or its WAL/shared-memory companion, so that an
+    /// export or report never overwrites the store.
+    pub fn is_store_file(&self, p: &Path) -> bool {
+        let Ok(target) = std::fs::canonicalize(p) else { return false };
+        ["", "-wal", "-shm", "-journal"].iter().any(|suffix| {
+            let mut f = self.path.clone().into_os_string();
+            f.push(suffix);
+            std::fs::canonicalize(&f).is_ok_and(|c| c == target)
+        })
+    }
+
     fn err(&self, e: rusqlite::Error) -> StoreError {
         StoreError::from_sqlite(&self.path, e)
     }
@@ -528,5 +539,13 @@ mod tests {
         );
         assert!(e.to_string().contains("--data-dir"), "{e}");
         assert_eq!(std::fs::read(&f).unwrap(), b"not a dir");
+    }
+
+    #[test]
+    fn knows_its_own_files() {
+        let (d, s) = open_tmp();
+        assert!(s.is_store_file(&d.path().join("upward.db")));
+        assert!(s.is_store_file(&d.path().join(".").join("upward.db")));
+        assert!(!s.is_store_file(&d.path().join("export.md")));
     }
 }

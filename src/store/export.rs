@@ -21,22 +21,29 @@ pub fn export_json(d: &SessionDetail) -> Result<String, StoreError> {
     serde_json::to_string_pretty(d).map_err(|source| StoreError::Json { what: "session", source })
 }
 
-fn status_mark(v: &Value) -> String {
-    let s = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+/// A status with a mark, in `lang`: `✓ met`, `◐ partial`, `✗ missing` (达到/部分/缺失).
+fn status_mark(v: &Value, lang: Lang) -> String {
+    let raw = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let word = match raw.trim().to_ascii_lowercase().as_str() {
+        "met" => lang.pick("达到", "met").to_string(),
+        "partial" => lang.pick("部分", "partial").to_string(),
+        "missing" => lang.pick("缺失", "missing").to_string(),
+        _ => raw,
+    };
     let mark = match status_value(v) {
         Some(x) if x >= 100.0 => "✓",
         Some(x) if x > 0.0 => "◐",
         Some(_) => "✗",
         None => "·",
     };
-    format!("{mark} {s}")
+    format!("{mark} {word}")
 }
 
 fn scores_line(scores: &Value, lang: Lang) -> String {
     match scores.as_object() {
         Some(obj) => obj
             .iter()
-            .map(|(k, v)| format!("{} {}", criterion_label(k, lang), status_mark(v)))
+            .map(|(k, v)| format!("{} {}", criterion_label(k, lang), status_mark(v, lang)))
             .collect::<Vec<_>>()
             .join(" · "),
         None => scores.to_string(),
@@ -139,7 +146,7 @@ pub fn export_markdown(d: &SessionDetail) -> String {
         if let Some(list) = c.result.get("criteria").and_then(Value::as_array) {
             for item in list {
                 let id = item.get("id").and_then(Value::as_str).unwrap_or("?");
-                let status = item.get("status").map(status_mark).unwrap_or_default();
+                let status = item.get("status").map(|v| status_mark(v, lang)).unwrap_or_default();
                 let _ = write!(out, "- **{}** {}", criterion_label(id, lang), status);
                 for key in ["evidence", "advice"] {
                     if let Some(x) = item.get(key).and_then(Value::as_str).filter(|x| !x.is_empty())
@@ -179,7 +186,8 @@ pub fn export_markdown(d: &SessionDetail) -> String {
         }
         if let Some(obj) = db.get("criteria").and_then(Value::as_object) {
             for (k, v) in obj {
-                let _ = writeln!(out, "- **{}** {}", criterion_label(k, lang), status_mark(v));
+                let _ =
+                    writeln!(out, "- **{}** {}", criterion_label(k, lang), status_mark(v, lang));
             }
             out.push('\n');
         }

@@ -327,7 +327,7 @@ pub fn progress_chart(p: &Progress, lang: Lang) -> String {
     let labels: Vec<String> = p.criteria.iter().map(|c| criterion_label(&c.id, lang)).collect();
     let head = [
         lang.pick("标准", "Criterion"),
-        lang.pick("次数", "N"),
+        lang.pick("次数", "Count"),
         lang.pick("走势", "History"),
         lang.pick("首次", "First"),
         lang.pick("最佳", "Best"),
@@ -336,11 +336,11 @@ pub fn progress_chart(p: &Progress, lang: Lang) -> String {
     ];
     let label_cols =
         labels.iter().map(|l| display_width(l)).chain([display_width(head[0])]).max().unwrap_or(8);
-    let num = 6;
+    let num = 5;
     out.push_str(&format!(
-        "{}  {}  {}  {}{}{}  {}\n",
+        "{}  {}  {}  {} {} {}  {}\n",
         pad_right(head[0], label_cols),
-        pad_left(head[1], 4),
+        pad_left(head[1], 5),
         pad_right(head[2], spark_cols),
         pad_left(head[3], num),
         pad_left(head[4], num),
@@ -350,9 +350,9 @@ pub fn progress_chart(p: &Progress, lang: Lang) -> String {
     for (c, label) in p.criteria.iter().zip(&labels) {
         let values: Vec<f64> = c.points.iter().map(|x| x.value).collect();
         out.push_str(&format!(
-            "{}  {}  {}  {}{}{}  {}\n",
+            "{}  {}  {}  {} {} {}  {}\n",
             pad_right(label, label_cols),
-            pad_left(&c.count.to_string(), 4),
+            pad_left(&c.count.to_string(), 5),
             pad_right(&sparkline(&values, spark_cols), spark_cols),
             pad_left(&format!("{:.0}", c.first), num),
             pad_left(&format!("{:.0}", c.best), num),
