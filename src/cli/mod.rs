@@ -182,7 +182,7 @@ pub fn load_engine(
     }
     let opts = upward::engine::LoadOptions {
         ctx,
-        template_fallback: resolved.entry.as_ref().and_then(|e| e.chat_template.clone()),
+        template_fallback: resolved.entry.as_ref().and_then(|e| e.chat_template).map(|t| t.as_str().to_string()),
     };
     let engine = upward::engine::Engine::load(&resolved.path, &opts)
         .with_context(|| format!("cannot load model {name}"))?;

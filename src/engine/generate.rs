@@ -6,7 +6,7 @@ use super::config::{ConfigError, ModelConfig};
 use super::model::Model;
 use super::sampler::{Sampler, SamplingParams};
 use crate::gguf::chat_template::{ChatMessage, ChatTemplate};
-use crate::gguf::tokenizer::{StreamDecoder, Tokenizer};
+use crate::gguf::tokenizer::Tokenizer;
 use crate::gguf::{GgufError, GgufFile};
 use candle_core::Device;
 use std::collections::HashSet;
@@ -136,12 +136,8 @@ impl Engine {
         let template =
             ChatTemplate::from_gguf(file.content(), opts.template_fallback.as_deref())
                 .map_err(|e| EngineError::Template(e.to_string()))?;
-        let mut stop_ids: HashSet<u32> = tokenizer.eot_ids().into_iter().collect();
-        for s in template.stop_strings() {
-            if let Some(id) = tokenizer.token_id(&s) {
-                stop_ids.insert(id);
-            }
-        }
+        let mut stop_ids: HashSet<u32> = tokenizer.eot_ids().iter().copied().collect();
+        stop_ids.extend(template.stop_token_ids(&tokenizer));
         let ctx = opts.ctx.min(cfg.train_ctx).max(64);
         let device = default_device();
         let model = Model::load(&file, cfg, ctx, &device)?;
@@ -225,8 +221,7 @@ impl Engine {
                 .template
                 .render(&msgs, true)
                 .map_err(|e| EngineError::Template(e.to_string()))?;
-            let tokens = self.tokenizer.encode(&text, true, true);
-            let tokens = dedupe_bos(tokens, self.tokenizer.bos_id());
+            let tokens = self.tokenizer.encode_chat(&text);
             if tokens.len() <= budget {
                 return Ok((tokens, dropped));
             }
@@ -301,7 +296,7 @@ impl Engine {
         let prefill_secs = start.elapsed().as_secs_f64();
         let decode_start = Instant::now();
         let mut sampler = Sampler::new(opts.sampling.clone());
-        let mut decoder = StreamDecoder::new(&self.tokenizer);
+        let mut decoder = self.tokenizer.stream_decoder(true);
         let mut text = String::new();
         let mut generated = 0;
         let stop = loop {
@@ -313,21 +308,23 @@ impl Engine {
                 break StopReason::EndOfTurn;
             }
             generated += 1;
-            if let Some(piece) = decoder.push(next) {
+            let piece = decoder.push(next);
+            if !piece.is_empty() {
                 text.push_str(&piece);
                 on_text(&piece);
             }
             if generated >= opts.max_tokens {
                 // Keep the last token in the cache so the next turn can reuse it.
-                self.eval_one(next)?;
+                step(&mut self.model, &mut self.processed, next)?;
                 break StopReason::MaxTokens;
             }
             if self.processed.len() + 1 >= self.context_size() {
                 break StopReason::ContextFull;
             }
-            logits = self.eval_one(next)?;
+            logits = step(&mut self.model, &mut self.processed, next)?;
         };
-        if let Some(rest) = decoder.flush() {
+        let rest = decoder.finish();
+        if !rest.is_empty() {
             text.push_str(&rest);
             on_text(&rest);
         }
@@ -344,11 +341,6 @@ impl Engine {
         })
     }
 
-    fn eval_one(&mut self, token: u32) -> Result<Vec<f32>, EngineError> {
-        let logits = self.model.forward(&[token])?;
-        self.processed.push(token);
-        Ok(logits.to_vec1::<f32>()?)
-    }
 
     /// Constrained choice: the index of the `choices` continuation the model finds most
     /// likely after the conversation (mean log-probability per token), so the answer is
@@ -390,15 +382,11 @@ fn default_device() -> Device {
     Device::Cpu
 }
 
-/// Templates that write the BOS token themselves, tokenized with `add_special`, would
-/// start with two; keep one.
-fn dedupe_bos(mut tokens: Vec<u32>, bos: Option<u32>) -> Vec<u32> {
-    if let Some(b) = bos {
-        if tokens.len() >= 2 && tokens[0] == b && tokens[1] == b {
-            tokens.remove(0);
-        }
-    }
-    tokens
+/// Runs one generated token through the model and records it as processed.
+fn step(model: &mut Model, processed: &mut Vec<u32>, token: u32) -> Result<Vec<f32>, EngineError> {
+    let logits = model.forward(&[token])?;
+    processed.push(token);
+    Ok(logits.to_vec1::<f32>()?)
 }
 
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
@@ -423,10 +411,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prefix_and_bos() {
+    fn prefix_and_log_softmax() {
         assert_eq!(common_prefix(&[1, 2, 3], &[1, 2, 4, 5]), 2);
-        assert_eq!(dedupe_bos(vec![1, 1, 5], Some(1)), vec![1, 5]);
-        assert_eq!(dedupe_bos(vec![1, 5], Some(1)), vec![1, 5]);
         let l = [0.0f32, 0.0];
         assert!((log_softmax_at(&l, 0) - (0.5f32).ln()).abs() < 1e-6);
     }
