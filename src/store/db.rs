@@ -43,7 +43,7 @@ fn parse_json(raw: Option<String>) -> Option<Value> {
 }
 
 fn to_json(v: &Value, what: &'static str) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|source| StoreError::Json { what, source })
+    serde_json::to_string(v).map_err(|cause| StoreError::Json { what, cause })
 }
 
 fn lang_of(s: &str) -> Lang {
@@ -58,7 +58,7 @@ impl Store {
     pub fn open(dir: Option<&Path>) -> Result<Store, StoreError> {
         let dir = super::data_dir(dir)?;
         std::fs::create_dir_all(&dir)
-            .map_err(|source| StoreError::DataDir { path: dir.clone(), source })?;
+            .map_err(|cause| StoreError::DataDir { path: dir.clone(), cause })?;
         Store::open_file(&dir.join(super::DB_FILE))
     }
 

@@ -18,7 +18,7 @@ pub enum ExportFormat {
 
 /// The full session (row, turns, critiques) as pretty JSON.
 pub fn export_json(d: &SessionDetail) -> Result<String, StoreError> {
-    serde_json::to_string_pretty(d).map_err(|source| StoreError::Json { what: "session", source })
+    serde_json::to_string_pretty(d).map_err(|cause| StoreError::Json { what: "session", cause })
 }
 
 /// A status with a mark, in `lang`: `✓ met`, `◐ partial`, `✗ missing` (达到/部分/缺失).

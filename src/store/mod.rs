@@ -42,12 +42,12 @@ pub enum StoreError {
     #[error("no data directory could be determined (no home directory?); pass --data-dir DIR or set UPWARD_DATA_DIR")]
     NoDataDir,
     /// The data dir could not be created.
-    #[error("cannot create the data directory {path}: {source}; pass --data-dir DIR or set UPWARD_DATA_DIR to a writable directory")]
+    #[error("cannot create the data directory {path}: {cause}; pass --data-dir DIR or set UPWARD_DATA_DIR to a writable directory")]
     DataDir {
         /// The directory.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (shown in the message).
+        cause: std::io::Error,
     },
     /// The file exists but is not an SQLite database, or is damaged.
     #[error("{path} is not a readable upward database (damaged, or not SQLite); it was left untouched. Move it aside to start a new one, or pass --data-dir DIR")]
@@ -98,20 +98,20 @@ pub enum StoreError {
         id: i64,
     },
     /// A value could not be turned into JSON.
-    #[error("cannot encode {what} as JSON: {source}")]
+    #[error("cannot encode {what} as JSON: {cause}")]
     Json {
         /// What was being encoded.
         what: &'static str,
-        /// The underlying error.
-        source: serde_json::Error,
+        /// The underlying error (shown in the message).
+        cause: serde_json::Error,
     },
     /// Any other SQLite error.
-    #[error("database error in {path}: {source}")]
+    #[error("database error in {path}: {cause}")]
     Sqlite {
         /// The database file.
         path: PathBuf,
-        /// The underlying error.
-        source: rusqlite::Error,
+        /// The underlying error (shown in the message).
+        cause: rusqlite::Error,
     },
 }
 
@@ -127,7 +127,7 @@ impl StoreError {
                 StoreError::ReadOnly { path, detail: e.to_string() }
             }
             Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => StoreError::Busy { path },
-            _ => StoreError::Sqlite { path, source: e },
+            _ => StoreError::Sqlite { path, cause: e },
         }
     }
 }
