@@ -389,7 +389,7 @@ pub fn resolve_default_with(
                         CatalogueError::AllSourcesFailed { failures, .. }
                             if !failures.is_empty() =>
                         {
-                            format!("{}: {}", failures[0].source, failures[0].reason)
+                            failures[0].reason.clone()
                         }
                         other => other.to_string(),
                     };
