@@ -56,6 +56,33 @@ impl ModelCache {
         p.is_file().then_some(p)
     }
 
+    /// Removes what interrupted pulls of `entry` left behind (partial files and pip work
+    /// folders untouched for `min_age`); a pull in progress keeps touching its files.
+    pub fn sweep_stale(&self, entry: &Entry, min_age: std::time::Duration) {
+        let Ok(rd) = std::fs::read_dir(self.dir(entry)) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let leftover =
+                (name.starts_with('.') && name.ends_with(".partial")) || name.starts_with(".pip-");
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age);
+            if leftover && old {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+    }
+
     /// The digest recorded when the file was downloaded (`<file>.sha256`), if any.
     pub fn recorded_sha256(&self, entry: &Entry) -> Option<String> {
         let text = std::fs::read_to_string(sidecar(&self.path(entry))).ok()?;
@@ -274,6 +301,28 @@ mod tests {
             .clone();
         assert!(cache.cached(&entry).is_none());
         assert_eq!(sha256_file(&dest).unwrap(), (HELLO_SHA.to_string(), 5));
+    }
+
+    #[test]
+    fn stale_leftovers_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ModelCache::new(dir.path());
+        let entry = crate::catalogue::Catalogue::builtin()
+            .get("smollm2-135m")
+            .unwrap()
+            .clone();
+        let d = cache.dir(&entry);
+        std::fs::create_dir_all(d.join(".pip-abc")).unwrap();
+        std::fs::write(d.join(".m.gguf.x1.partial"), b"half").unwrap();
+        std::fs::write(d.join("keep.txt"), b"mine").unwrap();
+        cache.sweep_stale(&entry, std::time::Duration::from_secs(3600));
+        assert_eq!(
+            names(&d).len(),
+            3,
+            "fresh leftovers may belong to a running pull"
+        );
+        cache.sweep_stale(&entry, std::time::Duration::ZERO);
+        assert_eq!(names(&d), ["keep.txt"]);
     }
 
     #[test]

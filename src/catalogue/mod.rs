@@ -167,6 +167,7 @@ pub fn pull(entry: &Entry, opts: &PullOptions) -> Result<PathBuf, CatalogueError
     if let Some(p) = cache.cached(entry) {
         return Ok(p);
     }
+    cache.sweep_stale(entry, Duration::from_secs(3600));
     let dest = cache.path(entry);
     let ctx = sources::Ctx {
         entry,
@@ -388,7 +389,7 @@ pub fn resolve_default_with(
                         CatalogueError::AllSourcesFailed { failures, .. }
                             if !failures.is_empty() =>
                         {
-                            format!("{}: {}", failures[0].source, failures[0].reason)
+                            failures[0].reason.clone()
                         }
                         other => other.to_string(),
                     };

@@ -548,18 +548,19 @@ fn validate_source(
             let mut parts = Vec::with_capacity(raw_parts.len());
             for p in raw_parts {
                 let spec = p.package.get_ref().trim();
-                let (package, version) =
-                    match spec.split_once("==") {
-                        Some((n, v)) if valid_package_name(n.trim()) && !v.trim().is_empty() => {
-                            (n.trim().to_string(), v.trim().to_string())
-                        }
-                        _ => return Err(lines.err(
+                let (package, version) = match spec.split_once("==") {
+                    Some((n, v)) if valid_package_name(n.trim()) && !v.trim().is_empty() => {
+                        (n.trim().to_string(), v.trim().to_string())
+                    }
+                    _ => {
+                        return Err(lines.err(
                             &p.package,
                             format!(
                                 "`package` must be `name==version` (an exact pin), got `{spec}`"
                             ),
-                        )),
-                    };
+                        ))
+                    }
+                };
                 let member = p.member.get_ref().trim().to_string();
                 if member.is_empty()
                     || member.starts_with('/')

@@ -145,8 +145,7 @@ fn list(cat: &Catalogue, cache: &ModelCache, json: bool) -> anyhow::Result<()> {
             }
             items.push(v);
         }
-        println!("{}", serde_json::to_string_pretty(&items)?);
-        return Ok(());
+        return emit(&format!("{}\n", serde_json::to_string_pretty(&items)?));
     }
     let header = [
         "NAME",
@@ -187,7 +186,8 @@ fn list(cat: &Catalogue, cache: &ModelCache, json: bool) -> anyhow::Result<()> {
             *w = (*w).max(display_width(c));
         }
     }
-    let line = |cells: &[String]| {
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
             s.push_str(c);
@@ -195,21 +195,34 @@ fn list(cat: &Catalogue, cache: &ModelCache, json: bool) -> anyhow::Result<()> {
                 s.push_str(&" ".repeat(widths[i] - display_width(c) + 2));
             }
         }
-        println!("{}", s.trim_end());
+        out.push_str(s.trim_end());
+        out.push('\n');
     };
     line(&header.map(String::from));
     for r in &rows {
         line(r);
     }
-    println!();
     let fallback = cat
         .fallback_name()
         .map(|f| format!("; fallback: {f}"))
         .unwrap_or_default();
-    println!(
-        "* default{fallback}. Catalogue: {}. Cache: {}",
+    out.push_str(&format!(
+        "\n* default{fallback}. Catalogue: {}. Cache: {}\n",
         cat.origin(),
         cache.root().display()
-    );
-    Ok(())
+    ));
+    emit(&out)
+}
+
+/// Writes to stdout; a closed pipe (`upward models list | head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }

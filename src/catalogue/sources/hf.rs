@@ -210,6 +210,11 @@ fn describe(err: ureq::Error, url: &str, timeout: Duration) -> String {
         ureq::Error::Status(code, _) => format!("{host} answered HTTP {code} for {url}"),
         ureq::Error::Transport(t) => {
             let text = t.to_string();
+            // The innermost cause ("Connection refused (os error 111)"), without the URL.
+            let cause = std::error::Error::source(&t)
+                .map(|e| e.to_string())
+                .or_else(|| t.message().map(String::from))
+                .unwrap_or_else(|| text.clone());
             match t.kind() {
                 ureq::ErrorKind::Dns => {
                     format!("cannot resolve {bare} (offline, or its DNS is blocked)")
@@ -220,7 +225,7 @@ fn describe(err: ureq::Error, url: &str, timeout: Duration) -> String {
                         timeout.as_secs_f64()
                     )
                 }
-                ureq::ErrorKind::ConnectionFailed => format!("cannot connect to {bare}: {text}"),
+                ureq::ErrorKind::ConnectionFailed => format!("cannot connect to {bare}: {cause}"),
                 ureq::ErrorKind::Io if text.contains("timed out") => {
                     format!(
                         "{bare} stopped answering (timed out after {}s)",
