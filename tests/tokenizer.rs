@@ -52,9 +52,46 @@ struct Reference {
     add_special: AddSpecial,
 }
 
+/// The corpus lines, with `\\n`, `\\r`, `\\t` and `\\\\` unescaped (as the reference script does).
+fn corpus() -> Vec<String> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tokenizer/corpus.txt");
+    let text = std::fs::read_to_string(p).unwrap();
+    text.split('\n')
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let mut out = String::new();
+            let mut chars = line.chars().peekable();
+            while let Some(c) = chars.next() {
+                let esc = match (c, chars.peek()) {
+                    ('\\', Some('n')) => Some('\n'),
+                    ('\\', Some('r')) => Some('\r'),
+                    ('\\', Some('t')) => Some('\t'),
+                    ('\\', Some('\\')) => Some('\\'),
+                    _ => None,
+                };
+                match esc {
+                    Some(e) => {
+                        out.push(e);
+                        chars.next();
+                    }
+                    None => out.push(c),
+                }
+            }
+            out
+        })
+        .collect()
+}
+
 fn reference(name: &str) -> Reference {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/tokenizer/{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+    let r: Reference = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let texts: Vec<&str> = r.cases.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        corpus(),
+        "{name}.json is stale: rerun scripts/tokenizer_reference.py after editing corpus.txt"
+    );
+    r
 }
 
 /// Compare every corpus line with llama.cpp; report all mismatches at once.

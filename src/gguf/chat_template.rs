@@ -320,7 +320,7 @@ fn write_json(out: &mut String, v: &Value, indent: Option<&str>, depth: usize, s
         ValueKind::Undefined | ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
         ValueKind::Number => {
-            if let Some(i) = v.as_i64() {
+            if let Some(i) = v.as_i64().filter(|_| v.is_integer()) {
                 let _ = write!(out, "{i}");
             } else {
                 let f = f64::try_from(v.clone()).unwrap_or(f64::NAN);
@@ -390,4 +390,97 @@ fn write_json(out: &mut String, v: &Value, indent: Option<&str>, depth: usize, s
         _ => out.push_str(&serde_json::to_string(&v.to_string()).unwrap_or_default()),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected strings were rendered with Python jinja2 3.1 configured as transformers does
+    //! (trim_blocks, lstrip_blocks, json.dumps-style tojson).
+    use super::*;
+
+    const QWEN3: &str = include_str!("../../tests/data/tokenizer/templates/qwen3.jinja");
+    const QWEN25: &str = include_str!("../../tests/data/tokenizer/templates/qwen2.5.jinja");
+
+    fn convo() -> Vec<ChatMessage> {
+        vec![
+            ChatMessage::system("S"),
+            ChatMessage::user("Q1"),
+            ChatMessage::assistant("<think>\nR1\n</think>\n\nA1"),
+            ChatMessage::user("Q2"),
+        ]
+    }
+
+    #[test]
+    fn qwen3_strips_past_thinking_and_honours_enable_thinking() {
+        let t = ChatTemplate::from_source("qwen3", QWEN3, "", "<|im_end|>").unwrap();
+        let base = "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n";
+        assert_eq!(t.render(&convo(), true).unwrap(), base);
+        let t = t.with_var("enable_thinking", false);
+        assert_eq!(t.render(&convo(), true).unwrap(), format!("{base}<think>\n\n</think>\n\n"));
+        let last = [ChatMessage::user("Q1"), ChatMessage::assistant("<think>R</think>A")];
+        assert_eq!(
+            t.render(&last, false).unwrap(),
+            "<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n<think>\nR\n</think>\n\nA<|im_end|>\n"
+        );
+        assert_eq!(t.stop_strings(), vec!["<|im_end|>".to_string()]);
+    }
+
+    #[test]
+    fn qwen25_adds_its_default_system_prompt() {
+        let t = ChatTemplate::from_source("qwen2.5", QWEN25, "", "<|im_end|>").unwrap();
+        assert_eq!(
+            t.render(&convo()[1..], true).unwrap(),
+            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n<think>\nR1\n</think>\n\nA1<|im_end|>\n<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn builtins_render_chatml_and_gemma() {
+        let t = ChatTemplate::builtin("chatml").unwrap();
+        assert_eq!(
+            t.render(&convo()[..2], true).unwrap(),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n"
+        );
+        let g = ChatTemplate::builtin("gemma").unwrap();
+        let msgs = [ChatMessage::system("Sys"), ChatMessage::user(" Hi "), ChatMessage::assistant("Yes?")];
+        assert_eq!(
+            g.render(&msgs, true).unwrap(),
+            "<start_of_turn>user\nSys\n\nHi<end_of_turn>\n<start_of_turn>model\nYes?<end_of_turn>\n<start_of_turn>model\n"
+        );
+        assert_eq!(g.stop_strings(), vec!["<end_of_turn>".to_string()]);
+        assert!(matches!(ChatTemplate::builtin("vicuna"), Err(TemplateError::UnknownBuiltin(_))));
+    }
+
+    #[test]
+    fn raise_exception_is_a_render_error_with_its_line() {
+        let g = ChatTemplate::builtin("gemma").unwrap();
+        let err = g.render(&[ChatMessage::assistant("first")], false).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, TemplateError::Render { line: Some(11), .. }), "{text}");
+        assert!(text.contains("roles must alternate") && text.contains("line 11"), "{text}");
+    }
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        let err = ChatTemplate::from_source("broken", "ok\n{% if %}\n", "", "").unwrap_err();
+        assert!(matches!(err, TemplateError::Parse { line: Some(2), .. }), "{err}");
+        assert!(err.to_string().contains("`{% if %}`"), "{err}");
+    }
+
+    #[test]
+    fn tojson_matches_python_json_dumps_without_html_escaping() {
+        let src = r#"{{ {"b": 1, "a": [1, "x<y", none, true, 2.0]} | tojson }}|{{ {"k": [1, {}], "e": []} | tojson(indent=2) }}"#;
+        let t = ChatTemplate::from_source("json", src, "", "").unwrap();
+        assert_eq!(
+            t.render(&[], false).unwrap(),
+            "{\"b\": 1, \"a\": [1, \"x<y\", null, true, 2.0]}|{\n  \"k\": [\n    1,\n    {}\n  ],\n  \"e\": []\n}"
+        );
+    }
+
+    #[test]
+    fn helpers_and_variables_are_available() {
+        let src = "{{ bos_token }}{{ strftime_now('%Y') | length }}{{ 'a,b'.split(',') | join('+') }}{{ '  x '.strip() }}{{ eos_token }}";
+        let t = ChatTemplate::from_source("h", src, "<s>", "</s>").unwrap();
+        assert_eq!(t.render(&[], false).unwrap(), "<s>4a+bx</s>");
+    }
 }

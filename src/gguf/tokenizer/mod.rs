@@ -29,19 +29,30 @@ mod ttype {
     pub const BYTE: u8 = 6;
 }
 
-/// Texts that end a turn in common vocabularies (llama.cpp's end-of-generation list).
+/// Texts that end a turn: llama.cpp's end-of-generation list. Like llama.cpp, a vocabulary
+/// token with one of these texts becomes a control token (so `</s>` in Gemma's vocabulary,
+/// typed as text there, is only matched with `parse_special`) and ends generation.
 const EOG_TEXTS: &[&str] = &[
     "<|eot_id|>",
     "<|im_end|>",
     "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
     "<end_of_turn>",
     "<|endoftext|>",
+    "</s>",
     "<|eom_id|>",
     "<EOT>",
     "_<EOT>",
+    "[EOT]",
+    "[EOS]",
     "<|end_of_text|>",
     "<end_of_utterance>",
-    "<｜end▁of▁sentence｜>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
 ];
 
 /// Why a tokenizer could not be built.
@@ -438,7 +449,11 @@ impl Tokenizer {
                 })
                 .collect(),
         };
-        let vocab = Vocab::new(texts.iter().copied(), types);
+        let mut vocab = Vocab::new(texts.iter().copied(), types);
+        let eog_in_vocab: Vec<u32> = EOG_TEXTS.iter().filter_map(|t| vocab.lookup(t)).collect();
+        for &id in &eog_in_vocab {
+            vocab.types[id as usize] = ttype::CONTROL;
+        }
         let n = vocab.len() as u32;
         let check = |key: &str, id: Option<u32>| -> Result<Option<u32>, TokenizerError> {
             match id {
@@ -497,9 +512,7 @@ impl Tokenizer {
         for key in ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
             eot_ids.extend(check(key, meta_id(md, key)?)?);
         }
-        for t in EOG_TEXTS {
-            eot_ids.extend(vocab.lookup(t));
-        }
+        eot_ids.extend_from_slice(&eog_in_vocab);
         eot_ids.sort_unstable();
         eot_ids.dedup();
 
