@@ -237,3 +237,77 @@ fn unsupported_pre_in_real_metadata_is_named() {
     let err = Tokenizer::from_gguf(&c).unwrap_err().to_string();
     assert!(err.contains("`chatglm-bpe`") && err.contains("tokenizer.ggml.pre"), "{err}");
 }
+
+/// SmolLM2's tokenizer.json (byte-level BPE, individual digits), rebuilt from the GGUF
+/// metadata: the `tokenizers` path must agree with llama.cpp on the corpus too.
+fn smollm2_tokenizer_json(c: &Content) -> serde_json::Value {
+    use candle_core::quantized::gguf_file::Value as V;
+    let arr = |k: &str| match &c.metadata[k] {
+        V::Array(a) => a.clone(),
+        _ => panic!("{k} is not an array"),
+    };
+    let tokens: Vec<String> = arr("tokenizer.ggml.tokens").iter().map(|v| v.to_string().unwrap().clone()).collect();
+    let types: Vec<i32> = arr("tokenizer.ggml.token_type").iter().map(|v| v.to_i32().unwrap()).collect();
+    let merges: Vec<String> = arr("tokenizer.ggml.merges").iter().map(|v| v.to_string().unwrap().clone()).collect();
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        tokens.iter().enumerate().map(|(i, t)| (t.clone(), serde_json::json!(i))).collect();
+    let added: Vec<serde_json::Value> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| types[*i] == 3)
+        .map(|(i, t)| {
+            serde_json::json!({"id": i, "content": t, "single_word": false, "lstrip": false,
+                               "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": true}, byte_level.clone()]},
+        "post_processor": byte_level.clone(),
+        "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
+                  "vocab": vocab, "merges": merges}
+    })
+}
+
+#[test]
+fn tokenizer_json_beside_the_model_is_preferred_and_agrees() {
+    let c = content(SMOLLM);
+    let dir = tempfile::tempdir().unwrap();
+    let fake_model = dir.path().join("model.gguf");
+    // Without tokenizer.json: the metadata tokenizer.
+    let from_meta = Tokenizer::for_model(&fake_model, &c).unwrap();
+    std::fs::write(dir.path().join("tokenizer.json"), smollm2_tokenizer_json(&c).to_string()).unwrap();
+    let tok = Tokenizer::for_model(&fake_model, &c).unwrap();
+    assert!(format!("{tok:?}").contains("Hf"), "tokenizer.json beside the model was not used");
+    assert_eq!(tok.bos_id(), Some(1));
+    assert_eq!(tok.eos_id(), Some(2));
+    assert_eq!(tok.eot_ids(), from_meta.eot_ids());
+    let r = reference("smollm2");
+    let mut failures = Vec::new();
+    for case in &r.cases {
+        for (parse_special, want) in [(false, &case.plain), (true, &case.special)] {
+            let got = tok.encode(&case.text, false, parse_special);
+            if &got != want {
+                failures.push(format!("{:?} parse_special={parse_special}\n   ours: {got:?}\n  llama: {want:?}", case.text));
+            }
+        }
+        if case.roundtrip_special {
+            let mut d = tok.stream_decoder(false);
+            let streamed: String = case.special.iter().map(|&id| d.push(id)).collect::<String>() + &d.finish();
+            if streamed != case.text {
+                failures.push(format!("{:?} streams back as {streamed:?}", case.text));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, "{ not json").unwrap();
+    let err = Tokenizer::from_tokenizer_json(&bad).unwrap_err().to_string();
+    assert!(err.contains("broken.json"), "{err}");
+}
