@@ -6,7 +6,7 @@ Run with the llama-cpp-python interpreter:
     /work/cache/llama-venv/bin/python scripts/tokenizer_reference.py [MODEL_DIR]
 MODEL_DIR defaults to $UPWARD_TEST_MODEL_DIR or /work/cache/models.
 
-Corpus format: one case per line; `\\n`, `\\t` and `\\\\` stand for newline, tab and backslash.
+Corpus format: one case per line; `\\n`, `\\r`, `\\t` and `\\\\` stand for newline, carriage return, tab and backslash.
 Output: tests/data/tokenizer/<model>.json with, per case, the ids without and with
 parse_special (no BOS/EOS), and whether llama.cpp's detokenizer gives the text back.
 """
@@ -28,8 +28,8 @@ def unescape(line):
     out, i = [], 0
     while i < len(line):
         c = line[i]
-        if c == "\\" and i + 1 < len(line) and line[i + 1] in "nt\\":
-            out.append({"n": "\n", "t": "\t", "\\": "\\"}[line[i + 1]])
+        if c == "\\" and i + 1 < len(line) and line[i + 1] in "nrt\\":
+            out.append({"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}[line[i + 1]])
             i += 2
         else:
             out.append(c)
@@ -39,8 +39,8 @@ def unescape(line):
 
 def main():
     model_dir = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("UPWARD_TEST_MODEL_DIR", "/work/cache/models")
-    with open(os.path.join(DATA, "corpus.txt"), encoding="utf-8") as f:
-        cases = [unescape(l.rstrip("\n")) for l in f]
+    with open(os.path.join(DATA, "corpus.txt"), encoding="utf-8", newline="") as f:
+        cases = [unescape(l.rstrip("\n")) for l in f if l.rstrip("\n")]
     for name, fname in MODELS.items():
         llm = llama_cpp.Llama(model_path=os.path.join(model_dir, fname), vocab_only=True, verbose=False)
         out = {"model": fname, "llama_cpp_python": llama_cpp.__version__, "cases": []}

@@ -45,7 +45,10 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A message with any role.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage { role: role.into(), content: content.into() }
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
     }
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
@@ -120,7 +123,10 @@ pub struct ChatTemplate {
 
 impl ChatTemplate {
     /// The template in the GGUF metadata, else the built-in named `fallback_name`.
-    pub fn from_gguf(content: &Content, fallback_name: Option<&str>) -> Result<ChatTemplate, TemplateError> {
+    pub fn from_gguf(
+        content: &Content,
+        fallback_name: Option<&str>,
+    ) -> Result<ChatTemplate, TemplateError> {
         let md = &content.metadata;
         let token_text = |key: &str| -> String {
             let id = match md.get(key) {
@@ -166,7 +172,12 @@ impl ChatTemplate {
 
     /// Compile a template from its Jinja source; `bos_token`/`eos_token` are the texts the
     /// template sees under those names.
-    pub fn from_source(name: &str, source: &str, bos_token: &str, eos_token: &str) -> Result<ChatTemplate, TemplateError> {
+    pub fn from_source(
+        name: &str,
+        source: &str,
+        bos_token: &str,
+        eos_token: &str,
+    ) -> Result<ChatTemplate, TemplateError> {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
@@ -195,7 +206,8 @@ impl ChatTemplate {
 
     /// Pass an extra variable to the template (e.g. `enable_thinking = false` for Qwen3).
     pub fn with_var(mut self, name: &str, value: impl Serialize) -> Self {
-        self.extra.insert(name.to_string(), Value::from_serialize(value));
+        self.extra
+            .insert(name.to_string(), Value::from_serialize(value));
         self
     }
 
@@ -211,17 +223,25 @@ impl ChatTemplate {
 
     /// Render a conversation into prompt text; `add_generation_prompt` opens the assistant's
     /// turn at the end.
-    pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String, TemplateError> {
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, TemplateError> {
         let mut ctx: BTreeMap<String, Value> = self.extra.clone();
         ctx.insert("messages".into(), Value::from_serialize(messages));
-        ctx.insert("add_generation_prompt".into(), Value::from(add_generation_prompt));
+        ctx.insert(
+            "add_generation_prompt".into(),
+            Value::from(add_generation_prompt),
+        );
         ctx.insert("bos_token".into(), Value::from(self.bos_token.as_str()));
         ctx.insert("eos_token".into(), Value::from(self.eos_token.as_str()));
         let tmpl = self
             .env
             .get_template(TEMPLATE_NAME)
             .map_err(|e| convert(&e, &self.name, &self.source, false))?;
-        tmpl.render(Value::from(ctx)).map_err(|e| convert(&e, &self.name, &self.source, false))
+        tmpl.render(Value::from(ctx))
+            .map_err(|e| convert(&e, &self.name, &self.source, false))
     }
 
     /// Turn terminators written in the template (e.g. `<|im_end|>`, `<end_of_turn>`), plus
@@ -232,7 +252,10 @@ impl ChatTemplate {
             .filter(|t| self.source.contains(*t))
             .map(|t| t.to_string())
             .collect();
-        if !self.eos_token.is_empty() && self.source.contains("eos_token") && !out.contains(&self.eos_token) {
+        if !self.eos_token.is_empty()
+            && self.source.contains("eos_token")
+            && !out.contains(&self.eos_token)
+        {
             out.push(self.eos_token.clone());
         }
         out
@@ -241,7 +264,11 @@ impl ChatTemplate {
     /// The ids of the stop strings that are single tokens of `tokenizer`, together with the
     /// tokenizer's own end-of-turn ids. Sorted, without duplicates.
     pub fn stop_token_ids(&self, tokenizer: &Tokenizer) -> Vec<u32> {
-        let mut ids: Vec<u32> = self.stop_strings().iter().filter_map(|s| tokenizer.token_id(s)).collect();
+        let mut ids: Vec<u32> = self
+            .stop_strings()
+            .iter()
+            .filter_map(|s| tokenizer.token_id(s))
+            .collect();
         ids.extend_from_slice(tokenizer.eot_ids());
         ids.sort_unstable();
         ids.dedup();
@@ -266,22 +293,39 @@ fn convert(e: &Error, name: &str, source: &str, parse: bool) -> TemplateError {
     }
     let name = name.to_string();
     if parse {
-        TemplateError::Parse { name, line, source_line, msg }
+        TemplateError::Parse {
+            name,
+            line,
+            source_line,
+            msg,
+        }
     } else {
-        TemplateError::Render { name, line, source_line, msg }
+        TemplateError::Render {
+            name,
+            line,
+            source_line,
+            msg,
+        }
     }
 }
 
 /// `raise_exception(message)`: templates call it to reject a conversation.
 fn raise_exception(msg: String) -> Result<Value, Error> {
-    Err(Error::new(ErrorKind::InvalidOperation, format!("template raised: {msg}")))
+    Err(Error::new(
+        ErrorKind::InvalidOperation,
+        format!("template raised: {msg}"),
+    ))
 }
 
 /// `strftime_now(format)`: the local time, formatted like Python's `strftime`.
 fn strftime_now(fmt: String) -> Result<Value, Error> {
     let mut s = String::new();
-    write!(s, "{}", chrono::Local::now().format(&fmt))
-        .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("bad strftime format {fmt:?}")))?;
+    write!(s, "{}", chrono::Local::now().format(&fmt)).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("bad strftime format {fmt:?}"),
+        )
+    })?;
     Ok(Value::from(s))
 }
 
@@ -298,12 +342,21 @@ fn tojson(value: &Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value,
         Some(v) => match v.as_usize() {
             Some(n) => Some(" ".repeat(n)),
             None => Some(v.as_str().map(str::to_string).ok_or_else(|| {
-                Error::new(ErrorKind::InvalidOperation, "tojson: indent must be a number or a string")
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    "tojson: indent must be a number or a string",
+                )
             })?),
         },
     };
     let mut out = String::new();
-    write_json(&mut out, value, indent.as_deref(), 0, sort_keys.unwrap_or(false))?;
+    write_json(
+        &mut out,
+        value,
+        indent.as_deref(),
+        0,
+        sort_keys.unwrap_or(false),
+    )?;
     Ok(Value::from_safe_string(out))
 }
 
@@ -314,18 +367,30 @@ fn newline(out: &mut String, indent: &str, depth: usize) {
     }
 }
 
-fn write_json(out: &mut String, v: &Value, indent: Option<&str>, depth: usize, sort: bool) -> Result<(), Error> {
+fn write_json(
+    out: &mut String,
+    v: &Value,
+    indent: Option<&str>,
+    depth: usize,
+    sort: bool,
+) -> Result<(), Error> {
     let item_sep = if indent.is_some() { "," } else { ", " };
     match v.kind() {
         ValueKind::Undefined | ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
         ValueKind::Number => {
-            if let Some(i) = v.as_i64() {
+            if let Some(i) = v.as_i64().filter(|_| v.is_integer()) {
                 let _ = write!(out, "{i}");
             } else {
                 let f = f64::try_from(v.clone()).unwrap_or(f64::NAN);
                 if !f.is_finite() {
-                    out.push_str(if f.is_nan() { "NaN" } else if f > 0.0 { "Infinity" } else { "-Infinity" });
+                    out.push_str(if f.is_nan() {
+                        "NaN"
+                    } else if f > 0.0 {
+                        "Infinity"
+                    } else {
+                        "-Infinity"
+                    });
                 } else if f.fract() == 0.0 && f.abs() < 1e16 {
                     let _ = write!(out, "{f:.1}");
                 } else {
@@ -334,7 +399,9 @@ fn write_json(out: &mut String, v: &Value, indent: Option<&str>, depth: usize, s
             }
         }
         ValueKind::String => {
-            out.push_str(&serde_json::to_string(v.as_str().unwrap_or_default()).unwrap_or_default());
+            out.push_str(
+                &serde_json::to_string(v.as_str().unwrap_or_default()).unwrap_or_default(),
+            );
         }
         ValueKind::Seq | ValueKind::Iterable => {
             let items: Vec<Value> = v.try_iter()?.collect();
@@ -390,4 +457,121 @@ fn write_json(out: &mut String, v: &Value, indent: Option<&str>, depth: usize, s
         _ => out.push_str(&serde_json::to_string(&v.to_string()).unwrap_or_default()),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected strings were rendered with Python jinja2 3.1 configured as transformers does
+    //! (trim_blocks, lstrip_blocks, json.dumps-style tojson).
+    use super::*;
+
+    const QWEN3: &str = include_str!("../../tests/data/tokenizer/templates/qwen3.jinja");
+    const QWEN25: &str = include_str!("../../tests/data/tokenizer/templates/qwen2.5.jinja");
+
+    fn convo() -> Vec<ChatMessage> {
+        vec![
+            ChatMessage::system("S"),
+            ChatMessage::user("Q1"),
+            ChatMessage::assistant("<think>\nR1\n</think>\n\nA1"),
+            ChatMessage::user("Q2"),
+        ]
+    }
+
+    #[test]
+    fn qwen3_strips_past_thinking_and_honours_enable_thinking() {
+        let t = ChatTemplate::from_source("qwen3", QWEN3, "", "<|im_end|>").unwrap();
+        let base = "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n";
+        assert_eq!(t.render(&convo(), true).unwrap(), base);
+        let t = t.with_var("enable_thinking", false);
+        assert_eq!(
+            t.render(&convo(), true).unwrap(),
+            format!("{base}<think>\n\n</think>\n\n")
+        );
+        let last = [
+            ChatMessage::user("Q1"),
+            ChatMessage::assistant("<think>R</think>A"),
+        ];
+        assert_eq!(
+            t.render(&last, false).unwrap(),
+            "<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n<think>\nR\n</think>\n\nA<|im_end|>\n"
+        );
+        assert_eq!(t.stop_strings(), vec!["<|im_end|>".to_string()]);
+    }
+
+    #[test]
+    fn qwen25_adds_its_default_system_prompt() {
+        let t = ChatTemplate::from_source("qwen2.5", QWEN25, "", "<|im_end|>").unwrap();
+        assert_eq!(
+            t.render(&convo()[1..], true).unwrap(),
+            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n<think>\nR1\n</think>\n\nA1<|im_end|>\n<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn builtins_render_chatml_and_gemma() {
+        let t = ChatTemplate::builtin("chatml").unwrap();
+        assert_eq!(
+            t.render(&convo()[..2], true).unwrap(),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n"
+        );
+        let g = ChatTemplate::builtin("gemma").unwrap();
+        let msgs = [
+            ChatMessage::system("Sys"),
+            ChatMessage::user(" Hi "),
+            ChatMessage::assistant("Yes?"),
+        ];
+        assert_eq!(
+            g.render(&msgs, true).unwrap(),
+            "<start_of_turn>user\nSys\n\nHi<end_of_turn>\n<start_of_turn>model\nYes?<end_of_turn>\n<start_of_turn>model\n"
+        );
+        assert_eq!(g.stop_strings(), vec!["<end_of_turn>".to_string()]);
+        assert!(matches!(
+            ChatTemplate::builtin("vicuna"),
+            Err(TemplateError::UnknownBuiltin(_))
+        ));
+    }
+
+    #[test]
+    fn raise_exception_is_a_render_error_with_its_line() {
+        let g = ChatTemplate::builtin("gemma").unwrap();
+        let err = g
+            .render(&[ChatMessage::assistant("first")], false)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, TemplateError::Render { line: Some(11), .. }),
+            "{text}"
+        );
+        assert!(
+            text.contains("roles must alternate") && text.contains("line 11"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        let err = ChatTemplate::from_source("broken", "ok\n{% if %}\n", "", "").unwrap_err();
+        assert!(
+            matches!(err, TemplateError::Parse { line: Some(2), .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("`{% if %}`"), "{err}");
+    }
+
+    #[test]
+    fn tojson_matches_python_json_dumps_without_html_escaping() {
+        let src = r#"{{ {"b": 1, "a": [1, "x<y", none, true, 2.0]} | tojson }}|{{ {"k": [1, {}], "e": []} | tojson(indent=2) }}"#;
+        let t = ChatTemplate::from_source("json", src, "", "").unwrap();
+        assert_eq!(
+            t.render(&[], false).unwrap(),
+            "{\"b\": 1, \"a\": [1, \"x<y\", null, true, 2.0]}|{\n  \"k\": [\n    1,\n    {}\n  ],\n  \"e\": []\n}"
+        );
+    }
+
+    #[test]
+    fn helpers_and_variables_are_available() {
+        let src = "{{ bos_token }}{{ strftime_now('%Y') | length }}{{ 'a,b'.split(',') | join('+') }}{{ '  x '.strip() }}{{ eos_token }}";
+        let t = ChatTemplate::from_source("h", src, "<s>", "</s>").unwrap();
+        assert_eq!(t.render(&[], false).unwrap(), "<s>4a+bx</s>");
+    }
 }

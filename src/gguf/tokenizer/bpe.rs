@@ -9,6 +9,11 @@ use std::sync::Mutex;
 use super::{FxBuild, PreTokenizer, TokenizerError, Vocab};
 
 const NONE: u32 = u32::MAX;
+
+/// Piece bytes → token ids.
+type PieceCache = HashMap<Box<[u8]>, Box<[u32]>, FxBuild>;
+/// A candidate merge: (rank, left index, right index, left id, right id), smallest first.
+type MergeQueue = BinaryHeap<Reverse<(u32, u32, u32, u32, u32)>>;
 /// Pieces cached at most; the cache is cleared when it grows past this.
 const CACHE_CAP: usize = 64 * 1024;
 
@@ -17,7 +22,8 @@ pub(crate) fn byte_to_char_table() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut extra = 0u32;
     for b in 0..256u32 {
-        let printable = (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
+        let printable =
+            (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
         let c = if printable {
             b
         } else {
@@ -57,7 +63,7 @@ pub(crate) struct Bpe {
     byte_ids: [u32; 256],
     byte_chars: [char; 256],
     char_bytes: Vec<i16>,
-    cache: Mutex<HashMap<Box<[u8]>, Box<[u32]>, FxBuild>>,
+    cache: Mutex<PieceCache>,
 }
 
 impl Bpe {
@@ -89,7 +95,11 @@ impl Bpe {
             joined.clear();
             joined.push_str(left);
             joined.push_str(right);
-            if let (Some(l), Some(r), Some(m)) = (vocab.lookup(left), vocab.lookup(right), vocab.lookup(&joined)) {
+            if let (Some(l), Some(r), Some(m)) = (
+                vocab.lookup(left),
+                vocab.lookup(right),
+                vocab.lookup(&joined),
+            ) {
                 map.entry((l, r)).or_insert((rank as u32, m));
             }
         }
@@ -120,7 +130,7 @@ impl Bpe {
     /// Tokenize one raw-text fragment (no special tokens inside).
     pub(crate) fn encode_fragment(&self, vocab: &Vocab, text: &str, out: &mut Vec<u32>) {
         for (s, e) in self.pre.split(text) {
-            self.encode_piece(vocab, text[s..e].as_bytes(), out);
+            self.encode_piece(vocab, &text.as_bytes()[s..e], out);
         }
     }
 
@@ -169,9 +179,8 @@ impl Bpe {
                 len: 1,
             })
             .collect();
-        // (rank, left, right, left id, right id), smallest first.
-        let mut heap: BinaryHeap<Reverse<(u32, u32, u32, u32, u32)>> = BinaryHeap::new();
-        let push = |heap: &mut BinaryHeap<_>, syms: &[Sym], l: i32, r: i32| {
+        let mut heap = MergeQueue::new();
+        let push = |heap: &mut MergeQueue, syms: &[Sym], l: i32, r: i32| {
             if l < 0 || r < 0 {
                 return;
             }

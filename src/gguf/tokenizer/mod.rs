@@ -29,19 +29,30 @@ mod ttype {
     pub const BYTE: u8 = 6;
 }
 
-/// Texts that end a turn in common vocabularies (llama.cpp's end-of-generation list).
+/// Texts that end a turn: llama.cpp's end-of-generation list. Like llama.cpp, a vocabulary
+/// token with one of these texts becomes a control token (so `</s>` in Gemma's vocabulary,
+/// typed as text there, is only matched with `parse_special`) and ends generation.
 const EOG_TEXTS: &[&str] = &[
     "<|eot_id|>",
     "<|im_end|>",
     "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
     "<end_of_turn>",
     "<|endoftext|>",
+    "</s>",
     "<|eom_id|>",
     "<EOT>",
     "_<EOT>",
+    "[EOT]",
+    "[EOS]",
     "<|end_of_text|>",
     "<end_of_utterance>",
-    "<｜end▁of▁sentence｜>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
 ];
 
 /// Why a tokenizer could not be built.
@@ -100,7 +111,9 @@ impl Hasher for Fx {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
@@ -198,7 +211,10 @@ impl Vocab {
     }
 
     fn ttype(&self, id: u32) -> u8 {
-        self.types.get(id as usize).copied().unwrap_or(ttype::NORMAL)
+        self.types
+            .get(id as usize)
+            .copied()
+            .unwrap_or(ttype::NORMAL)
     }
 
     #[inline]
@@ -233,7 +249,9 @@ struct SpecialMatcher {
 
 impl SpecialMatcher {
     fn new(vocab: &Vocab) -> Self {
-        let mut m = SpecialMatcher { nodes: vec![TrieNode::default()] };
+        let mut m = SpecialMatcher {
+            nodes: vec![TrieNode::default()],
+        };
         for id in 0..vocab.len() as u32 {
             let t = vocab.ttype(id);
             if !matches!(t, ttype::CONTROL | ttype::USER_DEFINED | ttype::UNKNOWN) {
@@ -297,14 +315,23 @@ fn meta<'a>(md: &'a HashMap<String, Value>, key: &str) -> Option<&'a Value> {
 }
 
 fn bad(key: &str, msg: impl Into<String>) -> TokenizerError {
-    TokenizerError::BadValue { key: key.to_string(), msg: msg.into() }
+    TokenizerError::BadValue {
+        key: key.to_string(),
+        msg: msg.into(),
+    }
 }
 
-fn meta_str<'a>(md: &'a HashMap<String, Value>, key: &str) -> Result<Option<&'a str>, TokenizerError> {
+fn meta_str<'a>(
+    md: &'a HashMap<String, Value>,
+    key: &str,
+) -> Result<Option<&'a str>, TokenizerError> {
     match meta(md, key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(bad(key, format!("expected a string, found {:?}", v.value_type()))),
+        Some(v) => Err(bad(
+            key,
+            format!("expected a string, found {:?}", v.value_type()),
+        )),
     }
 }
 
@@ -322,28 +349,44 @@ fn meta_id(md: &HashMap<String, Value>, key: &str) -> Result<Option<u32>, Tokeni
         Value::I32(x) => *x as i64,
         Value::U64(x) => *x as i64,
         Value::I64(x) => *x,
-        other => return Err(bad(key, format!("expected an integer, found {:?}", other.value_type()))),
+        other => {
+            return Err(bad(
+                key,
+                format!("expected an integer, found {:?}", other.value_type()),
+            ))
+        }
     };
     // llama.cpp stores "no token" as -1.
     if n < 0 {
         return Ok(None);
     }
-    u32::try_from(n).map(Some).map_err(|_| bad(key, format!("{n} is not a token id")))
+    u32::try_from(n)
+        .map(Some)
+        .map_err(|_| bad(key, format!("{n} is not a token id")))
 }
 
 fn meta_bool(md: &HashMap<String, Value>, key: &str) -> Result<Option<bool>, TokenizerError> {
     match meta(md, key) {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(v) => Err(bad(key, format!("expected a bool, found {:?}", v.value_type()))),
+        Some(v) => Err(bad(
+            key,
+            format!("expected a bool, found {:?}", v.value_type()),
+        )),
     }
 }
 
-fn meta_array<'a>(md: &'a HashMap<String, Value>, key: &str) -> Result<Option<&'a [Value]>, TokenizerError> {
+fn meta_array<'a>(
+    md: &'a HashMap<String, Value>,
+    key: &str,
+) -> Result<Option<&'a [Value]>, TokenizerError> {
     match meta(md, key) {
         None => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
-        Some(v) => Err(bad(key, format!("expected an array, found {:?}", v.value_type()))),
+        Some(v) => Err(bad(
+            key,
+            format!("expected an array, found {:?}", v.value_type()),
+        )),
     }
 }
 
@@ -376,7 +419,9 @@ struct HfTok {
 
 impl std::fmt::Debug for HfTok {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HfTok").field("byte_level", &self.byte_level).finish_non_exhaustive()
+        f.debug_struct("HfTok")
+            .field("byte_level", &self.byte_level)
+            .finish_non_exhaustive()
     }
 }
 
@@ -417,7 +462,10 @@ impl Tokenizer {
             .enumerate()
             .map(|(i, v)| match v {
                 Value::String(s) => Ok(s.as_str()),
-                _ => Err(bad("tokenizer.ggml.tokens", format!("entry {i} is not a string"))),
+                _ => Err(bad(
+                    "tokenizer.ggml.tokens",
+                    format!("entry {i} is not a string"),
+                )),
             })
             .collect::<Result<Vec<&str>, _>>()?;
         if texts.is_empty() {
@@ -438,74 +486,107 @@ impl Tokenizer {
                 })
                 .collect(),
         };
-        let vocab = Vocab::new(texts.iter().copied(), types);
+        let mut vocab = Vocab::new(texts.iter().copied(), types);
+        let eog_in_vocab: Vec<u32> = EOG_TEXTS.iter().filter_map(|t| vocab.lookup(t)).collect();
+        for &id in &eog_in_vocab {
+            vocab.types[id as usize] = ttype::CONTROL;
+        }
         let n = vocab.len() as u32;
         let check = |key: &str, id: Option<u32>| -> Result<Option<u32>, TokenizerError> {
             match id {
-                Some(i) if i >= n => Err(bad(key, format!("token id {i} is outside the vocabulary of {n}"))),
+                Some(i) if i >= n => Err(bad(
+                    key,
+                    format!("token id {i} is outside the vocabulary of {n}"),
+                )),
                 other => Ok(other),
             }
         };
 
-        let (model, default_bos, default_eos, mut add_bos, add_space_default) = if model_name == "gpt2" {
-            let pre = meta_str(md, "tokenizer.ggml.pre")?.unwrap_or("default");
-            let merges = meta_array(md, "tokenizer.ggml.merges")?
-                .ok_or_else(|| TokenizerError::MissingKey("tokenizer.ggml.merges".into()))?;
-            let merges = merges
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(s) => Ok(s.as_str()),
-                    _ => Err(bad("tokenizer.ggml.merges", format!("entry {i} is not a string"))),
-                })
-                .collect::<Result<Vec<&str>, _>>()?;
-            let add_bos = matches!(pre, "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "pixtral");
-            let bpe = Bpe::new(&vocab, merges.into_iter(), pre)?;
-            (Model::Bpe(Box::new(bpe)), Some(11), Some(11), add_bos, false)
-        } else {
-            let scores = match meta_array(md, "tokenizer.ggml.scores")? {
-                None => Vec::new(),
-                Some(a) => a
+        let (model, default_bos, default_eos, mut add_bos, add_space_default) =
+            if model_name == "gpt2" {
+                let pre = meta_str(md, "tokenizer.ggml.pre")?.unwrap_or("default");
+                let merges = meta_array(md, "tokenizer.ggml.merges")?
+                    .ok_or_else(|| TokenizerError::MissingKey("tokenizer.ggml.merges".into()))?;
+                let merges = merges
                     .iter()
-                    .map(|v| match v {
-                        Value::F32(x) => *x,
-                        Value::F64(x) => *x as f32,
-                        _ => 0.0,
+                    .enumerate()
+                    .map(|(i, v)| match v {
+                        Value::String(s) => Ok(s.as_str()),
+                        _ => Err(bad(
+                            "tokenizer.ggml.merges",
+                            format!("entry {i} is not a string"),
+                        )),
                     })
-                    .collect(),
+                    .collect::<Result<Vec<&str>, _>>()?;
+                let add_bos = matches!(
+                    pre,
+                    "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "pixtral"
+                );
+                let bpe = Bpe::new(&vocab, merges.into_iter(), pre)?;
+                (
+                    Model::Bpe(Box::new(bpe)),
+                    Some(11),
+                    Some(11),
+                    add_bos,
+                    false,
+                )
+            } else {
+                let scores = match meta_array(md, "tokenizer.ggml.scores")? {
+                    None => Vec::new(),
+                    Some(a) => a
+                        .iter()
+                        .map(|v| match v {
+                            Value::F32(x) => *x,
+                            Value::F64(x) => *x as f32,
+                            _ => 0.0,
+                        })
+                        .collect(),
+                };
+                let unk = check(
+                    "tokenizer.ggml.unknown_token_id",
+                    meta_id(md, "tokenizer.ggml.unknown_token_id")?,
+                )?;
+                let spm = Spm::new(&vocab, scores, unk.or(Some(0)));
+                (Model::Spm(Box::new(spm)), Some(1), Some(2), true, true)
             };
-            let unk = check("tokenizer.ggml.unknown_token_id", meta_id(md, "tokenizer.ggml.unknown_token_id")?)?;
-            let spm = Spm::new(&vocab, scores, unk.or(Some(0)));
-            (Model::Spm(Box::new(spm)), Some(1), Some(2), true, true)
-        };
         let bos = match meta(md, "tokenizer.ggml.bos_token_id") {
-            Some(_) => check("tokenizer.ggml.bos_token_id", meta_id(md, "tokenizer.ggml.bos_token_id")?)?,
+            Some(_) => check(
+                "tokenizer.ggml.bos_token_id",
+                meta_id(md, "tokenizer.ggml.bos_token_id")?,
+            )?,
             None => default_bos.filter(|&i| i < n),
         };
         let eos = match meta(md, "tokenizer.ggml.eos_token_id") {
-            Some(_) => check("tokenizer.ggml.eos_token_id", meta_id(md, "tokenizer.ggml.eos_token_id")?)?,
+            Some(_) => check(
+                "tokenizer.ggml.eos_token_id",
+                meta_id(md, "tokenizer.ggml.eos_token_id")?,
+            )?,
             None => default_eos.filter(|&i| i < n),
         };
         if let Some(b) = meta_bool(md, "tokenizer.ggml.add_bos_token")? {
             add_bos = b;
         }
         let add_eos = meta_bool(md, "tokenizer.ggml.add_eos_token")?.unwrap_or(false);
-        let add_space_prefix = meta_bool(md, "tokenizer.ggml.add_space_prefix")?.unwrap_or(add_space_default);
+        let add_space_prefix =
+            meta_bool(md, "tokenizer.ggml.add_space_prefix")?.unwrap_or(add_space_default);
 
         let mut eot_ids = Vec::new();
         eot_ids.extend(eos);
         for key in ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
             eot_ids.extend(check(key, meta_id(md, key)?)?);
         }
-        for t in EOG_TEXTS {
-            eot_ids.extend(vocab.lookup(t));
-        }
+        eot_ids.extend_from_slice(&eog_in_vocab);
         eot_ids.sort_unstable();
         eot_ids.dedup();
 
         let specials = SpecialMatcher::new(&vocab);
         Ok(Tokenizer {
-            inner: Inner::Gguf(Box::new(GgufTok { vocab, model, specials, add_space_prefix })),
+            inner: Inner::Gguf(Box::new(GgufTok {
+                vocab,
+                model,
+                specials,
+                add_space_prefix,
+            })),
             bos,
             eos,
             eot_ids,
@@ -518,7 +599,10 @@ impl Tokenizer {
     /// [`Tokenizer::for_model`] takes them from the GGUF metadata instead.
     pub fn from_tokenizer_json(path: impl AsRef<Path>) -> Result<Tokenizer, TokenizerError> {
         let path = path.as_ref();
-        let json_err = |msg: String| TokenizerError::Json { path: path.to_path_buf(), msg };
+        let json_err = |msg: String| TokenizerError::Json {
+            path: path.to_path_buf(),
+            msg,
+        };
         let parse = tokenizers::Tokenizer::from_file(path).map_err(|e| json_err(e.to_string()))?;
         let mut plain = parse.clone();
         plain.set_encode_special_tokens(true);
@@ -534,7 +618,13 @@ impl Tokenizer {
             .collect();
         let find = |names: &[&str]| names.iter().find_map(|n| parse.token_to_id(n));
         let bos = find(&["<bos>", "<s>", "<|begin_of_text|>", "<|startoftext|>"]);
-        let eos = find(&["<eos>", "</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>"]);
+        let eos = find(&[
+            "<eos>",
+            "</s>",
+            "<|end_of_text|>",
+            "<|endoftext|>",
+            "<|im_end|>",
+        ]);
         let mut eot_ids: Vec<u32> = eos.into_iter().collect();
         eot_ids.extend(EOG_TEXTS.iter().filter_map(|t| parse.token_to_id(t)));
         eot_ids.sort_unstable();
@@ -557,7 +647,10 @@ impl Tokenizer {
 
     /// The tokenizer for a model file: `tokenizer.json` beside it when present (with the
     /// special ids from the GGUF metadata), else the one in its metadata.
-    pub fn for_model(gguf_path: impl AsRef<Path>, content: &Content) -> Result<Tokenizer, TokenizerError> {
+    pub fn for_model(
+        gguf_path: impl AsRef<Path>,
+        content: &Content,
+    ) -> Result<Tokenizer, TokenizerError> {
         let json = gguf_path.as_ref().with_file_name("tokenizer.json");
         if !json.is_file() {
             return Self::from_gguf(content);
@@ -609,7 +702,13 @@ impl Tokenizer {
         ids
     }
 
-    fn encode_gguf(&self, g: &GgufTok, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
+    fn encode_gguf(
+        &self,
+        g: &GgufTok,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+    ) -> Vec<u32> {
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
         if add_special && self.add_bos {
             out.extend(self.bos);
@@ -708,7 +807,9 @@ impl Tokenizer {
                     out.extend_from_slice(text.as_bytes());
                     return;
                 }
-                let Some(text) = h.parse.id_to_token(id) else { return };
+                let Some(text) = h.parse.id_to_token(id) else {
+                    return;
+                };
                 if let Some(b) = Spm::byte_of(&text) {
                     out.push(b);
                 } else if h.byte_level {
@@ -769,7 +870,8 @@ impl Tokenizer {
     pub fn is_special(&self, id: u32) -> bool {
         match &self.inner {
             Inner::Gguf(g) => {
-                (id as usize) < g.vocab.len() && matches!(g.vocab.ttype(id), ttype::CONTROL | ttype::UNKNOWN)
+                (id as usize) < g.vocab.len()
+                    && matches!(g.vocab.ttype(id), ttype::CONTROL | ttype::UNKNOWN)
             }
             Inner::Hf(h) => h.added.get(&id).is_some_and(|(_, special)| *special),
         }
@@ -777,7 +879,11 @@ impl Tokenizer {
 
     /// A decoder that turns ids into text as they are generated.
     pub fn stream_decoder(&self, skip_special: bool) -> StreamDecoder<'_> {
-        StreamDecoder { tok: self, pending: Vec::new(), skip_special }
+        StreamDecoder {
+            tok: self,
+            pending: Vec::new(),
+            skip_special,
+        }
     }
 }
 
@@ -886,16 +992,28 @@ mod tests {
         let table = bpe::byte_to_char_table();
         let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_end|>".into()];
         tokens.extend(table.iter().map(|c| c.to_string()));
-        tokens.extend(["he".into(), "ll".into(), "hell".into(), "hello".into(), "Ġw".into()]);
+        tokens.extend([
+            "he".into(),
+            "ll".into(),
+            "hell".into(),
+            "hello".into(),
+            "Ġw".into(),
+        ]);
         let mut types = vec![Value::I32(3), Value::I32(3)];
         types.extend((2..tokens.len()).map(|_| Value::I32(1)));
         let merges = ["h e", "l l", "he ll", "hell o", "Ġ w"];
         let mut md = HashMap::new();
         md.insert("tokenizer.ggml.model".into(), s("gpt2"));
         md.insert("tokenizer.ggml.pre".into(), s(pre));
-        md.insert("tokenizer.ggml.tokens".into(), Value::Array(tokens.iter().map(|t| s(t)).collect()));
+        md.insert(
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(tokens.iter().map(|t| s(t)).collect()),
+        );
         md.insert("tokenizer.ggml.token_type".into(), Value::Array(types));
-        md.insert("tokenizer.ggml.merges".into(), Value::Array(merges.iter().map(|m| s(m)).collect()));
+        md.insert(
+            "tokenizer.ggml.merges".into(),
+            Value::Array(merges.iter().map(|m| s(m)).collect()),
+        );
         md.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(0));
         md
     }
@@ -915,18 +1033,27 @@ mod tests {
     #[test]
     fn specials_are_parsed_only_when_asked() {
         let tok = Tokenizer::from_metadata(&tiny_bpe("gpt2")).unwrap();
-        assert_eq!(tok.encode("hello<|im_end|>", false, true), vec![tok.token_id("hello").unwrap(), 1]);
+        assert_eq!(
+            tok.encode("hello<|im_end|>", false, true),
+            vec![tok.token_id("hello").unwrap(), 1]
+        );
         let plain = tok.encode("hello<|im_end|>", false, false);
         assert!(!plain.contains(&1));
         assert_eq!(tok.decode(&plain), "hello<|im_end|>");
         assert!(tok.is_special(1));
-        assert_eq!(tok.decode_with(&[tok.token_id("hello").unwrap(), 1], true), "hello");
+        assert_eq!(
+            tok.decode_with(&[tok.token_id("hello").unwrap(), 1], true),
+            "hello"
+        );
     }
 
     #[test]
     fn unknown_model_and_pre_are_named() {
         let err = Tokenizer::from_metadata(&tiny_bpe("no-such-pre")).unwrap_err();
-        assert!(matches!(err, TokenizerError::UnsupportedPre(ref p) if p == "no-such-pre"), "{err}");
+        assert!(
+            matches!(err, TokenizerError::UnsupportedPre(ref p) if p == "no-such-pre"),
+            "{err}"
+        );
         let mut md = tiny_bpe("gpt2");
         md.insert("tokenizer.ggml.model".into(), s("bert"));
         let err = Tokenizer::from_metadata(&md).unwrap_err();

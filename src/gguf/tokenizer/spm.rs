@@ -65,7 +65,11 @@ impl Spm {
                 }
             }
         }
-        Spm { scores, byte_ids, unk }
+        Spm {
+            scores,
+            byte_ids,
+            unk,
+        }
     }
 
     /// The byte a `<0xXX>` token stands for.
