@@ -199,7 +199,6 @@ fn matmul_with(
         target_feature = "avx512vnni"
     ))]
     if !portable && m >= PANEL_MIN_M {
-        let rb = rb;
         macro_rules! panel {
             ($d:ty) => {{
                 panel::run::<$d>(weights, rows, cols, rb, x, m, out);

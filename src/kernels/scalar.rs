@@ -152,11 +152,12 @@ impl FloatRow for RowBf16 {
 pub(crate) fn tile_float<R: FloatRow, const N: usize>(w: &[u8], xs: [&[f32]; N]) -> [f32; N] {
     let mut out = [0f32; N];
     let cols = w.len() / R::BYTES;
-    for k in 0..cols {
-        let wk = R::get(w, k);
-        for n in 0..N {
-            out[n] += wk * xs[n][k];
-        }
+    for (n, x) in xs.iter().enumerate() {
+        out[n] = x[..cols]
+            .iter()
+            .enumerate()
+            .map(|(k, &xk)| R::get(w, k) * xk)
+            .sum();
     }
     out
 }

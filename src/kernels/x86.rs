@@ -325,8 +325,8 @@ pub(crate) unsafe fn tile_q6k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
         for n in 0..N {
             let xb = &*xp[n].add(b);
             let mut off = 0i32;
-            for g in 0..16 {
-                off += sc[g] as i32 * xb.bsums[g] as i32;
+            for (&s, &bs) in sc.iter().zip(&xb.bsums) {
+                off += s as i32 * bs as i32;
             }
             let total = _mm256_sub_epi32(isum[n], _mm256_setr_epi32(32 * off, 0, 0, 0, 0, 0, 0, 0));
             acc[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * xb.d), acc[n]);
@@ -382,8 +382,8 @@ pub(crate) unsafe fn tile_float<R: SimdFloat, const N: usize>(
     }
     std::array::from_fn(|n| {
         let mut s = hsum(acc[n]);
-        for k in main..cols {
-            s += R::get(w, k) * xs[n][k];
+        for (k, &xk) in xs[n].iter().enumerate().take(cols).skip(main) {
+            s += R::get(w, k) * xk;
         }
         s
     })
