@@ -18,9 +18,10 @@ fn main() {
         times.push(t.elapsed());
         score = c.score;
     }
+    // The first run also compiles every pattern once: what one CLI invocation pays.
+    let cold = times[0];
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let first = times[0];
     let median = times[times.len() / 2];
     let worst = times[times.len() - 1];
     // Without the KB load, for reference.
@@ -32,14 +33,18 @@ fn main() {
     }
     let per = t.elapsed() / n;
     println!(
-        "critique --no-model, {chars}-char draft (score {score}), KB load included: min {:.2} ms, median {:.2} ms, max {:.2} ms (30 runs); critique alone {:.3} ms",
-        ms(first),
+        "critique --no-model, {chars}-char draft (score {score}), KB load included: cold (first run, patterns compiled) {:.2} ms, median {:.2} ms, max {:.2} ms (30 runs); critique alone {:.3} ms",
+        ms(cold),
         ms(median),
         ms(worst),
         ms(per)
     );
-    if ms(median) >= 50.0 {
-        eprintln!("over budget: median {:.2} ms >= 50 ms", ms(median));
+    if ms(cold) >= 50.0 || ms(median) >= 50.0 {
+        eprintln!(
+            "over the 50 ms budget: cold {:.2} ms, median {:.2} ms",
+            ms(cold),
+            ms(median)
+        );
         std::process::exit(1);
     }
 }

@@ -12,7 +12,11 @@ use super::DraftKind;
 pub fn detect_kind(text: &str) -> Option<DraftKind> {
     let m = super::detect::kind_markers(text);
     if m.thanks > 0 {
-        return Some(if m.sign_off_only && m.asks > 0 { DraftKind::Help } else { DraftKind::Thanks });
+        return Some(if m.sign_off_only && m.asks > 0 {
+            DraftKind::Help
+        } else {
+            DraftKind::Thanks
+        });
     }
     let help = m.asks + m.deal_talk;
     match (m.praise, help) {
@@ -28,13 +32,24 @@ mod tests {
 
     #[test]
     fn kinds() {
-        assert_eq!(detect_kind("王总，华信银行压价15%，您看能不能批一下？谢谢！"), Some(DraftKind::Help));
-        assert_eq!(detect_kind("谢谢您去年带我跑中石化的项目。"), Some(DraftKind::Thanks));
         assert_eq!(
-            detect_kind("Thanks for your guidance this year. Could you recommend me for the East region?"),
+            detect_kind("王总，华信银行压价15%，您看能不能批一下？谢谢！"),
+            Some(DraftKind::Help)
+        );
+        assert_eq!(
+            detect_kind("谢谢您去年带我跑中石化的项目。"),
             Some(DraftKind::Thanks)
         );
-        assert_eq!(detect_kind("Could you approve a 5% discount for Corvid?"), Some(DraftKind::Help));
+        assert_eq!(
+            detect_kind(
+                "Thanks for your guidance this year. Could you recommend me for the East region?"
+            ),
+            Some(DraftKind::Thanks)
+        );
+        assert_eq!(
+            detect_kind("Could you approve a 5% discount for Corvid?"),
+            Some(DraftKind::Help)
+        );
         assert_eq!(detect_kind("今天天气不错，我们去吃火锅吧。"), None);
         assert_eq!(detect_kind("The quarterly report is attached."), None);
     }

@@ -203,7 +203,9 @@ pub enum CritiqueError {
     #[error("this reads as neither a help request nor a thank-you note: pass --kind help or --kind thanks")]
     UnknownKind,
     /// The model failed while judging or writing.
-    #[error("the model failed while {stage}: {message} (run with --no-model to critique without it)")]
+    #[error(
+        "the model failed while {stage}: {message} (run with --no-model to critique without it)"
+    )]
     Model {
         /// What it was doing.
         stage: String,
@@ -240,7 +242,10 @@ pub fn validate_draft(draft: &str) -> Result<(), CritiqueError> {
     }
     let chars = draft.chars().count();
     if chars > MAX_DRAFT_CHARS {
-        return Err(CritiqueError::TooLong { chars, max: MAX_DRAFT_CHARS });
+        return Err(CritiqueError::TooLong {
+            chars,
+            max: MAX_DRAFT_CHARS,
+        });
     }
     Ok(())
 }
@@ -287,8 +292,21 @@ pub(crate) fn build<K: PrincipleSource + ?Sized>(
             evidence,
         })
         .collect();
-    let score = score(kind, &criteria.iter().map(|c| (c.id.as_str(), c.status)).collect::<Vec<_>>());
-    Critique { kind, lang, score, criteria, comment: None, rewrite: None }
+    let score = score(
+        kind,
+        &criteria
+            .iter()
+            .map(|c| (c.id.as_str(), c.status))
+            .collect::<Vec<_>>(),
+    );
+    Critique {
+        kind,
+        lang,
+        score,
+        criteria,
+        comment: None,
+        rewrite: None,
+    }
 }
 
 #[cfg(test)]

@@ -24,11 +24,18 @@ pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
     out.push_str(&p.paint(&title, Style::Bold));
     out.push('\n');
 
-    let name_w = rubric::rubric(c.kind).iter().map(|k| display_width(k.name(lang))).max().unwrap_or(8) + 2;
+    let name_w = rubric::rubric(c.kind)
+        .iter()
+        .map(|k| display_width(k.name(lang)))
+        .max()
+        .unwrap_or(8)
+        + 2;
     let indent = "    ";
     let body_w = width - indent.len();
     for r in &c.criteria {
-        let Some(k) = rubric::criterion(&r.id) else { continue };
+        let Some(k) = rubric::criterion(&r.id) else {
+            continue;
+        };
         let (mark, style) = match r.status {
             Status::Met => ("✔", Style::Green),
             Status::Partial => ("◐", Style::Yellow),
@@ -45,7 +52,11 @@ pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
             let q = quote(&ev.text, lang);
             let label = lang.pick("原文：", "Draft: ");
             let shown = truncate_to_width(&q, body_w.saturating_sub(display_width(label)));
-            out.push_str(&format!("{indent}{}{}\n", p.paint(label, Style::Dim), p.paint(&shown, Style::Cyan)));
+            out.push_str(&format!(
+                "{indent}{}{}\n",
+                p.paint(label, Style::Dim),
+                p.paint(&shown, Style::Cyan)
+            ));
         }
         for line in wrap(&r.advice, body_w) {
             out.push_str(&format!("{indent}{line}\n"));
@@ -68,7 +79,13 @@ pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
     }
     if let Some(rewrite) = &c.rewrite {
         out.push('\n');
-        out.push_str(&p.paint(lang.pick("改写建议（方括号处请补上你的真实情况）", "Suggested rewrite (fill in the brackets with your real facts)"), Style::Bold));
+        out.push_str(&p.paint(
+            lang.pick(
+                "改写建议（方括号处请补上你的真实情况）",
+                "Suggested rewrite (fill in the brackets with your real facts)",
+            ),
+            Style::Bold,
+        ));
         out.push('\n');
         for line in wrap(rewrite, width) {
             out.push_str(&format!("{line}\n"));
@@ -82,7 +99,10 @@ pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
 fn wrap(s: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for line in crate::text::wrap(s, width.saturating_sub(2)) {
-        let lead: String = line.chars().take_while(|c| "，。、；：？！）」』”,.;:?!)".contains(*c)).collect();
+        let lead: String = line
+            .chars()
+            .take_while(|c| "，。、；：？！）」』”,.;:?!)".contains(*c))
+            .collect();
         match lines.last_mut() {
             Some(prev) if !lead.is_empty() => {
                 prev.push_str(&lead);
@@ -113,7 +133,13 @@ mod tests {
     #[test]
     fn aligned_plain_and_coloured() {
         let kb: Vec<Principle> = Vec::new();
-        let c = critique("王总，华信银行压价15%，下周五前要报价，您看能不能批到10%？", KindChoice::Auto, None, &kb).unwrap();
+        let c = critique(
+            "王总，华信银行压价15%，下周五前要报价，您看能不能批到10%？",
+            KindChoice::Auto,
+            None,
+            &kb,
+        )
+        .unwrap();
         let plain = render(&c, &Painter::new(false), 80);
         assert!(!plain.contains('\x1b'));
         assert!(plain.starts_with("求助/请教 · 得分"), "{plain}");
@@ -123,7 +149,11 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with(['✔', '◐', '✘']))
             .map(|l| {
-                let label = ["做到了", "不够", "缺少"].iter().filter_map(|s| l.find(s)).min().unwrap();
+                let label = ["做到了", "不够", "缺少"]
+                    .iter()
+                    .filter_map(|s| l.find(s))
+                    .min()
+                    .unwrap();
                 display_width(&l[..label])
             })
             .collect();

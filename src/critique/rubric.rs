@@ -256,7 +256,9 @@ pub fn criterion(id: &str) -> Option<&'static Criterion> {
 
 /// The advice for a verdict, in `lang`: what works when met, what to fix otherwise.
 pub fn advice(id: &str, status: Status, lang: Lang) -> String {
-    let Some(c) = criterion(id) else { return String::new() };
+    let Some(c) = criterion(id) else {
+        return String::new();
+    };
     match (id, status, lang) {
         // For these two, "partial" means "nothing wrong, nothing that shows it yet".
         ("tone", Status::Partial, Lang::Zh) => {
@@ -310,6 +312,9 @@ mod tests {
     fn placeholders_are_bracketed_in_both_languages() {
         let effort = criterion("effort").unwrap();
         assert_eq!(effort.placeholder(Lang::Zh), "[补充：你已经尝试过的办法]");
-        assert_eq!(effort.placeholder(Lang::En), "[add: what you have already tried]");
+        assert_eq!(
+            effort.placeholder(Lang::En),
+            "[add: what you have already tried]"
+        );
     }
 }
