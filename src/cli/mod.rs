@@ -121,6 +121,14 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
+    /// The defaults, as if no flag was given.
+    pub fn defaults() -> SamplingArgs {
+        use clap::{Args, FromArgMatches};
+        let cmd = SamplingArgs::augment_args(clap::Command::new("defaults"));
+        SamplingArgs::from_arg_matches(&cmd.get_matches_from(["defaults"]))
+            .expect("the defaults parse")
+    }
+
     /// The engine's generation options.
     pub fn options(&self) -> upward::engine::GenerateOptions {
         upward::engine::GenerateOptions {
@@ -165,10 +173,7 @@ pub fn load_engine(
         upward::engine::set_threads(t);
     }
     let cat = Catalogue::load_default(g.models_file.as_deref())?;
-    let resolved = match &g.model {
-        Some(m) => catalogue::resolve(m, &cat, true)?,
-        None => catalogue::resolve_default(&cat, true)?,
-    };
+    let resolved = catalogue::resolve_choice(g.model.as_deref(), &cat, true)?;
     let name = match &resolved.entry {
         Some(e) => e.name.clone(),
         None => resolved

@@ -85,13 +85,20 @@ fn list(kb: &KnowledgeBase, personas: &[roleplay::Persona], lang: Lang, json: bo
 /// Splits a script into user turns: blocks separated by blank lines when the file has
 /// any, otherwise one turn per non-empty line.
 pub fn script_turns(text: &str) -> Vec<String> {
-    let has_blank = text.lines().any(|l| l.trim().is_empty())
-        && text.lines().filter(|l| !l.trim().is_empty()).count() > 1;
-    let by_blocks = has_blank && text.split("\n\n").any(|b| b.trim().lines().count() > 1);
-    if by_blocks {
-        text.split("\n\n").map(|b| b.trim().to_string()).filter(|b| !b.is_empty()).collect()
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let first = lines.iter().position(|l| !l.trim().is_empty());
+    let last = lines.iter().rposition(|l| !l.trim().is_empty());
+    let body = match (first, last) {
+        (Some(a), Some(b)) => &lines[a..=b],
+        _ => return Vec::new(),
+    };
+    if body.iter().any(|l| l.trim().is_empty()) {
+        body.split(|l| l.trim().is_empty())
+            .filter(|b| !b.is_empty())
+            .map(|b| b.iter().map(|l| l.trim()).collect::<Vec<_>>().join("\n"))
+            .collect()
     } else {
-        text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+        body.iter().map(|l| l.trim().to_string()).collect()
     }
 }
 
@@ -196,9 +203,7 @@ pub fn open_coach(
 pub fn run_repl(g: &Global) -> anyhow::Result<()> {
     let kb = knowledge()?;
     let personas = load_personas()?;
-    let sampling = <SamplingArgs as clap::FromArgMatches>::from_arg_matches(
-        &<SamplingArgs as clap::Args>::augment_args(clap::Command::new("x")).get_matches_from(["x"]),
-    )?;
+    let sampling = SamplingArgs::defaults();
     let mut coach = open_coach(g, &sampling, kb, personas)?;
     coach.run()
 }

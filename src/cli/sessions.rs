@@ -5,7 +5,7 @@ use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use upward::lang::Lang;
-use upward::store::{export_json, export_markdown, ExportFormat, SessionDetail, Store};
+use upward::store::{export_json, export_markdown, ExportFormat, SessionDetail, SessionKind, Store};
 use upward::text::{display_width, truncate_to_width};
 
 /// Subcommands of `upward sessions`.
@@ -213,23 +213,31 @@ fn list_table(list: &[upward::store::SessionSummary], lang: Lang) -> String {
     out
 }
 
-/// Resumes a saved session. `detail` holds everything needed to rebuild the conversation
-/// (the session's scenario, persona, model, language and every turn in order); the store
-/// is open for appending the new turns.
-///
-/// The role-play REPL owns resuming: until it is wired here, this prints the conversation
-/// so far and says how to continue.
+/// Resumes a saved session: a role-play reopens in the coach REPL with its history and a
+/// warm cache (on the session's model unless `--model` says otherwise); other sessions
+/// are printed, since there is nothing to continue.
 pub fn resume(store: Store, detail: SessionDetail, g: &Global) -> anyhow::Result<()> {
-    let _ = (&store, g);
     let lang = detail.session.lang;
-    println!("{}", export_markdown(&detail));
-    println!();
-    println!(
-        "{}",
-        lang.pick(
-            "（继续这个会话会打开教练对话界面；此版本尚不支持在此继续。）",
-            "(Resuming opens the coach REPL; this build cannot continue the session yet.)"
-        )
-    );
-    Ok(())
+    if detail.session.kind != SessionKind::Roleplay {
+        println!("{}", export_markdown(&detail));
+        println!(
+            "{}",
+            lang.pick(
+                "（只有角色扮演可以继续；这是一条点评记录。）",
+                "(Only role-plays can be resumed; this session is shown instead.)"
+            )
+        );
+        return Ok(());
+    }
+    drop(store);
+    let mut g = g.clone();
+    if g.model.is_none() {
+        g.model = detail.session.model.clone();
+    }
+    let kb = upward::kb::KnowledgeBase::load_default()?;
+    let personas = upward::roleplay::load_personas()?;
+    let sampling = super::SamplingArgs::defaults();
+    let mut coach = super::roleplay::open_coach(&g, &sampling, kb, personas)?;
+    coach.resume(detail.session.id)?;
+    coach.run()
 }

@@ -101,7 +101,17 @@ impl KvCache {
     pub fn snapshot(&self, len: usize) -> Result<KvSnapshot> {
         let len = len.min(self.len);
         let copy = |ts: &[Tensor]| {
-            ts.iter().map(|t| t.narrow(1, 0, len)?.copy()).collect::<Result<Vec<_>>>()
+            ts.iter()
+                .map(|t| {
+                    // A fresh contiguous copy: never a view sharing the live cache's storage.
+                    let view = t.narrow(1, 0, len)?;
+                    if view.is_contiguous() {
+                        view.copy()
+                    } else {
+                        view.contiguous()
+                    }
+                })
+                .collect::<Result<Vec<_>>>()
         };
         Ok(KvSnapshot { keys: copy(&self.keys)?, values: copy(&self.values)?, len })
     }
