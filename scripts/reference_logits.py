@@ -25,7 +25,8 @@ def main():
     model_dir = sys.argv[1]
     out_dir = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "logits")
     for name, (file, prompt) in MODELS.items():
-        llm = Llama(os.path.join(model_dir, file), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+        llm = Llama(os.path.join(model_dir, file), n_ctx=512, n_threads=2, logits_all=True, verbose=False,
+                    type_k=0, type_v=0)  # f32 KV cache, as upward keeps it
         ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
         llm.eval(ids)
         logits = np.array(llm.scores[len(ids) - 1], dtype=np.float32)
