@@ -154,3 +154,67 @@ fn unsupported_architecture_is_a_clear_error() {
     let err = ModelConfig::from_gguf(&file).unwrap_err().to_string();
     assert!(err.contains("unsupported model architecture") && err.contains("mamba"), "{err}");
 }
+
+mod chat {
+    use super::model_path;
+    use std::sync::atomic::AtomicBool;
+    use upward::engine::{Engine, GenerateOptions, LoadOptions, SamplingParams, DEFAULT_SYSTEM_PROMPT};
+    use upward::gguf::ChatMessage;
+
+    /// Greedy SmolLM2 knows the capital of France, and the second turn of the
+    /// conversation reuses the cache: only the new message goes through the model.
+    #[test]
+    fn smollm2_answers_and_reuses_the_cache() {
+        let path = model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
+        let mut e = Engine::load(&path, &LoadOptions::default()).unwrap();
+        let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 48 };
+        let stop = AtomicBool::new(false);
+        let mut msgs = vec![
+            ChatMessage::system(DEFAULT_SYSTEM_PROMPT),
+            ChatMessage::user("What is the capital of France?"),
+        ];
+        let mut streamed = String::new();
+        let r1 = e.chat(&msgs, &opts, &stop, &mut |t| streamed.push_str(t)).unwrap();
+        println!("answer: {}", r1.text);
+        assert!(r1.text.contains("Paris"), "{}", r1.text);
+        assert_eq!(streamed, r1.text, "streamed text differs from the answer");
+        assert_eq!(r1.reused_tokens, 0);
+        // Same greedy answer twice (deterministic), from a warm cache.
+        let again = e.chat(&msgs, &opts, &stop, &mut |_| {}).unwrap();
+        assert_eq!(again.text, r1.text);
+        assert_eq!(again.prefilled_tokens, 1, "a repeated prompt should reuse all but one token");
+        msgs.push(ChatMessage::assistant(r1.text.clone()));
+        msgs.push(ChatMessage::user("And of Germany?"));
+        let new_msg = e.tokenizer().encode("<|im_start|>user\nAnd of Germany?<|im_end|>\n<|im_start|>assistant\n", false, true).len();
+        let r2 = e.chat(&msgs, &opts, &stop, &mut |_| {}).unwrap();
+        println!(
+            "turn 2: prompt {} tokens, reused {}, prefilled {} (new message: {new_msg})",
+            r2.prompt_tokens, r2.reused_tokens, r2.prefilled_tokens
+        );
+        assert!(r2.reused_tokens >= r1.prompt_tokens, "turn 2 did not reuse turn 1's prompt");
+        assert!(r2.prefilled_tokens <= new_msg + 3, "turn 2 re-read old tokens: {} > {}", r2.prefilled_tokens, new_msg + 3);
+        assert!(r2.text.contains("Berlin"), "{}", r2.text);
+    }
+
+    /// A conversation longer than the context drops its oldest turns, keeps the system
+    /// prompt, and says so; a single message longer than the context is an error.
+    #[test]
+    fn long_conversations_drop_old_turns() {
+        let path = model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
+        let mut e = Engine::load(&path, &LoadOptions { ctx: 256, template_fallback: None }).unwrap();
+        let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 16 };
+        let stop = AtomicBool::new(false);
+        let mut msgs = vec![ChatMessage::system("You are terse.")];
+        for i in 0..12 {
+            msgs.push(ChatMessage::user(format!("Fact {i}: the project code name is Falcon-{i}. Remember it.")));
+            msgs.push(ChatMessage::assistant(format!("Noted, Falcon-{i}.")));
+        }
+        msgs.push(ChatMessage::user("Which code names do you remember?"));
+        let r = e.chat(&msgs, &opts, &stop, &mut |_| {}).unwrap();
+        assert!(r.dropped_messages > 0, "nothing was dropped");
+        assert!(r.prompt_tokens + 16 <= 256);
+        let huge = "word ".repeat(2000);
+        let err = e.chat(&[ChatMessage::user(huge)], &opts, &stop, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("context"), "{err}");
+    }
+}

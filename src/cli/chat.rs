@@ -13,7 +13,7 @@ pub struct ChatArgs {
     /// Ask one question and exit (otherwise a REPL opens, or stdin is read when piped).
     #[arg(long, short)]
     pub prompt: Option<String>,
-    /// A system prompt.
+    /// A system prompt (default: a neutral "concise, helpful assistant").
     #[arg(long)]
     pub system: Option<String>,
     /// Print one JSON object with the answer, token counts and timings.
@@ -41,10 +41,8 @@ pub fn run(args: ChatArgs, g: &Global) -> anyhow::Result<()> {
     }
     let (mut engine, name) = load_engine(g, args.sampling.ctx, !args.json)?;
     let opts = args.sampling.options();
-    let mut messages = Vec::new();
-    if let Some(s) = &args.system {
-        messages.push(ChatMessage::new("system", s));
-    }
+    let system = args.system.as_deref().unwrap_or(upward::engine::DEFAULT_SYSTEM_PROMPT);
+    let mut messages = vec![ChatMessage::new("system", system)];
     match one_shot {
         Some(prompt) => {
             messages.push(ChatMessage::new("user", &prompt));

@@ -45,6 +45,11 @@ pub enum EngineError {
     },
 }
 
+/// The system prompt of `upward chat` when none is given. Models' built-in defaults vary
+/// in quality (SmolLM2's sends greedy decoding off on a tangent); this one is neutral.
+pub const DEFAULT_SYSTEM_PROMPT: &str =
+    "You are a concise, helpful assistant. Answer in the language of the question.";
+
 /// How to load a model.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {

@@ -13,5 +13,5 @@ pub use config::{Arch, ConfigError, ModelConfig};
 pub use model::Model;
 pub use sampler::{Sampler, SamplingParams};
 pub use generate::{
-    set_threads, Engine, EngineError, GenerateOptions, LoadOptions, Reply, StopReason,
+    set_threads, Engine, DEFAULT_SYSTEM_PROMPT, EngineError, GenerateOptions, LoadOptions, Reply, StopReason,
 };
