@@ -106,7 +106,7 @@ fn check_against_reference(file: &str, name: &str) -> Tokenizer {
 
 fn check_content_against_reference(c: &Content, name: &str) -> Tokenizer {
     let start = Instant::now();
-    let tok = Tokenizer::from_gguf(&c).unwrap();
+    let tok = Tokenizer::from_gguf(c).unwrap();
     eprintln!(
         "{name}: built tokenizer ({} tokens) in {:?}",
         tok.vocab_size(),
