@@ -101,9 +101,12 @@ fn reference(name: &str) -> Reference {
 
 /// Compare every corpus line with llama.cpp; report all mismatches at once.
 fn check_against_reference(file: &str, name: &str) -> Tokenizer {
-    let c = content(file);
+    check_content_against_reference(&content(file), name)
+}
+
+fn check_content_against_reference(c: &Content, name: &str) -> Tokenizer {
     let start = Instant::now();
-    let tok = Tokenizer::from_gguf(&c).unwrap();
+    let tok = Tokenizer::from_gguf(c).unwrap();
     eprintln!(
         "{name}: built tokenizer ({} tokens) in {:?}",
         tok.vocab_size(),
@@ -163,6 +166,20 @@ fn smollm2_matches_llama_cpp() {
         .contains(&tok.token_id("<|endoftext|>").unwrap()));
     assert!(tok.is_special(im_end));
     assert!(!tok.adds_bos());
+}
+
+/// The pre-tokenizers our models do not use, with SmolLM2's vocabulary under another
+/// `tokenizer.ggml.pre` (llama.cpp's ids come from a copy of the file with that value changed).
+#[test]
+fn other_pre_tokenizers_match_llama_cpp() {
+    let mut c = content(SMOLLM);
+    for pre in ["qwen2", "llama-bpe", "gpt-2", "default"] {
+        c.metadata.insert(
+            "tokenizer.ggml.pre".into(),
+            candle_core::quantized::gguf_file::Value::String(pre.into()),
+        );
+        check_content_against_reference(&c, &format!("smollm2-{pre}"));
+    }
 }
 
 #[test]

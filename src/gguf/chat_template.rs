@@ -569,6 +569,13 @@ mod tests {
     }
 
     #[test]
+    fn loop_controls_work_as_in_transformers() {
+        let src = "{% for m in messages %}{% if loop.index > 2 %}{% break %}{% endif %}{% if m.role == 'system' %}{% continue %}{% endif %}{{ m.content }};{% endfor %}";
+        let t = ChatTemplate::from_source("loops", src, "", "").unwrap();
+        assert_eq!(t.render(&convo(), false).unwrap(), "Q1;");
+    }
+
+    #[test]
     fn helpers_and_variables_are_available() {
         let src = "{{ bos_token }}{{ strftime_now('%Y') | length }}{{ 'a,b'.split(',') | join('+') }}{{ '  x '.strip() }}{{ eos_token }}";
         let t = ChatTemplate::from_source("h", src, "<s>", "</s>").unwrap();

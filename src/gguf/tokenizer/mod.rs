@@ -760,13 +760,26 @@ impl Tokenizer {
             }
         }
         let mut bytes = Vec::new();
+        let mut strip = self.strips_prefix_space();
         for &id in ids {
             if skip_special && self.is_special(id) {
                 continue;
             }
             self.push_token_bytes(id, &mut bytes);
+            if strip && !bytes.is_empty() {
+                // SentencePiece with add_space_prefix: the space encode added comes off again.
+                strip = false;
+                if bytes[0] == b' ' {
+                    bytes.remove(0);
+                }
+            }
         }
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Whether decoding drops the space that encoding put before the text.
+    fn strips_prefix_space(&self) -> bool {
+        matches!(&self.inner, Inner::Gguf(g) if g.add_space_prefix && matches!(g.model, Model::Spm(_)))
     }
 
     /// The raw bytes one token stands for (possibly part of a UTF-8 character); empty for an
@@ -883,6 +896,7 @@ impl Tokenizer {
             tok: self,
             pending: Vec::new(),
             skip_special,
+            started: false,
         }
     }
 }
@@ -932,6 +946,7 @@ pub struct StreamDecoder<'a> {
     tok: &'a Tokenizer,
     pending: Vec<u8>,
     skip_special: bool,
+    started: bool,
 }
 
 impl StreamDecoder<'_> {
@@ -940,7 +955,14 @@ impl StreamDecoder<'_> {
         if self.skip_special && self.tok.is_special(id) {
             return String::new();
         }
+        let before = self.pending.len();
         self.tok.push_token_bytes(id, &mut self.pending);
+        if !self.started && self.pending.len() > before {
+            self.started = true;
+            if self.tok.strips_prefix_space() && self.pending.first() == Some(&b' ') {
+                self.pending.remove(0);
+            }
+        }
         let mut out = String::new();
         loop {
             match std::str::from_utf8(&self.pending) {
@@ -1058,6 +1080,60 @@ mod tests {
         md.insert("tokenizer.ggml.model".into(), s("bert"));
         let err = Tokenizer::from_metadata(&md).unwrap_err();
         assert!(err.to_string().contains("`bert`"), "{err}");
+    }
+
+    #[test]
+    fn tokenizer_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Tokenizer>();
+        assert_send_sync::<crate::gguf::ChatTemplate>();
+    }
+
+    /// A tiny SentencePiece vocabulary with add_space_prefix.
+    fn tiny_spm() -> HashMap<String, Value> {
+        let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+        tokens.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
+        let pieces = [
+            ("▁", -1.0),
+            ("h", -2.0),
+            ("i", -2.0),
+            ("▁h", -1.5),
+            ("▁hi", -0.5),
+            ("hi", -3.0),
+        ];
+        tokens.extend(pieces.iter().map(|(p, _)| p.to_string()));
+        let mut types = vec![Value::I32(2), Value::I32(3), Value::I32(3)];
+        types.extend((0..256).map(|_| Value::I32(6)));
+        types.extend(pieces.iter().map(|_| Value::I32(1)));
+        let mut scores = vec![Value::F32(0.0); 3 + 256];
+        scores.extend(pieces.iter().map(|(_, sc)| Value::F32(*sc)));
+        let mut md = HashMap::new();
+        md.insert("tokenizer.ggml.model".into(), s("llama"));
+        md.insert(
+            "tokenizer.ggml.tokens".into(),
+            Value::Array(tokens.iter().map(|t| s(t)).collect()),
+        );
+        md.insert("tokenizer.ggml.token_type".into(), Value::Array(types));
+        md.insert("tokenizer.ggml.scores".into(), Value::Array(scores));
+        md
+    }
+
+    #[test]
+    fn spm_prefix_space_byte_fallback_and_bos() {
+        let tok = Tokenizer::from_metadata(&tiny_spm()).unwrap();
+        let hi = tok.token_id("▁hi").unwrap();
+        // Defaults for SentencePiece: BOS 1 added, a space put before the text.
+        assert_eq!(tok.encode("hi", true, false), vec![1, hi]);
+        // "é" is not in the vocabulary: two byte-fallback tokens.
+        let ids = tok.encode("hi é", false, false);
+        assert_eq!(
+            ids,
+            vec![hi, tok.token_id("▁").unwrap(), 3 + 0xC3, 3 + 0xA9]
+        );
+        assert_eq!(tok.decode(&ids), "hi é");
+        let mut d = tok.stream_decoder(false);
+        let streamed: String = ids.iter().map(|&id| d.push(id)).collect();
+        assert_eq!(streamed + &d.finish(), "hi é");
     }
 
     #[test]
