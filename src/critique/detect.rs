@@ -29,10 +29,22 @@ impl<'a> Doc<'a> {
         let mut sents = Vec::new();
         let mut start = 0;
         let mut it = text.char_indices().peekable();
+        let mut prev: Option<char> = None;
         while let Some((i, c)) = it.next() {
             let next = it.peek().map(|&(_, n)| n);
-            let end_here = matches!(c, '。' | '！' | '？' | '!' | '?' | '；' | ';' | '\n' | '…')
+            // A line break ends a sentence after Chinese text or punctuation, or before a
+            // blank line; an English line wrapped mid-sentence ("…for Corvid\nby Friday?")
+            // stays one sentence.
+            let line_end = c == '\n'
+                && (next == Some('\n')
+                    || next.is_some_and(crate::lang::is_cjk)
+                    || prev.is_none_or(|p| crate::lang::is_cjk(p) || ".!?;:…".contains(p)));
+            let end_here = matches!(c, '。' | '！' | '？' | '!' | '?' | '；' | ';' | '…')
+                || line_end
                 || (c == '.' && next.is_none_or(|n| n.is_whitespace()));
+            if !c.is_whitespace() {
+                prev = Some(c);
+            }
             // Keep runs of terminators ("？！", "...") together.
             let more_term =
                 next.is_some_and(|n| matches!(n, '。' | '！' | '？' | '!' | '?' | '.' | '…'));
@@ -746,6 +758,21 @@ mod tests {
             .collect();
         assert_eq!(by_chars, ev.text);
         assert_eq!(ev.text, "我已经约了采购。");
+    }
+
+    #[test]
+    fn wrapped_english_lines_stay_one_sentence() {
+        let doc = Doc::new("Could you approve 5% for Corvid\nby next Friday?\n\nThanks,\nAmy");
+        let quoted: Vec<_> = (0..doc.sents.len()).map(|i| doc.sent_text(i)).collect();
+        assert_eq!(
+            quoted,
+            [
+                "Could you approve 5% for Corvid\nby next Friday?",
+                "Thanks,\nAmy"
+            ]
+        );
+        let doc = Doc::new("王总：\n华信银行压价15%\n您看怎么办");
+        assert_eq!(doc.sents.len(), 3);
     }
 
     #[test]
