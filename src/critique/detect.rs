@@ -22,6 +22,8 @@ pub(crate) struct Doc<'a> {
     pub(crate) text: &'a str,
     /// Byte ranges of sentences, trimmed, terminators included.
     pub(crate) sents: Vec<(usize, usize)>,
+    /// Per sentence: is it a request? (computed on first use)
+    requests: std::cell::OnceCell<Vec<bool>>,
 }
 
 impl<'a> Doc<'a> {
@@ -29,10 +31,22 @@ impl<'a> Doc<'a> {
         let mut sents = Vec::new();
         let mut start = 0;
         let mut it = text.char_indices().peekable();
+        let mut prev: Option<char> = None;
         while let Some((i, c)) = it.next() {
             let next = it.peek().map(|&(_, n)| n);
-            let end_here = matches!(c, '。' | '！' | '？' | '!' | '?' | '；' | ';' | '\n' | '…')
+            // A line break ends a sentence after Chinese text or punctuation, or before a
+            // blank line; an English line wrapped mid-sentence ("…for Corvid\nby Friday?")
+            // stays one sentence.
+            let line_end = c == '\n'
+                && (next == Some('\n')
+                    || next.is_some_and(crate::lang::is_cjk)
+                    || prev.is_none_or(|p| crate::lang::is_cjk(p) || ".!?;:…".contains(p)));
+            let end_here = matches!(c, '。' | '！' | '？' | '!' | '?' | '；' | ';' | '…')
+                || line_end
                 || (c == '.' && next.is_none_or(|n| n.is_whitespace()));
+            if !c.is_whitespace() {
+                prev = Some(c);
+            }
             // Keep runs of terminators ("？！", "...") together.
             let more_term =
                 next.is_some_and(|n| matches!(n, '。' | '！' | '？' | '!' | '?' | '.' | '…'));
@@ -42,12 +56,21 @@ impl<'a> Doc<'a> {
             }
         }
         push_trimmed(text, start, text.len(), &mut sents);
-        Doc { text, sents }
+        Doc {
+            text,
+            sents,
+            requests: std::cell::OnceCell::new(),
+        }
     }
 
     /// Index of the sentence holding byte `b`.
     pub(crate) fn sent_at(&self, b: usize) -> Option<usize> {
-        self.sents.iter().position(|&(s, e)| b >= s && b < e)
+        // Sentences are sorted and disjoint: binary search.
+        let i = self
+            .sents
+            .partition_point(|&(s, _)| s <= b)
+            .checked_sub(1)?;
+        (b < self.sents[i].1).then_some(i)
     }
 
     fn sent_text(&self, i: usize) -> &'a str {
@@ -294,18 +317,21 @@ fn situation(doc: &Doc) -> (Status, Option<Evidence>) {
         1 => Status::Partial,
         _ => Status::Met,
     };
-    // Quote the sentence with the most signals.
-    let best = doc
-        .sents
+    // Quote the sentence with the most kinds of signal (the first on ties).
+    let mut kinds_in = vec![0u8; doc.sents.len()];
+    for group in [&names, &numbers, &stages] {
+        let mut seen = vec![false; doc.sents.len()];
+        for i in group.iter().filter_map(|&b| doc.sent_at(b)) {
+            if !seen[i] {
+                seen[i] = true;
+                kinds_in[i] += 1;
+            }
+        }
+    }
+    let best = kinds_in
         .iter()
         .enumerate()
-        .max_by_key(|(i, _)| {
-            let inside = |v: &Vec<usize>| v.iter().any(|&b| doc.sent_at(b) == Some(*i)) as usize;
-            (
-                inside(&names) + inside(&numbers) + inside(&stages),
-                usize::MAX - i,
-            )
-        })
+        .max_by_key(|&(i, &k)| (k, usize::MAX - i))
         .map(|(i, _)| i);
     let ev = match (status, best) {
         (Status::Missing, _) | (_, None) => None,
@@ -485,7 +511,12 @@ re!(
 );
 
 fn is_request(doc: &Doc, i: usize) -> bool {
-    REQUEST_SENT.is_match(doc.sent_text(i))
+    let flags = doc.requests.get_or_init(|| {
+        (0..doc.sents.len())
+            .map(|k| REQUEST_SENT.is_match(doc.sent_text(k)))
+            .collect()
+    });
+    flags.get(i).copied().unwrap_or(false)
 }
 
 fn specific(doc: &Doc) -> (Status, Option<Evidence>) {
@@ -746,6 +777,51 @@ mod tests {
             .collect();
         assert_eq!(by_chars, ev.text);
         assert_eq!(ev.text, "我已经约了采购。");
+    }
+
+    #[test]
+    fn wrapped_english_lines_stay_one_sentence() {
+        let doc = Doc::new("Could you approve 5% for Corvid\nby next Friday?\n\nThanks,\nAmy");
+        let quoted: Vec<_> = (0..doc.sents.len()).map(|i| doc.sent_text(i)).collect();
+        assert_eq!(
+            quoted,
+            [
+                "Could you approve 5% for Corvid\nby next Friday?",
+                "Thanks,\nAmy"
+            ]
+        );
+        let doc = Doc::new("王总：\n华信银行压价15%\n您看怎么办");
+        assert_eq!(doc.sents.len(), 3);
+    }
+
+    #[test]
+    fn odd_and_adversarial_text_does_not_panic_or_crawl() {
+        let many_sentences = "1. Acme 2. ".repeat(1800);
+        let one_long_sentence = "您陪我现在签下明年以后学到，".repeat(1400);
+        let odd = [
+            "👍🏻👍🏻\u{200d}？！",
+            "e\u{301}\u{301}，，，。。",
+            "\n\n\n。",
+            "王总：\r\n谢谢！\r\n",
+            many_sentences.as_str(),
+            one_long_sentence.as_str(),
+        ];
+        let t = std::time::Instant::now();
+        for text in odd {
+            for kind in [DraftKind::Help, DraftKind::Thanks] {
+                for (_, _, ev) in assess(text, kind, Lang::detect(text)) {
+                    if let Some(ev) = ev {
+                        let by_chars: String = text
+                            .chars()
+                            .skip(ev.start)
+                            .take(ev.end - ev.start)
+                            .collect();
+                        assert_eq!(by_chars, ev.text);
+                    }
+                }
+            }
+        }
+        assert!(t.elapsed().as_secs() < 5, "took {:?}", t.elapsed());
     }
 
     #[test]

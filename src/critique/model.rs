@@ -232,11 +232,11 @@ fn comment(
     Ok(cut_chars(&said, MAX_COMMENT_CHARS))
 }
 
-fn slots(c: &Critique) -> Vec<String> {
+fn slots(c: &Critique, lang: Lang) -> Vec<String> {
     rubric::rubric(c.kind)
         .iter()
         .filter(|k| c.criterion(k.id).is_some_and(|r| r.status != Status::Met))
-        .map(|k: &Criterion| k.placeholder(c.lang))
+        .map(|k: &Criterion| k.placeholder(lang))
         .collect()
 }
 
@@ -247,9 +247,11 @@ fn rewrite(
     quoted: &str,
     model: &mut dyn CritiqueModel,
 ) -> Result<String, CritiqueError> {
-    let slots = slots(c);
+    // The rewrite is in the draft's language, whatever the feedback's language is.
+    let lang = Lang::detect(draft);
+    let slots = slots(c, lang);
     let example = rubric::criterion("effort")
-        .map(|k| k.placeholder(c.lang))
+        .map(|k| k.placeholder(lang))
         .unwrap_or_default();
     let max_tokens = (draft.chars().count() * 2).clamp(128, 1024);
     let mut lost: Vec<String> = Vec::new();
@@ -257,13 +259,13 @@ fn rewrite(
     for _ in 0..2 {
         let ctx = context! {
             kind => c.kind.code(),
-            kind_name => kind_name(c.kind, c.lang),
+            kind_name => kind_name(c.kind, lang),
             slots => &slots,
             example_slot => &example,
             missing_facts => &lost,
             draft => quoted,
         };
-        let (sys, user) = render(env, "rewrite", c.lang, ctx)?;
+        let (sys, user) = render(env, "rewrite", lang, ctx)?;
         let said =
             model
                 .generate(&sys, &user, max_tokens)
@@ -293,7 +295,7 @@ fn rewrite(
         .iter()
         .map(|r| (r.id.as_str(), r.status))
         .collect();
-    Ok(deterministic_rewrite(draft, c.kind, c.lang, &verdicts))
+    Ok(deterministic_rewrite(draft, c.kind, lang, &verdicts))
 }
 
 /// Strips code fences, a leading label and surrounding whitespace from model output.
@@ -489,6 +491,23 @@ mod tests {
             .rewrite
             .unwrap()
             .contains("[add: what you have already tried] Could you approve 8%?"));
+    }
+
+    #[test]
+    fn rewrite_keeps_the_drafts_language() {
+        let draft = "王总，华信银行压价15%，您看能不能批到10%？";
+        let mut m = fake(
+            "partial",
+            "Clear ask; add what you have tried.",
+            &["王总，华信银行压价15%。", "王总，华信银行压价。"],
+        );
+        let c = critique_with_model(draft, KindChoice::Help, Some(Lang::En), KB, &mut m).unwrap();
+        assert_eq!(c.lang, Lang::En);
+        assert_eq!(Lang::detect(&c.criteria[1].advice), Lang::En);
+        // Both rewrites lose facts: fallback, with Chinese placeholders.
+        let r = c.rewrite.unwrap();
+        assert!(r.starts_with(draft) && r.contains("[补充："), "{r}");
+        assert!(m.prompts.iter().any(|(s, _)| s.contains("用中文改写")));
     }
 
     #[test]
