@@ -291,6 +291,8 @@ trait Kernel {
     /// Values per activation element.
     const ACT: usize;
     fn quantize(x: &[f32], out: &mut [Self::A]);
+    /// The same, on the portable path.
+    fn quantize_portable(x: &[f32], out: &mut [Self::A]);
     /// Dot products of one weight row with `N` activation rows (each exactly as long as
     /// the row: the driver guarantees it).
     fn tile<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N];
@@ -307,7 +309,10 @@ impl<K: Kernel> Kernel for Portable<K> {
     const BYTES: usize = K::BYTES;
     const ACT: usize = K::ACT;
     fn quantize(x: &[f32], out: &mut [Self::A]) {
-        K::quantize(x, out)
+        K::quantize_portable(x, out)
+    }
+    fn quantize_portable(x: &[f32], out: &mut [Self::A]) {
+        K::quantize_portable(x, out)
     }
     fn tile<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N] {
         K::tile_portable(w, xs)
@@ -341,6 +346,9 @@ impl<F: Fmt32Fast> Kernel for K32<F> {
     const ACT: usize = 32;
     fn quantize(x: &[f32], out: &mut [Q8Block]) {
         blocks::quantize_q8(x, out)
+    }
+    fn quantize_portable(x: &[f32], out: &mut [Q8Block]) {
+        blocks::quantize_q8_portable(x, out)
     }
     #[inline]
     fn tile<const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
@@ -376,6 +384,9 @@ macro_rules! k_quant {
             const ACT: usize = 256;
             fn quantize(x: &[f32], out: &mut [Q8KBlock]) {
                 blocks::quantize_q8k(x, out)
+            }
+            fn quantize_portable(x: &[f32], out: &mut [Q8KBlock]) {
+                blocks::quantize_q8k_portable(x, out)
             }
             #[inline]
             fn tile<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
@@ -415,6 +426,9 @@ impl<R: FloatFast> Kernel for KFloat<R> {
     const BYTES: usize = R::BYTES;
     const ACT: usize = 1;
     fn quantize(x: &[f32], out: &mut [f32]) {
+        out.copy_from_slice(x)
+    }
+    fn quantize_portable(x: &[f32], out: &mut [f32]) {
         out.copy_from_slice(x)
     }
     #[inline]

@@ -371,3 +371,22 @@ fn model_tensors_match_candle() {
         );
     }
 }
+
+#[test]
+fn simd_activation_quantization_equals_portable() {
+    let x = Rng(77).data(4 * 256);
+    let mut a = vec![blocks::Q8Block::default(); 32];
+    let mut b = a.clone();
+    blocks::quantize_q8(&x, &mut a);
+    blocks::quantize_q8_portable(&x, &mut b);
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!((a.d, a.s, a.qs), (b.d, b.s, b.qs));
+    }
+    let mut a = vec![blocks::Q8KBlock::default(); 4];
+    let mut b = a.clone();
+    blocks::quantize_q8k(&x, &mut a);
+    blocks::quantize_q8k_portable(&x, &mut b);
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!((a.d, a.qs, a.bsums), (b.d, b.qs, b.bsums));
+    }
+}

@@ -388,3 +388,42 @@ pub(crate) unsafe fn tile_float<R: SimdFloat, const N: usize>(
         s
     })
 }
+
+/// Largest |x| of the 32 floats at `x`.
+#[inline(always)]
+pub(crate) unsafe fn absmax32(x: *const f32) -> f32 {
+    let sign = _mm256_set1_ps(-0.0);
+    let mut m = _mm256_setzero_ps();
+    for i in 0..4 {
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x.add(8 * i))));
+    }
+    let h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    let h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    _mm_cvtss_f32(h)
+}
+
+/// Rounds `x[i] * id` (ties to even, as `f32::round_ties_even`) for the 32 floats at `x`
+/// into the i8 at `out`; returns the sums of the first and second 16 results.
+#[inline(always)]
+pub(crate) unsafe fn quant32(x: *const f32, id: f32, out: *mut i8) -> (i32, i32) {
+    let mul = _mm256_set1_ps(id);
+    let q: [__m256i; 4] =
+        std::array::from_fn(|i| _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x.add(8 * i)), mul)));
+    let lo = _mm256_add_epi32(q[0], q[1]);
+    let hi = _mm256_add_epi32(q[2], q[3]);
+    let p01 = _mm256_packs_epi32(q[0], q[1]);
+    let p23 = _mm256_packs_epi32(q[2], q[3]);
+    let b = _mm256_packs_epi16(p01, p23);
+    let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(out as *mut __m256i, b);
+    (hsum_i32(lo), hsum_i32(hi))
+}
+
+#[inline(always)]
+unsafe fn hsum_i32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    _mm_cvtsi128_si32(s)
+}
