@@ -16,7 +16,8 @@ mod blocks;
     target_arch = "x86_64",
     target_feature = "avx512f",
     target_feature = "avx512bw",
-    target_feature = "avx512vnni"
+    target_feature = "avx512vnni",
+    not(feature = "portable-kernels")
 ))]
 mod panel;
 mod scalar;
@@ -25,7 +26,8 @@ mod tests;
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
-    target_feature = "fma"
+    target_feature = "fma",
+    not(feature = "portable-kernels")
 ))]
 mod x86;
 
@@ -196,7 +198,8 @@ fn matmul_with(
         target_arch = "x86_64",
         target_feature = "avx512f",
         target_feature = "avx512bw",
-        target_feature = "avx512vnni"
+        target_feature = "avx512vnni",
+        not(feature = "portable-kernels")
     ))]
     if !portable && m >= PANEL_MIN_M {
         macro_rules! panel {
@@ -325,14 +328,16 @@ impl<K: Kernel> Kernel for Portable<K> {
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
-    target_feature = "fma"
+    target_feature = "fma",
+    not(feature = "portable-kernels")
 ))]
 use x86::{Simd32 as Fmt32Fast, SimdFloat as FloatFast};
 
 #[cfg(not(all(
     target_arch = "x86_64",
     target_feature = "avx2",
-    target_feature = "fma"
+    target_feature = "fma",
+    not(feature = "portable-kernels")
 )))]
 use {blocks::Fmt32 as Fmt32Fast, scalar::FloatRow as FloatFast};
 
@@ -355,7 +360,8 @@ impl<F: Fmt32Fast> Kernel for K32<F> {
         #[cfg(all(
             target_arch = "x86_64",
             target_feature = "avx2",
-            target_feature = "fma"
+            target_feature = "fma",
+            not(feature = "portable-kernels")
         ))]
         // SAFETY: the driver passes whole rows: `w.len() == nb * F::BYTES` and every
         // `xs[n]` has `nb` blocks, which is all `tile32` reads.
@@ -365,7 +371,8 @@ impl<F: Fmt32Fast> Kernel for K32<F> {
         #[cfg(not(all(
             target_arch = "x86_64",
             target_feature = "avx2",
-            target_feature = "fma"
+            target_feature = "fma",
+            not(feature = "portable-kernels")
         )))]
         scalar::tile32::<F, N>(w, xs)
     }
@@ -393,7 +400,8 @@ macro_rules! k_quant {
                 #[cfg(all(
                     target_arch = "x86_64",
                     target_feature = "avx2",
-                    target_feature = "fma"
+                    target_feature = "fma",
+                    not(feature = "portable-kernels")
                 ))]
                 // SAFETY: as for `K32::tile`: whole rows of whole super-blocks.
                 unsafe {
@@ -402,7 +410,8 @@ macro_rules! k_quant {
                 #[cfg(not(all(
                     target_arch = "x86_64",
                     target_feature = "avx2",
-                    target_feature = "fma"
+                    target_feature = "fma",
+                    not(feature = "portable-kernels")
                 )))]
                 scalar::$f::<N>(w, xs)
             }
@@ -436,7 +445,8 @@ impl<R: FloatFast> Kernel for KFloat<R> {
         #[cfg(all(
             target_arch = "x86_64",
             target_feature = "avx2",
-            target_feature = "fma"
+            target_feature = "fma",
+            not(feature = "portable-kernels")
         ))]
         // SAFETY: every `xs[n]` holds exactly `w.len() / R::BYTES` values.
         unsafe {
@@ -445,7 +455,8 @@ impl<R: FloatFast> Kernel for KFloat<R> {
         #[cfg(not(all(
             target_arch = "x86_64",
             target_feature = "avx2",
-            target_feature = "fma"
+            target_feature = "fma",
+            not(feature = "portable-kernels")
         )))]
         scalar::tile_float::<R, N>(w, xs)
     }
