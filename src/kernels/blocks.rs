@@ -65,7 +65,35 @@ impl Default for Q8KBlock {
 
 /// Quantize `x` (a multiple of 32 long) into `out` (`x.len() / 32` blocks).
 pub(crate) fn quantize_q8(x: &[f32], out: &mut [Q8Block]) {
-    debug_assert_eq!(x.len(), out.len() * 32);
+    assert_eq!(x.len(), out.len() * 32);
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma",
+        not(feature = "portable-kernels")
+    )))]
+    quantize_q8_portable(x, out);
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma",
+        not(feature = "portable-kernels")
+    ))]
+    for (xb, ob) in x.chunks_exact(32).zip(out.iter_mut()) {
+        // SAFETY: `xb` has 32 floats and `ob.qs` 32 bytes.
+        unsafe {
+            let amax = super::x86::absmax32(xb.as_ptr());
+            let d = amax / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let (s0, s1) = super::x86::quant32(xb.as_ptr(), id, ob.qs.as_mut_ptr());
+            ob.d = d;
+            ob.s = d * (s0 + s1) as f32;
+        }
+    }
+}
+
+/// [`quantize_q8`] in portable code (the reference for the SIMD one).
+pub(crate) fn quantize_q8_portable(x: &[f32], out: &mut [Q8Block]) {
     for (xb, ob) in x.chunks_exact(32).zip(out.iter_mut()) {
         let amax = xb.iter().fold(0f32, |a, &v| a.max(v.abs()));
         let d = amax / 127.0;
@@ -84,7 +112,45 @@ pub(crate) fn quantize_q8(x: &[f32], out: &mut [Q8Block]) {
 
 /// Quantize `x` (a multiple of 256 long) into `out` (`x.len() / 256` super-blocks).
 pub(crate) fn quantize_q8k(x: &[f32], out: &mut [Q8KBlock]) {
-    debug_assert_eq!(x.len(), out.len() * 256);
+    assert_eq!(x.len(), out.len() * 256);
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma",
+        not(feature = "portable-kernels")
+    )))]
+    quantize_q8k_portable(x, out);
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma",
+        not(feature = "portable-kernels")
+    ))]
+    for (xb, ob) in x.chunks_exact(256).zip(out.iter_mut()) {
+        // SAFETY: `xb` has 256 floats and `ob.qs` 256 bytes: 8 runs of 32.
+        unsafe {
+            let mut amax = 0f32;
+            for j in 0..8 {
+                amax = amax.max(super::x86::absmax32(xb.as_ptr().add(32 * j)));
+            }
+            let d = amax / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            for j in 0..8 {
+                let (s0, s1) = super::x86::quant32(
+                    xb.as_ptr().add(32 * j),
+                    id,
+                    ob.qs.as_mut_ptr().add(32 * j),
+                );
+                ob.bsums[2 * j] = s0 as i16;
+                ob.bsums[2 * j + 1] = s1 as i16;
+            }
+            ob.d = d;
+        }
+    }
+}
+
+/// [`quantize_q8k`] in portable code (the reference for the SIMD one).
+pub(crate) fn quantize_q8k_portable(x: &[f32], out: &mut [Q8KBlock]) {
     for (xb, ob) in x.chunks_exact(256).zip(out.iter_mut()) {
         let amax = xb.iter().fold(0f32, |a, &v| a.max(v.abs()));
         let d = amax / 127.0;

@@ -16,7 +16,8 @@ mod blocks;
     target_arch = "x86_64",
     target_feature = "avx512f",
     target_feature = "avx512bw",
-    target_feature = "avx512vnni"
+    target_feature = "avx512vnni",
+    not(feature = "portable-kernels")
 ))]
 mod panel;
 mod scalar;
@@ -25,7 +26,8 @@ mod tests;
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
-    target_feature = "fma"
+    target_feature = "fma",
+    not(feature = "portable-kernels")
 ))]
 mod x86;
 
@@ -196,7 +198,8 @@ fn matmul_with(
         target_arch = "x86_64",
         target_feature = "avx512f",
         target_feature = "avx512bw",
-        target_feature = "avx512vnni"
+        target_feature = "avx512vnni",
+        not(feature = "portable-kernels")
     ))]
     if !portable && m >= PANEL_MIN_M {
         macro_rules! panel {
@@ -291,6 +294,8 @@ trait Kernel {
     /// Values per activation element.
     const ACT: usize;
     fn quantize(x: &[f32], out: &mut [Self::A]);
+    /// The same, on the portable path.
+    fn quantize_portable(x: &[f32], out: &mut [Self::A]);
     /// Dot products of one weight row with `N` activation rows (each exactly as long as
     /// the row: the driver guarantees it).
     fn tile<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N];
@@ -307,7 +312,10 @@ impl<K: Kernel> Kernel for Portable<K> {
     const BYTES: usize = K::BYTES;
     const ACT: usize = K::ACT;
     fn quantize(x: &[f32], out: &mut [Self::A]) {
-        K::quantize(x, out)
+        K::quantize_portable(x, out)
+    }
+    fn quantize_portable(x: &[f32], out: &mut [Self::A]) {
+        K::quantize_portable(x, out)
     }
     fn tile<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N] {
         K::tile_portable(w, xs)
@@ -320,14 +328,16 @@ impl<K: Kernel> Kernel for Portable<K> {
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
-    target_feature = "fma"
+    target_feature = "fma",
+    not(feature = "portable-kernels")
 ))]
 use x86::{Simd32 as Fmt32Fast, SimdFloat as FloatFast};
 
 #[cfg(not(all(
     target_arch = "x86_64",
     target_feature = "avx2",
-    target_feature = "fma"
+    target_feature = "fma",
+    not(feature = "portable-kernels")
 )))]
 use {blocks::Fmt32 as Fmt32Fast, scalar::FloatRow as FloatFast};
 
@@ -342,12 +352,16 @@ impl<F: Fmt32Fast> Kernel for K32<F> {
     fn quantize(x: &[f32], out: &mut [Q8Block]) {
         blocks::quantize_q8(x, out)
     }
+    fn quantize_portable(x: &[f32], out: &mut [Q8Block]) {
+        blocks::quantize_q8_portable(x, out)
+    }
     #[inline]
     fn tile<const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
         #[cfg(all(
             target_arch = "x86_64",
             target_feature = "avx2",
-            target_feature = "fma"
+            target_feature = "fma",
+            not(feature = "portable-kernels")
         ))]
         // SAFETY: the driver passes whole rows: `w.len() == nb * F::BYTES` and every
         // `xs[n]` has `nb` blocks, which is all `tile32` reads.
@@ -357,7 +371,8 @@ impl<F: Fmt32Fast> Kernel for K32<F> {
         #[cfg(not(all(
             target_arch = "x86_64",
             target_feature = "avx2",
-            target_feature = "fma"
+            target_feature = "fma",
+            not(feature = "portable-kernels")
         )))]
         scalar::tile32::<F, N>(w, xs)
     }
@@ -377,12 +392,16 @@ macro_rules! k_quant {
             fn quantize(x: &[f32], out: &mut [Q8KBlock]) {
                 blocks::quantize_q8k(x, out)
             }
+            fn quantize_portable(x: &[f32], out: &mut [Q8KBlock]) {
+                blocks::quantize_q8k_portable(x, out)
+            }
             #[inline]
             fn tile<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
                 #[cfg(all(
                     target_arch = "x86_64",
                     target_feature = "avx2",
-                    target_feature = "fma"
+                    target_feature = "fma",
+                    not(feature = "portable-kernels")
                 ))]
                 // SAFETY: as for `K32::tile`: whole rows of whole super-blocks.
                 unsafe {
@@ -391,7 +410,8 @@ macro_rules! k_quant {
                 #[cfg(not(all(
                     target_arch = "x86_64",
                     target_feature = "avx2",
-                    target_feature = "fma"
+                    target_feature = "fma",
+                    not(feature = "portable-kernels")
                 )))]
                 scalar::$f::<N>(w, xs)
             }
@@ -417,12 +437,16 @@ impl<R: FloatFast> Kernel for KFloat<R> {
     fn quantize(x: &[f32], out: &mut [f32]) {
         out.copy_from_slice(x)
     }
+    fn quantize_portable(x: &[f32], out: &mut [f32]) {
+        out.copy_from_slice(x)
+    }
     #[inline]
     fn tile<const N: usize>(w: &[u8], xs: [&[f32]; N]) -> [f32; N] {
         #[cfg(all(
             target_arch = "x86_64",
             target_feature = "avx2",
-            target_feature = "fma"
+            target_feature = "fma",
+            not(feature = "portable-kernels")
         ))]
         // SAFETY: every `xs[n]` holds exactly `w.len() / R::BYTES` values.
         unsafe {
@@ -431,7 +455,8 @@ impl<R: FloatFast> Kernel for KFloat<R> {
         #[cfg(not(all(
             target_arch = "x86_64",
             target_feature = "avx2",
-            target_feature = "fma"
+            target_feature = "fma",
+            not(feature = "portable-kernels")
         )))]
         scalar::tile_float::<R, N>(w, xs)
     }

@@ -12,7 +12,8 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::blocks::{self, f16_at, q6k_values, scale_min_k4, Fmt32};
+use super::blocks::{self, f16_at, q6k_values, scale_min_k4};
+use super::x86::{absmax32, quant32, Simd32};
 
 /// Weight rows per panel (the lanes of a 512-bit register of i32).
 const PANEL: usize = 16;
@@ -32,24 +33,25 @@ pub(crate) trait Decode {
 /// The 32-value formats through their scalar unpack (Q8_0's signed values shift by 128).
 pub(crate) struct D32<F>(std::marker::PhantomData<F>);
 
-impl<F: Fmt32> Decode for D32<F> {
+impl<F: Simd32> Decode for D32<F> {
     const SUB: usize = 32;
     fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], c: &mut [f32]) {
-        for (b, blk) in row.chunks_exact(F::BYTES).enumerate() {
-            let (v, db, cb) = F::unpack(blk);
-            let qb = &mut q[32 * b..32 * b + 32];
-            if F::SIGNED {
-                for (o, &x) in qb.iter_mut().zip(&v) {
-                    *o = (x as i16 + 128) as u8;
+        assert!(row.len() == d.len() * F::BYTES && q.len() == 32 * d.len() && c.len() == d.len());
+        for b in 0..d.len() {
+            // SAFETY: block `b` of `row` and bytes `32b..32b + 32` of `q` are in bounds
+            // (asserted above).
+            unsafe {
+                let p = row.as_ptr().add(b * F::BYTES);
+                let mut v = F::load(p);
+                let (db, mut cb) = F::scales(p);
+                if F::SIGNED {
+                    v = _mm256_xor_si256(v, _mm256_set1_epi8(-128));
+                    cb -= 128.0 * db;
                 }
-                c[b] = cb - 128.0 * db;
-            } else {
-                for (o, &x) in qb.iter_mut().zip(&v) {
-                    *o = x as u8;
-                }
+                _mm256_storeu_si256(q.as_mut_ptr().add(32 * b) as *mut __m256i, v);
+                d[b] = db;
                 c[b] = cb;
             }
-            d[b] = db;
         }
     }
 }
@@ -69,11 +71,14 @@ impl Decode for DQ4K {
                 c[8 * b + s] = -dmin * mn[s] as f32;
             }
             let qb = &mut q[256 * b..256 * b + 256];
-            for j in 0..4 {
-                for l in 0..32 {
-                    let v = blk[16 + 32 * j + l];
-                    qb[64 * j + l] = v & 0x0F;
-                    qb[64 * j + 32 + l] = v >> 4;
+            // SAFETY: `blk` has 144 bytes (qs at 16..144) and `qb` 256.
+            unsafe {
+                let m4 = _mm256_set1_epi8(0x0F);
+                for j in 0..4 {
+                    let v = _mm256_loadu_si256(blk.as_ptr().add(16 + 32 * j) as *const __m256i);
+                    let o = qb.as_mut_ptr().add(64 * j) as *mut __m256i;
+                    _mm256_storeu_si256(o, _mm256_and_si256(v, m4));
+                    _mm256_storeu_si256(o.add(1), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
                 }
             }
         }
@@ -142,18 +147,19 @@ impl Acts {
             .zip(x.par_chunks(cols))
             .for_each(|(((q, d), s), x)| {
                 for (b, xb) in x.chunks_exact(32).enumerate() {
-                    let amax = xb.iter().fold(0f32, |a, &v| a.max(v.abs()));
-                    let db = amax / 127.0;
-                    let id = if db > 0.0 { 1.0 / db } else { 0.0 };
-                    d[b] = db;
-                    for (h, half) in xb.chunks_exact(sub).enumerate() {
-                        let mut sum = 0i32;
-                        for (k, &v) in half.iter().enumerate() {
-                            let r = (v * id).round_ties_even() as i32;
-                            q[32 * b + sub * h + k] = r as i8;
-                            sum += r;
+                    // SAFETY: `xb` has 32 floats and `q` 32 bytes from `32b`.
+                    unsafe {
+                        let amax = absmax32(xb.as_ptr());
+                        let db = amax / 127.0;
+                        let id = if db > 0.0 { 1.0 / db } else { 0.0 };
+                        d[b] = db;
+                        let (s0, s1) = quant32(xb.as_ptr(), id, q.as_mut_ptr().add(32 * b));
+                        if per == 2 {
+                            s[2 * b] = db * s0 as f32;
+                            s[2 * b + 1] = db * s1 as f32;
+                        } else {
+                            s[b] = db * (s0 + s1) as f32;
                         }
-                        s[per * b + h] = db * sum as f32;
                     }
                 }
             });

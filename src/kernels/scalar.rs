@@ -19,7 +19,10 @@ pub(crate) fn tile32<F: Fmt32, const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) ->
         let (q, d, c) = F::unpack(wb);
         for n in 0..N {
             let xb = &xs[n][b];
-            out[n] += d * xb.d * idot32(&q, &xb.qs) as f32 + c * xb.s;
+            out[n] += d * xb.d * idot32(&q, &xb.qs) as f32;
+            if !F::SIGNED {
+                out[n] += c * xb.s;
+            }
         }
     }
     out

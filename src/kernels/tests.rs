@@ -145,7 +145,7 @@ fn matmul_matches_candle_for_every_type_and_batch() {
             rows * row_bytes(dtype, cols),
             "{dtype:?} row bytes"
         );
-        for m in [1, 2, 3, 17, 64] {
+        for m in [1, 2, 3, 6, 17, 64] {
             let x = Rng(100 + m as u64).data(m * cols);
             let mut outs = Vec::new();
             for portable in [false, true] {
@@ -369,5 +369,24 @@ fn model_tensors_match_candle() {
             seen.contains(&dtype),
             "no {dtype:?} tensor among the cases: {seen:?}"
         );
+    }
+}
+
+#[test]
+fn simd_activation_quantization_equals_portable() {
+    let x = Rng(77).data(4 * 256);
+    let mut a = vec![blocks::Q8Block::default(); 32];
+    let mut b = a.clone();
+    blocks::quantize_q8(&x, &mut a);
+    blocks::quantize_q8_portable(&x, &mut b);
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!((a.d, a.s, a.qs), (b.d, b.s, b.qs));
+    }
+    let mut a = vec![blocks::Q8KBlock::default(); 4];
+    let mut b = a.clone();
+    blocks::quantize_q8k(&x, &mut a);
+    blocks::quantize_q8k_portable(&x, &mut b);
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!((a.d, a.qs, a.bsums), (b.d, b.qs, b.bsums));
     }
 }

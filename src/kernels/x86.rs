@@ -133,38 +133,57 @@ impl Simd32 for Q8_0 {
     }
 }
 
+/// One weight block `b` against `N` activation rows, accumulated into `acc`/`corr`.
+#[inline(always)]
+unsafe fn step32<F: Simd32, const N: usize>(
+    wp: *const u8,
+    xp: &[*const Q8Block; N],
+    b: usize,
+    acc: &mut [__m256; N],
+    corr: &mut [f32; N],
+) {
+    let p = wp.add(b * F::BYTES);
+    let (d, c) = F::scales(p);
+    let q = F::load(p);
+    let (u, sign) = if F::SIGNED {
+        (_mm256_sign_epi8(q, q), q)
+    } else {
+        (q, _mm256_setzero_si256())
+    };
+    for n in 0..N {
+        let xb = &*xp[n].add(b);
+        let mut y = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
+        if F::SIGNED {
+            y = _mm256_sign_epi8(y, sign);
+        }
+        let dot = dot_u8_i8(u, y);
+        acc[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * xb.d), acc[n]);
+        if !F::SIGNED {
+            corr[n] += c * xb.s;
+        }
+    }
+}
+
 /// A 32-value format row against `N` Q8 rows. Requires `w.len() == nb * F::BYTES` and
-/// `xs[n].len() == nb` for every `n`.
+/// `xs[n].len() == nb` for every `n`. Blocks alternate between two sets of accumulators so
+/// that mat-vec (`N = 1`) is not bound by the latency of one chain of FMAs.
 #[inline(always)]
 pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
     let nb = w.len() / F::BYTES;
-    let mut acc = [_mm256_setzero_ps(); N];
-    let mut corr = [0f32; N];
+    let (mut acc0, mut acc1) = ([_mm256_setzero_ps(); N], [_mm256_setzero_ps(); N]);
+    let (mut corr0, mut corr1) = ([0f32; N], [0f32; N]);
     let wp = w.as_ptr();
     let xp: [*const Q8Block; N] = std::array::from_fn(|n| xs[n].as_ptr());
-    for b in 0..nb {
-        let p = wp.add(b * F::BYTES);
-        let (d, c) = F::scales(p);
-        let q = F::load(p);
-        let (u, sign) = if F::SIGNED {
-            (_mm256_sign_epi8(q, q), q)
-        } else {
-            (q, _mm256_setzero_si256())
-        };
-        for n in 0..N {
-            let xb = &*xp[n].add(b);
-            let mut y = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
-            if F::SIGNED {
-                y = _mm256_sign_epi8(y, sign);
-            }
-            let dot = dot_u8_i8(u, y);
-            acc[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * xb.d), acc[n]);
-            if !F::SIGNED {
-                corr[n] += c * xb.s;
-            }
-        }
+    let mut b = 0;
+    while b + 2 <= nb {
+        step32::<F, N>(wp, &xp, b, &mut acc0, &mut corr0);
+        step32::<F, N>(wp, &xp, b + 1, &mut acc1, &mut corr1);
+        b += 2;
     }
-    std::array::from_fn(|n| hsum(acc[n]) + corr[n])
+    if b < nb {
+        step32::<F, N>(wp, &xp, b, &mut acc0, &mut corr0);
+    }
+    std::array::from_fn(|n| hsum(_mm256_add_ps(acc0[n], acc1[n])) + corr0[n] + corr1[n])
 }
 
 #[inline(always)]
@@ -387,4 +406,44 @@ pub(crate) unsafe fn tile_float<R: SimdFloat, const N: usize>(
         }
         s
     })
+}
+
+/// Largest |x| of the 32 floats at `x`.
+#[inline(always)]
+pub(crate) unsafe fn absmax32(x: *const f32) -> f32 {
+    let sign = _mm256_set1_ps(-0.0);
+    let mut m = _mm256_setzero_ps();
+    for i in 0..4 {
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x.add(8 * i))));
+    }
+    let h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    let h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    _mm_cvtss_f32(h)
+}
+
+/// Rounds `x[i] * id` (ties to even, as `f32::round_ties_even`) for the 32 floats at `x`
+/// into the i8 at `out`; returns the sums of the first and second 16 results.
+#[inline(always)]
+pub(crate) unsafe fn quant32(x: *const f32, id: f32, out: *mut i8) -> (i32, i32) {
+    let mul = _mm256_set1_ps(id);
+    let q: [__m256i; 4] = std::array::from_fn(|i| {
+        _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x.add(8 * i)), mul))
+    });
+    let lo = _mm256_add_epi32(q[0], q[1]);
+    let hi = _mm256_add_epi32(q[2], q[3]);
+    let p01 = _mm256_packs_epi32(q[0], q[1]);
+    let p23 = _mm256_packs_epi32(q[2], q[3]);
+    let b = _mm256_packs_epi16(p01, p23);
+    let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(out as *mut __m256i, b);
+    (hsum_i32(lo), hsum_i32(hi))
+}
+
+#[inline(always)]
+unsafe fn hsum_i32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    _mm_cvtsi128_si32(s)
 }
