@@ -1,0 +1,154 @@
+//! Role-play end to end on SmolLM2: scripted JSON, scoring and trust, cache reuse across
+//! turns, and the coach REPL under a real pseudo-terminal (with Ctrl-C mid-answer).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use upward::engine::{Engine, GenerateOptions, LoadOptions, SamplingParams};
+use upward::kb::KnowledgeBase;
+use upward::lang::Lang;
+use upward::roleplay::{load_personas, score_turn, Roleplay};
+
+const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+fn model_path() -> PathBuf {
+    let dir = std::env::var_os("UPWARD_TEST_MODEL_DIR")
+        .map(PathBuf::from)
+        .expect("set UPWARD_TEST_MODEL_DIR to the folder with the test models (bash .ci/run fetches them)");
+    let p = dir.join(SMOL);
+    assert!(p.exists(), "{} is missing: run scripts/fetch-test-models.sh", p.display());
+    p
+}
+
+const COMPLAINT: &str = "Boss, this customer is impossible and after-sales keeps messing up. I can't do anything, it's not my fault.";
+const STRUCTURED: &str = "Quick update on the Acme renewal, 1.2M: the PoC passed last Friday and procurement wants a 15% discount. I already offered extended support instead of price, and finance agreed to a 5% cap. Next step: I meet their CIO on Tuesday. Could you join that call to show executive commitment? If it slips, my backup is a phased contract. I've also looped in delivery so the schedule is realistic.";
+
+#[test]
+fn complaint_scores_lower_and_costs_trust() {
+    let c = score_turn(COMPLAINT, upward::critique::DraftKind::Help, Lang::En);
+    let s = score_turn(STRUCTURED, upward::critique::DraftKind::Help, Lang::En);
+    println!("complaint {} vs structured {}", c.score, s.score);
+    assert!(c.score + 30 < s.score, "complaint {} vs structured {}", c.score, s.score);
+
+    let kb = KnowledgeBase::load_default().unwrap();
+    let personas = load_personas().unwrap();
+    let mut engine = Engine::load(&model_path(), &LoadOptions::default()).unwrap();
+    let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 24 };
+    let stop = AtomicBool::new(false);
+    let mut trust_after = Vec::new();
+    for text in [COMPLAINT, STRUCTURED] {
+        let mut rp = Roleplay::new(&kb, &personas, "resources-critical", None, Lang::En).unwrap();
+        let start = rp.trust();
+        let (turn, _) = rp.take_turn(&mut engine, text, &opts, &stop, &mut |_| {}).unwrap();
+        assert!(!turn.boss.is_empty(), "the boss said nothing");
+        trust_after.push(turn.trust as i32 - start as i32);
+    }
+    println!("trust change: complaint {:+}, structured {:+}", trust_after[0], trust_after[1]);
+    assert!(trust_after[0] < 0 && trust_after[1] > 0, "{trust_after:?}");
+}
+
+/// Each boss reply processes only the new turn's tokens: the conversation so far comes
+/// from the KV cache.
+#[test]
+fn each_turn_prefills_only_its_new_tokens() {
+    let kb = KnowledgeBase::load_default().unwrap();
+    let personas = load_personas().unwrap();
+    let mut engine = Engine::load(&model_path(), &LoadOptions::default()).unwrap();
+    let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 24 };
+    let stop = AtomicBool::new(false);
+    let mut rp = Roleplay::new(&kb, &personas, "weekly-report", None, Lang::En).unwrap();
+    let turns = [STRUCTURED, "The main risk is the discount request; I will bring two options to Tuesday's call.", "Thanks, I will send you the summary tonight."];
+    let mut previous_total = 0;
+    for (i, text) in turns.iter().enumerate() {
+        let (_, reply) = rp.take_turn(&mut engine, text, &opts, &stop, &mut |_| {}).unwrap();
+        println!(
+            "turn {}: prompt {} reused {} prefilled {} generated {}",
+            i + 1, reply.prompt_tokens, reply.reused_tokens, reply.prefilled_tokens, reply.generated_tokens
+        );
+        if i > 0 {
+            // Everything up to the end of the previous answer is reused; what is new is
+            // this turn's message (with its note) and the end-of-turn glue.
+            assert!(reply.reused_tokens + 2 >= previous_total, "turn {} re-read the conversation", i + 1);
+            assert_eq!(reply.prefilled_tokens, reply.prompt_tokens - reply.reused_tokens);
+        }
+        previous_total = reply.prompt_tokens + reply.generated_tokens;
+    }
+}
+
+fn upward_cmd(data: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_upward"));
+    c.env("UPWARD_DATA_DIR", data).env("NO_COLOR", "1").env("UPWARD_MODEL", model_path());
+    c
+}
+
+#[test]
+fn scripted_roleplay_prints_turns_and_debrief_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.txt");
+    std::fs::write(&script, format!("{COMPLAINT}\n{STRUCTURED}\n")).unwrap();
+    let out = upward_cmd(dir.path())
+        .args(["roleplay", "--scenario", "resources-critical", "--lang", "en", "--json", "--temperature", "0", "--max-tokens", "32", "--script"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["scenario"], "resources-critical");
+    assert!(v["persona"].is_string() && v["model"].is_string());
+    let turns = v["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 2);
+    for t in turns {
+        assert!(!t["boss"].as_str().unwrap().is_empty());
+        let scores = t["scores"].as_object().unwrap();
+        for id in ["situation", "effort", "ask", "plan", "tone", "timing", "politics"] {
+            assert!(matches!(scores[id].as_str(), Some("met" | "partial" | "missing")), "{id}: {:?}", scores.get(id));
+        }
+        assert!(t["trust"].as_u64().unwrap() <= 100);
+    }
+    assert!(turns[0]["trust"].as_u64() < turns[1]["trust"].as_u64());
+    let d = &v["debrief"];
+    assert!(d["score"].as_u64().unwrap() <= 100);
+    assert!(d["criteria"].is_object() && d["strengths"].is_array());
+    let practise = d["practise"].as_array().unwrap();
+    assert!(!practise.is_empty() && practise.len() <= 3);
+    for p in practise {
+        assert!(p["principle"].is_string() && !p["quote"].as_str().unwrap().is_empty() && p["why"].is_string());
+    }
+    // The session was saved and can be listed.
+    let list = upward_cmd(dir.path()).args(["sessions", "list", "--json"]).output().unwrap();
+    let sessions: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 1);
+}
+
+/// The REPL under a pseudo-terminal: start, pick a scenario, two turns, Ctrl-C during a
+/// reply (the role-play survives), /end with a debrief, /exit.
+#[test]
+fn coach_repl_under_a_pty() {
+    use rexpect::session::spawn_command;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = upward_cmd(dir.path());
+    cmd.args(["--lang", "en", "roleplay", "--scenario", "weekly-report", "--max-tokens", "400", "--temperature", "0"]);
+    let mut p = spawn_command(cmd, Some(120_000)).unwrap();
+    p.exp_string("Welcome to upward").unwrap();
+    p.exp_string("you> ").unwrap();
+    p.send_line(STRUCTURED).unwrap();
+    p.exp_string("[coach] turn").unwrap();
+    p.exp_string("you> ").unwrap();
+    // Ctrl-C while the boss is answering: the answer stops, the role-play goes on.
+    p.send_line("Tell me a very long story about every deal you ever closed, in detail.").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    p.send_control('c').unwrap();
+    p.exp_string("you> ").unwrap();
+    p.send_line("/feedback").unwrap();
+    p.exp_string("Turn score").unwrap();
+    p.send_line("/end").unwrap();
+    p.exp_string("Debrief").unwrap();
+    p.exp_string("Practise next").unwrap();
+    p.send_line("/exit").unwrap();
+    p.exp_eof().unwrap();
+    // Both turns were saved, the interrupted one included.
+    let store = upward::store::Store::open(Some(dir.path())).unwrap();
+    let s = &store.list_sessions().unwrap()[0];
+    let detail = store.session(s.session.id).unwrap();
+    assert_eq!(detail.turns.len(), 4, "{:?}", detail.turns.iter().map(|t| &t.text).collect::<Vec<_>>());
+}
