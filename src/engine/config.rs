@@ -123,7 +123,7 @@ impl ModelConfig {
             swa_pattern: 6,
             vocab,
         };
-        if cfg.head_dim % 2 != 0 {
+        if !cfg.head_dim.is_multiple_of(2) {
             return Err(ConfigError::Invalid(format!("odd head dimension {}", cfg.head_dim)));
         }
         Ok(cfg)
@@ -131,6 +131,6 @@ impl ModelConfig {
 
     /// True when layer `i` attends only within the sliding window.
     pub fn is_local_layer(&self, i: usize) -> bool {
-        self.sliding_window.is_some() && (i + 1) % self.swa_pattern != 0
+        self.sliding_window.is_some() && !(i + 1).is_multiple_of(self.swa_pattern)
     }
 }

@@ -235,7 +235,7 @@ impl GgufFile {
 fn tensor_size(info: &TensorInfo) -> Option<usize> {
     let elems = info.shape.elem_count();
     let bs = info.ggml_dtype.block_size();
-    if elems % bs != 0 {
+    if !elems.is_multiple_of(bs) {
         return None;
     }
     (elems / bs).checked_mul(info.ggml_dtype.type_size())

@@ -199,7 +199,7 @@ impl Coach {
             "You are a sales coach helping salespeople work with their direct boss (managing up). Answer only from the principles and quotes below, concisely and concretely, in English.",
         );
         let msgs = [
-            ChatMessage::new("system", &format!("{system}\n\n{context}")),
+            ChatMessage::new("system", format!("{system}\n\n{context}")),
             ChatMessage::new("user", question),
         ];
         self.cancel.store(false, Ordering::SeqCst);

@@ -162,7 +162,7 @@ impl Roleplay {
             ChatMessage::new("assistant", self.opening()),
         ];
         for t in &self.turns {
-            m.push(ChatMessage::new("user", &self.user_message(&t.user, &t.note)));
+            m.push(ChatMessage::new("user", self.user_message(&t.user, &t.note)));
             m.push(ChatMessage::new("assistant", &t.boss));
         }
         m.push(ChatMessage::new("user", next_user));
