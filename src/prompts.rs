@@ -50,8 +50,7 @@ pub fn builtin(name: &str) -> Option<&'static str> {
 
 /// Names of the built-in templates.
 pub fn builtin_names() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> =
-        BUILTIN.files().filter_map(|f| f.path().to_str()).collect();
+    let mut v: Vec<&'static str> = BUILTIN.files().filter_map(|f| f.path().to_str()).collect();
     v.sort_unstable();
     v
 }
@@ -69,8 +68,10 @@ pub fn load_with(name: &str, dir: Option<PathBuf>) -> Result<String, PromptError
         if !name.contains(['/', '\\']) && name != ".." {
             let path = dir.join(name);
             if path.is_file() {
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| PromptError::Read { path: path.clone(), message: e.to_string() })?;
+                let bytes = std::fs::read(&path).map_err(|e| PromptError::Read {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
                 return crate::text::decode_user_text(&bytes, &path.display().to_string())
                     .map_err(|e| PromptError::Read { path, message: e.to_string() });
             }

@@ -14,6 +14,8 @@ pub enum KbCommand {
         /// The knowledge directory (with principles/, scenarios/, source/).
         dir: Option<PathBuf>,
     },
+    /// List the principles (with the criteria they support) and the role-play scenarios.
+    List,
     /// Search the principles (language from --lang, else detected from the query).
     Search {
         /// What you want to know, in Chinese or English.
@@ -32,6 +34,7 @@ pub fn run(cmd: KbCommand, g: &Global) -> anyhow::Result<()> {
     match cmd {
         KbCommand::Check { dir } => check(dir),
         KbCommand::Search { query, json, k } => search(&query, json, k, g),
+        KbCommand::List => list(g),
     }
 }
 
@@ -59,6 +62,35 @@ fn check(dir: Option<PathBuf>) -> anyhow::Result<()> {
         kb::HELP_CRITERIA.len() + kb::THANKS_CRITERIA.len()
     );
     Ok(())
+}
+
+fn list(g: &Global) -> anyhow::Result<()> {
+    let base = KnowledgeBase::load_default()?;
+    let lang = g.lang();
+    let mut out = String::new();
+    out.push_str(lang.pick("原则：\n", "Principles:\n"));
+    for p in base.principles() {
+        out.push_str(&format!(
+            "  {:<24} {}  ({})\n",
+            p.id,
+            p.title.get(lang),
+            p.criteria.join(" ")
+        ));
+    }
+    out.push_str(lang.pick("\n场景：\n", "\nScenarios:\n"));
+    for s in base.scenarios() {
+        out.push_str(&format!("  {:<24} {}  [{}]\n", s.id, s.title.get(lang), s.rubric));
+    }
+    write_out(&out)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn write_out(s: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(s.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn search(query: &str, json: bool, k: usize, g: &Global) -> anyhow::Result<()> {
@@ -96,11 +128,5 @@ fn search(query: &str, json: bool, k: usize, g: &Global) -> anyhow::Result<()> {
         }
         s
     };
-    // A closed pipe (`| head`) is not an error worth a panic.
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(out.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-        _ => {}
-    }
-    Ok(())
+    write_out(&out)
 }

@@ -55,6 +55,8 @@ pub(crate) struct SourceSet {
     pub scenarios: Vec<SourceFile>,
     /// Problems met while listing the files (unreadable directories).
     pub problems: Vec<Problem>,
+    /// The directory itself is missing: nothing else is worth reporting.
+    pub root_missing: bool,
 }
 
 impl SourceSet {
@@ -68,6 +70,7 @@ impl SourceSet {
             principles: Vec::new(),
             scenarios: Vec::new(),
             problems: Vec::new(),
+            root_missing: false,
         };
         let read = |p: PathBuf| -> SourceFile {
             let text = match std::fs::read(&p) {
@@ -85,6 +88,7 @@ impl SourceSet {
                           scenarios/ and source/transcript-zh.txt"
                     .into(),
             });
+            set.root_missing = true;
             return set;
         }
         let t = dir.join(TRANSCRIPT);
@@ -95,7 +99,9 @@ impl SourceSet {
         if s.exists() {
             set.synonyms = Some(read(s));
         }
-        for (sub, out) in [(PRINCIPLES_DIR, &mut set.principles), (SCENARIOS_DIR, &mut set.scenarios)] {
+        for (sub, out) in
+            [(PRINCIPLES_DIR, &mut set.principles), (SCENARIOS_DIR, &mut set.scenarios)]
+        {
             let d = dir.join(sub);
             if !d.exists() {
                 continue;
@@ -130,7 +136,9 @@ impl SourceSet {
             let mut files: Vec<&include_dir::File<'_>> = super::BUILTIN
                 .get_dir(name)
                 .map(|d| {
-                    d.files().filter(|f| f.path().extension().is_some_and(|x| x == "toml")).collect()
+                    d.files()
+                        .filter(|f| f.path().extension().is_some_and(|x| x == "toml"))
+                        .collect()
                 })
                 .unwrap_or_default();
             files.sort_by_key(|f| f.path());
@@ -143,6 +151,7 @@ impl SourceSet {
             principles: folder(PRINCIPLES_DIR),
             scenarios: folder(SCENARIOS_DIR),
             problems: Vec::new(),
+            root_missing: false,
         }
     }
 }
@@ -248,7 +257,10 @@ impl Reporter<'_> {
         if s.is_empty() {
             self.at(id.span(), "`id` is empty");
         } else if !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            self.at(id.span(), format!("id `{s}` must be lower-case ASCII letters, digits and `-`"));
+            self.at(
+                id.span(),
+                format!("id `{s}` must be lower-case ASCII letters, digits and `-`"),
+            );
         }
         s.to_string()
     }
@@ -258,7 +270,7 @@ impl Reporter<'_> {
         self.out.push(Problem {
             file: self.file.to_path_buf(),
             line,
-            message: format!("invalid TOML: {}", e.message().trim()),
+            message: format!("invalid TOML: {}", e.message().trim().replace('\n', "; ")),
         });
     }
 }
@@ -271,6 +283,14 @@ pub(crate) fn known_criterion(c: &str) -> bool {
 /// Parses and checks a whole source set.
 pub(crate) fn parse(set: &SourceSet) -> Parsed {
     let mut problems = set.problems.clone();
+    if set.root_missing {
+        return Parsed {
+            principles: Vec::new(),
+            scenarios: Vec::new(),
+            synonyms: Vec::new(),
+            problems,
+        };
+    }
     let transcript: Option<&str> = match &set.transcript {
         None => {
             problems.push(Problem {
@@ -308,7 +328,10 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         let id = r.id(&raw.id);
         let id_line = line_of(text, raw.id.span().start);
         if let Some((file, line)) = seen.get(&id) {
-            let msg = format!("duplicate principle id `{id}` (first defined at {}:{line})", file.display());
+            let msg = format!(
+                "duplicate principle id `{id}` (first defined at {}:{line})",
+                file.display()
+            );
             r.at(raw.id.span(), msg);
         } else if !id.is_empty() {
             seen.insert(id.clone(), (f.shown.clone(), id_line));
@@ -316,7 +339,10 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         let title = r.bilingual("title", &raw.title);
         let summary = r.bilingual("summary", &raw.summary);
         if raw.quotes.is_empty() {
-            r.at(raw.id.span(), "no `quotes`: give at least one verbatim quote from the transcript");
+            r.at(
+                raw.id.span(),
+                "no `quotes`: give at least one verbatim quote from the transcript",
+            );
         }
         let mut quotes = Vec::new();
         for q in &raw.quotes {
@@ -346,7 +372,10 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         let dos = examples("dos", &raw.dos);
         let donts = examples("donts", &raw.donts);
         if raw.criteria.is_empty() {
-            r.at(raw.id.span(), "no `criteria`: name the critique criteria this principle supports");
+            r.at(
+                raw.id.span(),
+                "no `criteria`: name the critique criteria this principle supports",
+            );
         }
         let mut criteria: Vec<String> = Vec::new();
         for c in &raw.criteria {
@@ -398,7 +427,10 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         };
         let id = r.id(&raw.id);
         if let Some((file, line)) = seen_sc.get(&id) {
-            let msg = format!("duplicate scenario id `{id}` (first defined at {}:{line})", file.display());
+            let msg = format!(
+                "duplicate scenario id `{id}` (first defined at {}:{line})",
+                file.display()
+            );
             r.at(raw.id.span(), msg);
         } else if !id.is_empty() {
             seen_sc.insert(id.clone(), (f.shown.clone(), line_of(text, raw.id.span().start)));

@@ -200,3 +200,6 @@ pub fn render_hits(hits: &[Hit<'_>], lang: Lang) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests;

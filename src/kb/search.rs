@@ -40,12 +40,83 @@ const W_DONT: f32 = 0.6;
 
 /// Chinese function words and fillers that carry no topic.
 const ZH_STOP: &[&str] = &[
-    "的", "了", "是", "我", "你", "他", "她", "它", "我们", "你们", "他们", "吗", "呢", "啊", "吧",
-    "呀", "么", "嘛", "哦", "怎么", "怎么办", "怎样", "如何", "什么", "为什么", "要", "会", "在",
-    "和", "跟", "与", "就", "也", "都", "还", "这", "那", "这个", "那个", "一个", "有", "没有", "不",
-    "把", "被", "给", "对", "让", "才", "又", "很", "应该", "可以", "能", "该", "得", "地", "着",
-    "过", "自己", "一下", "一些", "还是", "但是", "如果", "因为", "所以", "然后", "其实", "就是",
-    "比较", "到底", "是不是", "时候", "的话", "之后", "以后",
+    "的",
+    "了",
+    "是",
+    "我",
+    "你",
+    "他",
+    "她",
+    "它",
+    "我们",
+    "你们",
+    "他们",
+    "吗",
+    "呢",
+    "啊",
+    "吧",
+    "呀",
+    "么",
+    "嘛",
+    "哦",
+    "怎么",
+    "怎么办",
+    "怎样",
+    "如何",
+    "什么",
+    "为什么",
+    "要",
+    "会",
+    "在",
+    "和",
+    "跟",
+    "与",
+    "就",
+    "也",
+    "都",
+    "还",
+    "这",
+    "那",
+    "这个",
+    "那个",
+    "一个",
+    "有",
+    "没有",
+    "不",
+    "把",
+    "被",
+    "给",
+    "对",
+    "让",
+    "才",
+    "又",
+    "很",
+    "应该",
+    "可以",
+    "能",
+    "该",
+    "得",
+    "地",
+    "着",
+    "过",
+    "自己",
+    "一下",
+    "一些",
+    "还是",
+    "但是",
+    "如果",
+    "因为",
+    "所以",
+    "然后",
+    "其实",
+    "就是",
+    "比较",
+    "到底",
+    "是不是",
+    "时候",
+    "的话",
+    "之后",
+    "以后",
 ];
 
 /// English stop words.
@@ -53,11 +124,13 @@ const EN_STOP: &[&str] = &[
     "a", "an", "the", "i", "me", "my", "myself", "we", "our", "us", "you", "your", "he", "him",
     "his", "she", "her", "it", "its", "they", "them", "their", "is", "are", "was", "were", "be",
     "been", "being", "am", "do", "does", "did", "doing", "have", "has", "had", "to", "of", "in",
-    "on", "at", "for", "with", "about", "from", "by", "as", "or", "and", "but", "if", "then",
-    "so", "that", "this", "these", "those", "what", "which", "who", "whom", "how", "when",
-    "where", "why", "should", "would", "could", "can", "will", "just", "not", "no", "into",
-    "than", "too", "very", "there", "here", "all", "any", "some", "s", "t", "don", "i'm", "it's",
-    "get", "got", "go", "make", "one", "also", "only", "up", "out", "now", "ok", "okay", "is",
+    "on", "at", "for", "with", "about", "from", "by", "as", "or", "and", "but", "if", "then", "so",
+    "that", "this", "these", "those", "what", "which", "who", "whom", "how", "when", "where",
+    "why", "should", "would", "could", "can", "will", "just", "not", "no", "into", "than", "too",
+    "very", "there", "here", "all", "any", "some", "s", "t", "don", "don't", "i'm", "it's", "get",
+    "got", "go", "make", "also", "only", "up", "out", "now", "ok", "okay", "doesn't", "didn't",
+    "isn't", "can't", "won't", "i've", "i'll", "i'd", "doesn", "didn", "isn", "wasn", "won", "ve",
+    "ll", "d", "m",
 ];
 
 /// Whether `c` is a CJK ideograph (not CJK punctuation).
@@ -155,8 +228,19 @@ impl Analyzer {
                 }
             } else {
                 let lower = run.to_lowercase();
-                if !EN_STOP.contains(&lower.as_str()) {
-                    out.push(stem(&lower));
+                let word = lower.trim_matches(['-', '\'']);
+                // A hyphenated compound ("year-end", "one-on-one") counts as itself, joined,
+                // and as its parts, so "year end" and "year-end" meet.
+                if word.contains('-') {
+                    let parts: Vec<&str> = word.split('-').filter(|p| !p.is_empty()).collect();
+                    out.push(stem(&parts.concat()));
+                    for p in parts {
+                        if !EN_STOP.contains(&p) {
+                            out.push(stem(p));
+                        }
+                    }
+                } else if !word.is_empty() && !EN_STOP.contains(&word) {
+                    out.push(stem(word));
                 }
             }
             run.clear();
@@ -168,7 +252,9 @@ impl Analyzer {
                     run_is_cjk = true;
                 }
                 run.push(c);
-            } else if c.is_alphanumeric() || (c == '\'' && !run_is_cjk && !run.is_empty()) {
+            } else if c.is_alphanumeric()
+                || ((c == '\'' || c == '-') && !run_is_cjk && !run.is_empty())
+            {
                 if run_is_cjk {
                     flush(&mut run, true, out);
                     run_is_cjk = false;
@@ -221,8 +307,18 @@ impl LangIndex {
         idx
     }
 
+    /// BM25 idf of a term, `None` when no document has it.
+    fn idf(&self, term: &str) -> Option<f32> {
+        let post = self.postings.get(term)?;
+        let n = self.doc_len.len() as f32;
+        let df = post.len() as f32;
+        Some((1.0 + (n - df + 0.5) / (df + 0.5)).ln())
+    }
+
     fn add_scores(&self, term: &str, qw: f32, scores: &mut [f32]) {
-        let Some(post) = self.postings.get(term) else { return };
+        let Some(post) = self.postings.get(term) else {
+            return;
+        };
         let n = self.doc_len.len() as f32;
         let df = post.len() as f32;
         let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
@@ -241,6 +337,10 @@ pub(crate) struct Index {
     en: LangIndex,
     /// term -> terms of the same synonym group.
     synonyms: HashMap<String, Vec<String>>,
+    /// term -> the idf of the most common word of its synonym groups. Synonyms name one
+    /// concept, so a rare variant (say 老板 where the base mostly writes 领导) must not
+    /// weigh more than the concept's usual word: its weight is scaled by cap / own idf.
+    idf_cap: HashMap<String, f32>,
 }
 
 impl Index {
@@ -299,7 +399,31 @@ impl Index {
                 }
             }
         }
-        Index { zh: LangIndex::build(&zh_docs), en: LangIndex::build(&en_docs), analyzer, synonyms }
+        let (zh, en) = (LangIndex::build(&zh_docs), LangIndex::build(&en_docs));
+        let idf = |t: &str| if term_lang(t) == Lang::Zh { zh.idf(t) } else { en.idf(t) };
+        let mut idf_cap: HashMap<String, f32> = HashMap::new();
+        for group in synonym_groups {
+            let terms: Vec<String> = group.iter().flat_map(|w| analyzer.terms_of(w)).collect();
+            for lang in [Lang::Zh, Lang::En] {
+                let same = || terms.iter().filter(|t| term_lang(t) == lang);
+                let Some(common) = same().filter_map(|t| idf(t)).min_by(f32::total_cmp) else {
+                    continue;
+                };
+                for t in same() {
+                    let cap = idf_cap.entry(t.clone()).or_insert(f32::INFINITY);
+                    *cap = cap.min(common);
+                }
+            }
+        }
+        Index { zh, en, analyzer, synonyms, idf_cap }
+    }
+
+    fn idf(&self, term: &str) -> Option<f32> {
+        if term_lang(term) == Lang::Zh {
+            self.zh.idf(term)
+        } else {
+            self.en.idf(term)
+        }
     }
 
     /// Weighted query terms after synonym expansion.
@@ -321,7 +445,11 @@ impl Index {
             .into_iter()
             .map(|(t, w)| {
                 let lw = if term_lang(&t) == lang { 1.0 } else { OTHER_LANG_WEIGHT };
-                (t, w * lw)
+                let cap = match (self.idf_cap.get(&t), self.idf(&t)) {
+                    (Some(&cap), Some(idf)) if idf > cap => cap / idf,
+                    _ => 1.0,
+                };
+                (t, w * lw * cap)
             })
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
