@@ -6,7 +6,9 @@ use std::io::Write;
 
 fn upward() -> Command {
     let mut c = Command::cargo_bin("upward").unwrap();
+    // Hermetic: no model from the environment or the user's cache.
     c.env_remove("UPWARD_MODEL")
+        .env("UPWARD_CACHE_DIR", std::env::temp_dir().join("upward-test-no-cache"))
         .env_remove("UPWARD_KNOWLEDGE_DIR")
         .env("NO_COLOR", "1");
     c.env("LANG", "en_US.UTF-8")
@@ -185,4 +187,35 @@ fn injection_is_critiqued_as_draft_text() {
         .as_str()
         .unwrap()
         .contains("I need more budget"));
+}
+
+/// The model path end to end on SmolLM2: the JSON always parses, a comment and a rewrite
+/// come back, and the rewrite keeps every number and name of the draft.
+#[test]
+fn model_path_with_smollm2_keeps_the_facts() {
+    let dir = std::env::var_os("UPWARD_TEST_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .expect("set UPWARD_TEST_MODEL_DIR (bash scripts/test.sh fetches the models)");
+    let model = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let english = "Hi Maria, the Northwind deal (480k) is stuck: their CFO Tom Baker wants a 12% discount by Friday. I already offered a 3-year term. Could you call Tom with me on Thursday? If not, I will propose two phases.";
+    for draft in [english, HELP] {
+        let out = upward()
+            .args(["critique", "--json", "-"])
+            .env("UPWARD_MODEL", &model)
+            .write_stdin(draft)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("the JSON parses");
+        let rewrite = v["rewrite"].as_str().expect("a rewrite with a model");
+        assert!(v["comment"].as_str().is_some_and(|c| !c.is_empty()), "no comment: {v}");
+        for fact in ["480k", "12%", "Tom Baker", "Friday", "Northwind", "15%", "华信银行", "刘处长", "10%"] {
+            if draft.contains(fact) {
+                assert!(rewrite.contains(fact), "the rewrite lost {fact:?}: {rewrite}");
+            }
+        }
+        println!("rewrite: {rewrite}");
+    }
 }

@@ -32,18 +32,34 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
     // Messages follow --lang, else the draft's language.
     let lang = g.lang.unwrap_or_else(|| Lang::detect(&draft));
     let kb = KnowledgeBase::load_default().context("loading the knowledge base")?;
-    // The model path (`critique_with_model`) is wired to the engine by the lead; until
-    // then every critique uses the rules, and asking for a model says so.
-    if !args.no_model && g.model.is_some() {
-        eprintln!(
-            "{}",
-            lang.pick(
-                "提示：点评暂未接入模型，以下为规则检查结果。",
-                "note: critique does not use the model yet; showing the rule-based check."
-            )
-        );
-    }
-    let result = critique::critique(&draft, args.kind, g.lang, &kb);
+    // With a model the critique adds constrained per-criterion judgements, a comment and a
+    // rewrite. A model named with --model is fetched if needed; otherwise one is used only
+    // when it is already on disk, so the rule-based critique stays instant and offline.
+    let engine = if args.no_model {
+        None
+    } else {
+        match super::load_engine_with(g, 4096, !args.json, g.model.is_some()) {
+            Ok((engine, _)) => Some(engine),
+            Err(e) if g.model.is_some() => return Err(e),
+            Err(_) => {
+                eprintln!(
+                    "{}",
+                    lang.pick(
+                        "提示：本机没有模型，以下为规则检查结果（`upward models pull` 后可获得点评与改写）。",
+                        "note: no model on disk; showing the rule-based check (`upward models pull` adds a comment and a rewrite)."
+                    )
+                );
+                None
+            }
+        }
+    };
+    let result = match engine {
+        Some(mut engine) => {
+            let mut model = critique::with_engine::EngineModel(&mut engine);
+            critique::critique_with_model(&draft, args.kind, g.lang, &kb, &mut model)
+        }
+        None => critique::critique(&draft, args.kind, g.lang, &kb),
+    };
     let c = result.map_err(|e: CritiqueError| anyhow::anyhow!(e.message(lang)))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&c)?);

@@ -167,13 +167,23 @@ pub fn load_engine(
     ctx: usize,
     announce: bool,
 ) -> anyhow::Result<(upward::engine::Engine, String)> {
+    load_engine_with(g, ctx, announce, true)
+}
+
+/// [`load_engine`], downloading a missing model only when `allow_download`.
+pub fn load_engine_with(
+    g: &Global,
+    ctx: usize,
+    announce: bool,
+    allow_download: bool,
+) -> anyhow::Result<(upward::engine::Engine, String)> {
     use anyhow::Context;
     use upward::catalogue::{self, Catalogue};
     if let Some(t) = g.threads {
         upward::engine::set_threads(t);
     }
     let cat = Catalogue::load_default(g.models_file.as_deref())?;
-    let resolved = catalogue::resolve_choice(g.model.as_deref(), &cat, true)?;
+    let resolved = catalogue::resolve_choice(g.model.as_deref(), &cat, allow_download)?;
     let name = match &resolved.entry {
         Some(e) => e.name.clone(),
         None => resolved

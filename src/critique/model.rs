@@ -307,6 +307,10 @@ fn clean(s: &str) -> String {
     t = t.strip_suffix("```").unwrap_or(t).trim();
     for label in [
         "改写后的草稿：",
+        "<<<草稿",
+        "<<<DRAFT",
+        "草稿：",
+        "Draft:",
         "改写：",
         "点评：",
         "Rewritten draft:",
@@ -314,6 +318,12 @@ fn clean(s: &str) -> String {
         "Comment:",
     ] {
         t = t.strip_prefix(label).unwrap_or(t).trim();
+    }
+    // Small models sometimes echo the prompt's frame after the answer: cut it off.
+    for end in ["草稿>>>", "DRAFT>>>", "\n草稿：", "\nDraft:", "<<<草稿", "<<<DRAFT"] {
+        if let Some(i) = t.find(end) {
+            t = t[..i].trim();
+        }
     }
     t.to_string()
 }
