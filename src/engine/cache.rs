@@ -87,6 +87,11 @@ impl KvCache {
         Ok((self.keys[layer].narrow(1, 0, total)?, self.values[layer].narrow(1, 0, total)?))
     }
 
+    /// The full key and value tensors of `layer` (`[kv_heads, capacity, head_dim]`).
+    pub fn layer(&self, layer: usize) -> (&Tensor, &Tensor) {
+        (&self.keys[layer], &self.values[layer])
+    }
+
     /// Marks `n` newly appended positions as filled.
     pub fn advance(&mut self, n: usize) {
         self.len = (self.len + n).min(self.capacity);

@@ -3,7 +3,8 @@
 
 use super::cache::KvCache;
 use super::config::{Arch, ModelConfig};
-use super::linear::{Embedding, QLinear};
+use super::attention::{attend, AttnShape};
+use super::linear::{with_f32_slice, Embedding, QLinear};
 use crate::gguf::GgufFile;
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::{DType, Device, Result, Tensor, D};
@@ -295,6 +296,28 @@ impl Model {
         let v = v.transpose(0, 1)?;
         let (k_all, v_all) = self.cache.append(i, &k.squeeze(0)?, &v)?;
         let window = if layer.local { cfg.sliding_window } else { None };
+        if self.device.is_cpu() {
+            let q = q.squeeze(0)?.transpose(0, 1)?.contiguous()?; // [s, heads, head_dim]
+            let (kc, vc) = self.cache.layer(i);
+            let shape = AttnShape {
+                heads: nh,
+                kv_heads: nkv,
+                head_dim: hd,
+                capacity: self.cache.capacity(),
+            };
+            let scale = 1.0 / (hd as f32).sqrt();
+            let mut out = vec![0f32; s * nh * hd];
+            with_f32_slice(&q, |qs| {
+                with_f32_slice(kc, |ks| {
+                    with_f32_slice(vc, |vs| {
+                        attend(qs, ks, vs, shape, pos, s, window, scale, &mut out);
+                        Ok(())
+                    })
+                })
+            })?;
+            let out = Tensor::from_vec(out, (s, nh * hd), &self.device)?;
+            return layer.attn.o.forward(&out);
+        }
         let start = window_start(pos, window);
         let (k_all, v_all) = if start > 0 {
             let n = pos + s - start;

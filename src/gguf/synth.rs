@@ -73,6 +73,29 @@ impl SynthSpec {
 
 /// Writes a random-weight model described by `spec` to `path`.
 pub fn write_random_model(path: &Path, spec: &SynthSpec, seed: u64) -> Result<()> {
+    write_model(path, spec, seed, None)
+}
+
+/// Like [`write_random_model`], with the tokenizer (every `tokenizer.*` key) copied from
+/// `vocab`, so that tools that need a vocabulary (llama.cpp, `upward bench`) load the file.
+/// `spec.vocab` is replaced by the vocabulary's size.
+pub fn write_random_model_with_vocab(
+    path: &Path,
+    spec: &SynthSpec,
+    seed: u64,
+    vocab: &super::GgufFile,
+) -> Result<()> {
+    write_model(path, spec, seed, Some(vocab))
+}
+
+fn write_model(path: &Path, spec: &SynthSpec, seed: u64, vocab: Option<&super::GgufFile>) -> Result<()> {
+    let mut spec = spec.clone();
+    if let Some(v) = vocab {
+        if let Some(Value::Array(tokens)) = v.meta("tokenizer.ggml.tokens") {
+            spec.vocab = tokens.len();
+        }
+    }
+    let spec = &spec;
     let dev = Device::Cpu;
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut rand_tensor = |rows: usize, cols: usize, scale: f32| -> Result<Tensor> {
@@ -139,6 +162,13 @@ pub fn write_random_model(path: &Path, spec: &SynthSpec, seed: u64) -> Result<()
         (format!("{a}.rope.freq_base"), Value::F32(10_000.0)),
         (format!("{a}.context_length"), Value::U32(4096)),
     ];
+    if let Some(v) = vocab {
+        for (k, val) in &v.content().metadata {
+            if k.starts_with("tokenizer.") && k != "tokenizer.chat_template" {
+                meta.push((k.clone(), val.clone()));
+            }
+        }
+    }
     if let Some(wnd) = spec.sliding_window {
         meta.push((format!("{a}.attention.sliding_window"), Value::U32(wnd as u32)));
     }
