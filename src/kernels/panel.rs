@@ -12,7 +12,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::blocks::{self, f16_at, q6k_values, scale_min_k4};
+use super::blocks::{self, f16_at, scale_min_k4};
 use super::x86::{absmax32, quant32, Simd32};
 
 /// Weight rows per panel (the lanes of a 512-bit register of i32).
@@ -119,7 +119,43 @@ impl Decode for DQ6K {
                 d[16 * b + g] = dg;
                 c[16 * b + g] = -32.0 * dg;
             }
-            q[256 * b..256 * b + 256].copy_from_slice(&q6k_values(blk));
+            let qb = &mut q[256 * b..256 * b + 256];
+            // SAFETY: `blk` has 210 bytes (ql 0..128, qh 128..192) and `qb` 256.
+            unsafe {
+                let p = blk.as_ptr();
+                let o = qb.as_mut_ptr() as *mut __m256i;
+                let (m4, m3, m2) = (
+                    _mm256_set1_epi8(0x0F),
+                    _mm256_set1_epi8(0x03),
+                    _mm256_set1_epi8(0x30),
+                );
+                for h in 0..2 {
+                    let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
+                    let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
+                    let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
+                    let v = [
+                        _mm256_or_si256(
+                            _mm256_and_si256(ql0, m4),
+                            _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(ql1, m4),
+                            _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                            _mm256_and_si256(qh, m2),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2),
+                        ),
+                    ];
+                    for (k, v) in v.into_iter().enumerate() {
+                        _mm256_storeu_si256(o.add(4 * h + k), v);
+                    }
+                }
+            }
         }
     }
 }
