@@ -145,7 +145,7 @@ fn matmul_matches_candle_for_every_type_and_batch() {
             rows * row_bytes(dtype, cols),
             "{dtype:?} row bytes"
         );
-        for m in [1, 2, 3, 6, 17, 64] {
+        for m in [1, 2, 3, 6, 8, 17, 64] {
             let x = Rng(100 + m as u64).data(m * cols);
             let mut outs = Vec::new();
             for portable in [false, true] {
