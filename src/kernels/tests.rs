@@ -390,3 +390,16 @@ fn simd_activation_quantization_equals_portable() {
         assert_eq!((a.d, a.qs, a.bsums), (b.d, b.qs, b.bsums));
     }
 }
+
+#[test]
+fn k4_scale_unpacking_matches_the_format() {
+    let mut rng = Rng(5);
+    for _ in 0..2000 {
+        let s: Vec<u8> = (0..12).map(|_| (rng.uniform() * 256.0) as u8).collect();
+        assert_eq!(
+            blocks::scale_min_k4(&s),
+            blocks::scale_min_k4_ref(&s),
+            "{s:?}"
+        );
+    }
+}

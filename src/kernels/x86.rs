@@ -243,13 +243,16 @@ pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]
     })
 }
 
+/// `Σ_j mn[j] · (bsums[2j] + bsums[2j + 1])`.
 #[inline(always)]
 unsafe fn sum_mins(mn: &[u8; 8], bsums: &[i16; 16]) -> i32 {
-    let mut s = 0i32;
-    for j in 0..8 {
-        s += mn[j] as i32 * (bsums[2 * j] as i32 + bsums[2 * j + 1] as i32);
-    }
-    s
+    let b = _mm256_loadu_si256(bsums.as_ptr() as *const __m256i);
+    let pairs = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+    let m = _mm_cvtepu8_epi16(_mm_loadl_epi64(mn.as_ptr() as *const __m128i));
+    let p = _mm_madd_epi16(m, pairs);
+    let p = _mm_add_epi32(p, _mm_unpackhi_epi64(p, p));
+    let p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 1));
+    _mm_cvtsi128_si32(p)
 }
 
 /// `Σ u*y` with the i16 pair sums weighted by `scale` (an i16 per lane), as 8 i32 lanes.
