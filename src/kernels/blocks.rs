@@ -165,9 +165,34 @@ pub(crate) fn quantize_q8k_portable(x: &[f32], out: &mut [Q8KBlock]) {
     }
 }
 
-/// The 6-bit scales and minimums of the 8 sub-blocks of a Q4_K/Q5_K super-block.
+/// The 6-bit scales and minimums of the 8 sub-blocks of a Q4_K/Q5_K super-block, from its
+/// 12 packed bytes, on 32-bit words (the same result as [`scale_min_k4_ref`]).
 #[inline(always)]
 pub(crate) fn scale_min_k4(s: &[u8]) -> ([u8; 8], [u8; 8]) {
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let w = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (w0, w1, w2) = (w(0), w(1), w(2));
+    // Scales 0..4 are the low 6 bits of bytes 0..4, minimums 0..4 those of bytes 4..8; the
+    // upper four of each take their low 4 bits from bytes 8..12 and their top 2 bits from
+    // the top bits of bytes 0..4 (scales) or 4..8 (minimums).
+    let sc_lo = w0 & LOW6;
+    let sc_hi = (w2 & LOW4) | (((w0 >> 6) & LOW2) << 4);
+    let mn_lo = w1 & LOW6;
+    let mn_hi = ((w2 >> 4) & LOW4) | (((w1 >> 6) & LOW2) << 4);
+    let mut sc = [0u8; 8];
+    let mut mn = [0u8; 8];
+    sc[..4].copy_from_slice(&sc_lo.to_le_bytes());
+    sc[4..].copy_from_slice(&sc_hi.to_le_bytes());
+    mn[..4].copy_from_slice(&mn_lo.to_le_bytes());
+    mn[4..].copy_from_slice(&mn_hi.to_le_bytes());
+    (sc, mn)
+}
+
+/// [`scale_min_k4`] written as the format describes it, byte by byte (the reference).
+#[cfg(test)]
+pub(crate) fn scale_min_k4_ref(s: &[u8]) -> ([u8; 8], [u8; 8]) {
     let mut sc = [0u8; 8];
     let mut mn = [0u8; 8];
     for j in 0..4 {

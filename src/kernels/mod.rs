@@ -7,9 +7,13 @@
 //! integers: AVX2 (`maddubs`, or AVX-512 VNNI `vpdpbusd` when built for it) on x86_64, a
 //! portable scalar path elsewhere. Float rows are multiplied in f32.
 //!
-//! Work is split over rayon's global pool by row chunks; each weight block is unpacked once
-//! and multiplied with up to 4 activation rows (prefill), and the quantized activations of
-//! decode calls live in a reusable thread-local buffer.
+//! Decode (`m = 1`) and small batches multiply each weight block in place (unpacked into
+//! registers once, reused for up to 4 activation rows). Prefill (`m >= 8`) on AVX-512 VNNI
+//! repacks the weights per call into 16-row panels of bytes so that one `vpdpbusd` serves
+//! 16 rows (see `panel.rs`). Work is split over rayon's global pool by row chunks; the
+//! quantized activations of decode calls live in a reusable thread-local buffer.
+//!
+//! The cargo feature `portable-kernels` compiles the portable path only (to test it on x86).
 
 mod blocks;
 #[cfg(all(

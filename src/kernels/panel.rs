@@ -12,7 +12,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::blocks::{self, f16_at, q6k_values, scale_min_k4};
+use super::blocks::{self, f16_at, scale_min_k4};
 use super::x86::{absmax32, quant32, Simd32};
 
 /// Weight rows per panel (the lanes of a 512-bit register of i32).
@@ -119,7 +119,43 @@ impl Decode for DQ6K {
                 d[16 * b + g] = dg;
                 c[16 * b + g] = -32.0 * dg;
             }
-            q[256 * b..256 * b + 256].copy_from_slice(&q6k_values(blk));
+            let qb = &mut q[256 * b..256 * b + 256];
+            // SAFETY: `blk` has 210 bytes (ql 0..128, qh 128..192) and `qb` 256.
+            unsafe {
+                let p = blk.as_ptr();
+                let o = qb.as_mut_ptr() as *mut __m256i;
+                let (m4, m3, m2) = (
+                    _mm256_set1_epi8(0x0F),
+                    _mm256_set1_epi8(0x03),
+                    _mm256_set1_epi8(0x30),
+                );
+                for h in 0..2 {
+                    let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
+                    let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
+                    let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
+                    let v = [
+                        _mm256_or_si256(
+                            _mm256_and_si256(ql0, m4),
+                            _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(ql1, m4),
+                            _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                            _mm256_and_si256(qh, m2),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2),
+                        ),
+                    ];
+                    for (k, v) in v.into_iter().enumerate() {
+                        _mm256_storeu_si256(o.add(4 * h + k), v);
+                    }
+                }
+            }
         }
     }
 }
@@ -250,24 +286,63 @@ unsafe fn panel_tile<D: Decode, const M: usize>(
     acc
 }
 
-fn store<const M: usize>(acc: [__m512; M], out: &mut [f32], i: usize, lanes: usize, n_out: usize) {
-    for (n, v) in acc.iter().enumerate() {
-        let mut tmp = [0f32; PANEL];
-        // SAFETY: `tmp` holds 16 f32.
-        unsafe { _mm512_storeu_ps(tmp.as_mut_ptr(), *v) };
-        out[(i + n) * n_out..(i + n) * n_out + lanes].copy_from_slice(&tmp[..lanes]);
+/// The output matrix, shared by the parallel tasks of [`run`]: each task writes only the
+/// columns of its own weight rows, so no two tasks ever write the same element.
+#[derive(Clone, Copy)]
+struct SharedOut {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: `SharedOut` is only used by `run`, whose tasks write disjoint elements while the
+// `&mut [f32]` it was made from is borrowed for the whole parallel section.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// Writes `vals` at `at..`; panics when out of bounds.
+    ///
+    /// # Safety
+    /// No other thread reads or writes `at..at + vals.len()` meanwhile.
+    unsafe fn write(&self, at: usize, vals: &[f32]) {
+        assert!(at + vals.len() <= self.len);
+        std::ptr::copy_nonoverlapping(vals.as_ptr(), self.ptr.add(at), vals.len());
     }
 }
 
-/// Rows `r0..r1` for all `m` activation rows into `o` (`[m][r1 - r0]`).
-fn compute_task<D: Decode>(
+/// Stores `[M][16]` results (the first `lanes` of each) at row `i..` and column `col`.
+///
+/// # Safety
+/// As [`SharedOut::write`]: the calling task owns columns `col..col + lanes`.
+unsafe fn store<const M: usize>(
+    acc: [__m512; M],
+    out: SharedOut,
+    rows: usize,
+    i: usize,
+    col: usize,
+    lanes: usize,
+) {
+    for (n, v) in acc.iter().enumerate() {
+        let mut tmp = [0f32; PANEL];
+        _mm512_storeu_ps(tmp.as_mut_ptr(), *v);
+        out.write((i + n) * rows + col, &tmp[..lanes]);
+    }
+}
+
+/// Output columns `r0..r1` for all `m` activation rows.
+///
+/// # Safety
+/// The calling task is the only one writing columns `r0..r1` of `out` (`m × rows`).
+#[allow(clippy::too_many_arguments)]
+unsafe fn compute_task<D: Decode>(
     w: &[u8],
     rb: usize,
     a: &Acts,
     m: usize,
+    rows: usize,
     r0: usize,
     r1: usize,
-    o: &mut [f32],
+    out: SharedOut,
 ) {
     let cols = a.cols;
     let nsub = cols / D::SUB;
@@ -282,19 +357,55 @@ fn compute_task<D: Decode>(
             let pd = &p.d[pi * PANEL * nsub..(pi + 1) * PANEL * nsub];
             let pc = &p.c[pi * PANEL * nsub..(pi + 1) * PANEL * nsub];
             let lanes = (n_out - pi * PANEL).min(PANEL);
-            let o = &mut o[pi * PANEL..];
-            // SAFETY: the panel slices have the sizes `panel_tile` reads, rows i..i+mt exist.
-            unsafe {
-                match mt {
-                    4 => store(panel_tile::<D, 4>(pq, pd, pc, a, i), o, i, lanes, n_out),
-                    3 => store(panel_tile::<D, 3>(pq, pd, pc, a, i), o, i, lanes, n_out),
-                    2 => store(panel_tile::<D, 2>(pq, pd, pc, a, i), o, i, lanes, n_out),
-                    _ => store(panel_tile::<D, 1>(pq, pd, pc, a, i), o, i, lanes, n_out),
-                }
+            let col = r0 + pi * PANEL;
+            // SAFETY: the panel slices have the sizes `panel_tile` reads, rows i..i+mt
+            // exist, and this task owns columns `col..col + lanes`.
+            match mt {
+                4 => store(
+                    panel_tile::<D, 4>(pq, pd, pc, a, i),
+                    out,
+                    rows,
+                    i,
+                    col,
+                    lanes,
+                ),
+                3 => store(
+                    panel_tile::<D, 3>(pq, pd, pc, a, i),
+                    out,
+                    rows,
+                    i,
+                    col,
+                    lanes,
+                ),
+                2 => store(
+                    panel_tile::<D, 2>(pq, pd, pc, a, i),
+                    out,
+                    rows,
+                    i,
+                    col,
+                    lanes,
+                ),
+                _ => store(
+                    panel_tile::<D, 1>(pq, pd, pc, a, i),
+                    out,
+                    rows,
+                    i,
+                    col,
+                    lanes,
+                ),
             }
         }
         i += mt;
     }
+}
+
+/// Panels per task: as many as allowed (for reuse of the activations) while keeping the
+/// threads evenly loaded.
+fn panels_per_task(panels: usize, threads: usize) -> usize {
+    (1..=MAX_PANELS_PER_TASK)
+        .rev()
+        .min_by_key(|&p| panels.div_ceil(p).div_ceil(threads) * p)
+        .unwrap_or(1)
 }
 
 /// `out = x · Wᵀ` through repacked panels (lengths already checked by the caller).
@@ -307,25 +418,19 @@ pub(crate) fn run<D: Decode>(
     m: usize,
     out: &mut [f32],
 ) {
+    assert!(w.len() == rows * rb && x.len() == m * cols && out.len() == m * rows);
     let a = Acts::new(x, m, cols, D::SUB);
     let threads = rayon::current_num_threads().max(1);
-    let panels = rows.div_ceil(PANEL);
-    let per_task = panels.div_ceil(threads * 3).clamp(1, MAX_PANELS_PER_TASK);
-    let chunk = per_task * PANEL;
-    let parts: Vec<(usize, Vec<f32>)> = (0..rows.div_ceil(chunk))
-        .into_par_iter()
-        .map(|c| {
-            let r0 = c * chunk;
-            let r1 = (r0 + chunk).min(rows);
-            let mut o = vec![0f32; m * (r1 - r0)];
-            compute_task::<D>(w, rb, &a, m, r0, r1, &mut o);
-            (r0, o)
-        })
-        .collect();
-    for (r0, o) in parts {
-        let n = o.len() / m;
-        for (i, part) in o.chunks_exact(n).enumerate() {
-            out[i * rows + r0..i * rows + r0 + n].copy_from_slice(part);
-        }
-    }
+    let chunk = panels_per_task(rows.div_ceil(PANEL), threads) * PANEL;
+    let shared = SharedOut {
+        ptr: out.as_mut_ptr(),
+        len: out.len(),
+    };
+    (0..rows.div_ceil(chunk)).into_par_iter().for_each(|c| {
+        let r0 = c * chunk;
+        let r1 = (r0 + chunk).min(rows);
+        // SAFETY: task `c` alone handles weight rows (output columns) `r0..r1`, and `out`
+        // stays mutably borrowed by this function until every task has finished.
+        unsafe { compute_task::<D>(w, rb, &a, m, rows, r0, r1, shared) };
+    });
 }

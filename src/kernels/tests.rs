@@ -145,7 +145,7 @@ fn matmul_matches_candle_for_every_type_and_batch() {
             rows * row_bytes(dtype, cols),
             "{dtype:?} row bytes"
         );
-        for m in [1, 2, 3, 6, 17, 64] {
+        for m in [1, 2, 3, 6, 8, 17, 64] {
             let x = Rng(100 + m as u64).data(m * cols);
             let mut outs = Vec::new();
             for portable in [false, true] {
@@ -388,5 +388,18 @@ fn simd_activation_quantization_equals_portable() {
     blocks::quantize_q8k_portable(&x, &mut b);
     for (a, b) in a.iter().zip(&b) {
         assert_eq!((a.d, a.qs, a.bsums), (b.d, b.qs, b.bsums));
+    }
+}
+
+#[test]
+fn k4_scale_unpacking_matches_the_format() {
+    let mut rng = Rng(5);
+    for _ in 0..2000 {
+        let s: Vec<u8> = (0..12).map(|_| (rng.uniform() * 256.0) as u8).collect();
+        assert_eq!(
+            blocks::scale_min_k4(&s),
+            blocks::scale_min_k4_ref(&s),
+            "{s:?}"
+        );
     }
 }

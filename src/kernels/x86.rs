@@ -46,6 +46,14 @@ unsafe fn nibbles(p: *const u8) -> __m256i {
 }
 
 /// 0x10 in byte `j` where bit `j` of `qh` is set, else 0.
+#[cfg(all(target_feature = "avx512bw", target_feature = "avx512vl"))]
+#[inline(always)]
+unsafe fn high_bits(qh: u32) -> __m256i {
+    _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10))
+}
+
+/// 0x10 in byte `j` where bit `j` of `qh` is set, else 0.
+#[cfg(not(all(target_feature = "avx512bw", target_feature = "avx512vl")))]
 #[inline(always)]
 unsafe fn high_bits(qh: u32) -> __m256i {
     let x = _mm256_set1_epi32(qh as i32);
@@ -67,6 +75,23 @@ pub(crate) trait Simd32: Fmt32 {
     unsafe fn load(p: *const u8) -> __m256i;
     /// `(d, c)` of the block at `p`, as in [`Fmt32::unpack`].
     unsafe fn scales(p: *const u8) -> (f32, f32);
+    /// `c = CORR · e`, with `e` the second lane of [`Simd32::pair`].
+    const CORR: f32;
+    /// `[d, e, _, _]` of the block at `p`: both scales in one register.
+    unsafe fn pair(p: *const u8) -> __m128;
+}
+
+/// `[d, m, _, _]` from the two f16 at `p`.
+#[inline(always)]
+unsafe fn f16_pair(p: *const u8) -> __m128 {
+    _mm_cvtph_ps(_mm_cvtsi32_si128((p as *const i32).read_unaligned()))
+}
+
+/// `[d, d, _, _]` from the f16 at `p`.
+#[inline(always)]
+unsafe fn f16_dup(p: *const u8) -> __m128 {
+    let h = (p as *const u16).read_unaligned();
+    _mm_moveldup_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
 }
 
 #[inline(always)]
@@ -84,6 +109,11 @@ impl Simd32 for Q4_0 {
         let d = f16p(p);
         (d, -8.0 * d)
     }
+    const CORR: f32 = -8.0;
+    #[inline(always)]
+    unsafe fn pair(p: *const u8) -> __m128 {
+        f16_dup(p)
+    }
 }
 
 impl Simd32 for Q4_1 {
@@ -94,6 +124,11 @@ impl Simd32 for Q4_1 {
     #[inline(always)]
     unsafe fn scales(p: *const u8) -> (f32, f32) {
         (f16p(p), f16p(p.add(2)))
+    }
+    const CORR: f32 = 1.0;
+    #[inline(always)]
+    unsafe fn pair(p: *const u8) -> __m128 {
+        f16_pair(p)
     }
 }
 
@@ -108,6 +143,11 @@ impl Simd32 for Q5_0 {
         let d = f16p(p);
         (d, -16.0 * d)
     }
+    const CORR: f32 = -16.0;
+    #[inline(always)]
+    unsafe fn pair(p: *const u8) -> __m128 {
+        f16_dup(p)
+    }
 }
 
 impl Simd32 for Q5_1 {
@@ -120,6 +160,11 @@ impl Simd32 for Q5_1 {
     unsafe fn scales(p: *const u8) -> (f32, f32) {
         (f16p(p), f16p(p.add(2)))
     }
+    const CORR: f32 = 1.0;
+    #[inline(always)]
+    unsafe fn pair(p: *const u8) -> __m128 {
+        f16_pair(p)
+    }
 }
 
 impl Simd32 for Q8_0 {
@@ -131,19 +176,25 @@ impl Simd32 for Q8_0 {
     unsafe fn scales(p: *const u8) -> (f32, f32) {
         (f16p(p), 0.0)
     }
+    const CORR: f32 = 0.0;
+    #[inline(always)]
+    unsafe fn pair(p: *const u8) -> __m128 {
+        f16_dup(p)
+    }
 }
 
-/// One weight block `b` against `N` activation rows, accumulated into `acc`/`corr`.
+/// One weight block `b` against `N` activation rows, accumulated into `acc`, and the
+/// offset/minimum terms `e·sx` into lane 1 of `corr`.
 #[inline(always)]
 unsafe fn step32<F: Simd32, const N: usize>(
     wp: *const u8,
     xp: &[*const Q8Block; N],
     b: usize,
     acc: &mut [__m256; N],
-    corr: &mut [f32; N],
+    corr: &mut [__m128; N],
 ) {
     let p = wp.add(b * F::BYTES);
-    let (d, c) = F::scales(p);
+    let sp = F::pair(p);
     let q = F::load(p);
     let (u, sign) = if F::SIGNED {
         (_mm256_sign_epi8(q, q), q)
@@ -151,15 +202,18 @@ unsafe fn step32<F: Simd32, const N: usize>(
         (q, _mm256_setzero_si256())
     };
     for n in 0..N {
-        let xb = &*xp[n].add(b);
-        let mut y = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
+        let xb = xp[n].add(b);
+        // `Q8Block` is `repr(C)` and starts with `d, s`: load both at once.
+        let xds = _mm_castpd_ps(_mm_load_sd(xb as *const f64));
+        let prod = _mm_mul_ps(sp, xds);
+        let mut y = _mm256_loadu_si256((*xb).qs.as_ptr() as *const __m256i);
         if F::SIGNED {
             y = _mm256_sign_epi8(y, sign);
         }
         let dot = dot_u8_i8(u, y);
-        acc[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * xb.d), acc[n]);
-        if !F::SIGNED {
-            corr[n] += c * xb.s;
+        acc[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_broadcastss_ps(prod), acc[n]);
+        if F::CORR != 0.0 {
+            corr[n] = _mm_add_ps(corr[n], prod);
         }
     }
 }
@@ -171,7 +225,7 @@ unsafe fn step32<F: Simd32, const N: usize>(
 pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
     let nb = w.len() / F::BYTES;
     let (mut acc0, mut acc1) = ([_mm256_setzero_ps(); N], [_mm256_setzero_ps(); N]);
-    let (mut corr0, mut corr1) = ([0f32; N], [0f32; N]);
+    let (mut corr0, mut corr1) = ([_mm_setzero_ps(); N], [_mm_setzero_ps(); N]);
     let wp = w.as_ptr();
     let xp: [*const Q8Block; N] = std::array::from_fn(|n| xs[n].as_ptr());
     let mut b = 0;
@@ -183,16 +237,22 @@ pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]
     if b < nb {
         step32::<F, N>(wp, &xp, b, &mut acc0, &mut corr0);
     }
-    std::array::from_fn(|n| hsum(_mm256_add_ps(acc0[n], acc1[n])) + corr0[n] + corr1[n])
+    std::array::from_fn(|n| {
+        let c = _mm_movehdup_ps(_mm_add_ps(corr0[n], corr1[n]));
+        hsum(_mm256_add_ps(acc0[n], acc1[n])) + F::CORR * _mm_cvtss_f32(c)
+    })
 }
 
+/// `Σ_j mn[j] · (bsums[2j] + bsums[2j + 1])`.
 #[inline(always)]
 unsafe fn sum_mins(mn: &[u8; 8], bsums: &[i16; 16]) -> i32 {
-    let mut s = 0i32;
-    for j in 0..8 {
-        s += mn[j] as i32 * (bsums[2 * j] as i32 + bsums[2 * j + 1] as i32);
-    }
-    s
+    let b = _mm256_loadu_si256(bsums.as_ptr() as *const __m256i);
+    let pairs = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+    let m = _mm_cvtepu8_epi16(_mm_loadl_epi64(mn.as_ptr() as *const __m128i));
+    let p = _mm_madd_epi16(m, pairs);
+    let p = _mm_add_epi32(p, _mm_unpackhi_epi64(p, p));
+    let p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 1));
+    _mm_cvtsi128_si32(p)
 }
 
 /// `Σ u*y` with the i16 pair sums weighted by `scale` (an i16 per lane), as 8 i32 lanes.
