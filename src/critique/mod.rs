@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use detect::assess;
 pub use kind::detect_kind;
-pub use model::{critique_with_model, CritiqueModel};
+pub use model::{critique_with_model, rewrite_with_model, CritiqueModel};
 pub use principles::PrincipleSource;
 pub use rewrite::{deterministic_rewrite, extract_facts, missing_facts};
 pub use score::score;

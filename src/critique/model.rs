@@ -240,6 +240,17 @@ fn slots(c: &Critique, lang: Lang) -> Vec<String> {
         .collect()
 }
 
+/// Rewrites `draft` guided by an existing critique of it (its verdicts choose the
+/// placeholders), with the same fact checks, repair try and deterministic fallback as
+/// [`critique_with_model`]. Role-play debriefs use it for the weakest turn.
+pub fn rewrite_with_model(
+    c: &Critique,
+    draft: &str,
+    model: &mut dyn CritiqueModel,
+) -> Result<String, CritiqueError> {
+    rewrite(&env(), c, draft, &quote_draft(draft), model)
+}
+
 fn rewrite(
     env: &Environment,
     c: &Critique,

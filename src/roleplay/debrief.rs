@@ -1,13 +1,12 @@
 //! Hints during a role-play, feedback on the last turn, and the debrief at its end.
 
 use super::session::{rank, Roleplay};
-use crate::critique::{rubric, DraftKind, Status};
-use crate::engine::{Engine, GenerateOptions, SamplingParams};
-use crate::gguf::chat_template::ChatMessage;
+use crate::critique::with_engine::EngineModel;
+use crate::critique::{self, rubric, DraftKind, KindChoice, Status};
+use crate::engine::Engine;
 use crate::kb::{KnowledgeBase, HELP_CRITERIA, THANKS_CRITERIA};
 use crate::lang::Lang;
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
 
 /// A principle to practise, with the talk's words and why it matters here.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -167,33 +166,25 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
         });
     let weakest_turn = by_score(false);
     let better_version = match (engine, weakest_turn) {
-        (Some(e), Some(i)) => rewrite_turn(e, rp, i).ok(),
+        (Some(e), Some(i)) => rewrite_turn(e, rp, kb, i).ok(),
         _ => None,
     };
     Debrief { score, criteria, strengths, practise, best_turn: by_score(true), weakest_turn, better_version }
 }
 
-/// Asks the model for a better version of turn `i`, keeping its facts.
-fn rewrite_turn(engine: &mut Engine, rp: &Roleplay, i: usize) -> Result<String, crate::engine::EngineError> {
-    let lang = rp.lang;
-    let t = &rp.turns()[i];
-    let missing: Vec<&str> = criteria_of(rp.kind)
-        .iter()
-        .filter(|id| t.score.statuses.get(**id) != Some(&Status::Met))
-        .map(|id| criterion_label(id, lang))
-        .collect();
-    let (system, user) = match lang {
-        Lang::Zh => (
-            "你是销售辅导教练。把销售对领导说的一句话改写得更好。只输出改写后的话。保留原话中的所有事实、数字和名字；缺少的事实用方括号占位，如[补充：具体金额]，不要编造。".to_string(),
-            format!("场景：{}\n原话：{}\n需要补上：{}", rp.scenario.title.zh, t.user, missing.join("、")),
-        ),
-        Lang::En => (
-            "You are a sales coach. Rewrite what a salesperson said to their boss so it is better. Output only the rewritten words. Keep every fact, number and name; mark missing facts with placeholders like [add: the amount], never invent them.".to_string(),
-            format!("Scenario: {}\nOriginal: {}\nIt should also cover: {}", rp.scenario.title.en, t.user, missing.join(", ")),
-        ),
+/// A better version of turn `i`: the critique's model rewrite (facts kept, missing ones as
+/// placeholders, deterministic fallback).
+fn rewrite_turn(
+    engine: &mut Engine,
+    rp: &Roleplay,
+    kb: &KnowledgeBase,
+    i: usize,
+) -> Result<String, crate::critique::CritiqueError> {
+    let text = &rp.turns()[i].user;
+    let kind = match rp.kind {
+        DraftKind::Help => KindChoice::Help,
+        DraftKind::Thanks => KindChoice::Thanks,
     };
-    let msgs = [ChatMessage::new("system", &system), ChatMessage::new("user", &user)];
-    let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 200 };
-    let reply = engine.chat(&msgs, &opts, &AtomicBool::new(false), &mut |_| {})?;
-    Ok(reply.text.trim().to_string())
+    let c = critique::critique(text, kind, Some(rp.lang), kb)?;
+    critique::rewrite_with_model(&c, text, &mut EngineModel(engine))
 }
