@@ -23,12 +23,16 @@ def main():
     ap.add_argument("--gen-tokens", type=int, default=128)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tokens", required=True, help="JSON file with the token ids")
+    ap.add_argument("--kv", choices=["f32", "f16"], default="f32",
+                    help="KV-cache type (default f32, as upward keeps its cache)")
     a = ap.parse_args()
     tokens = json.load(open(a.tokens))
     n_ctx = a.prompt_tokens + a.gen_tokens + 16
+    kv_type = 0 if a.kv == "f32" else 1  # GGML_TYPE_F32 / GGML_TYPE_F16
     t = time.perf_counter()
     llm = Llama(a.model, n_ctx=n_ctx, n_threads=a.threads, n_threads_batch=a.threads,
-                n_batch=512, n_ubatch=512, verbose=False)
+                n_batch=512, n_ubatch=512, verbose=False,
+                type_k=kv_type, type_v=kv_type)
     load_s = time.perf_counter() - t
     prefill, decode = [], []
     for _ in range(max(1, a.runs)):

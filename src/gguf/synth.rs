@@ -164,7 +164,7 @@ fn write_model(path: &Path, spec: &SynthSpec, seed: u64, vocab: Option<&super::G
     ];
     if let Some(v) = vocab {
         for (k, val) in &v.content().metadata {
-            if k.starts_with("tokenizer.") && k != "tokenizer.chat_template" {
+            if k.starts_with("tokenizer.") {
                 meta.push((k.clone(), val.clone()));
             }
         }
