@@ -40,11 +40,7 @@ fn main() {
         ms(per)
     );
     if ms(cold) >= 50.0 || ms(median) >= 50.0 {
-        eprintln!(
-            "over the 50 ms budget: cold {:.2} ms, median {:.2} ms",
-            ms(cold),
-            ms(median)
-        );
+        eprintln!("over the 50 ms budget: cold {:.2} ms, median {:.2} ms", ms(cold), ms(median));
         std::process::exit(1);
     }
 }

@@ -28,13 +28,7 @@ const fn s(
     cols: usize,
     prefill: bool,
 ) -> Shape {
-    Shape {
-        label,
-        dtype,
-        rows,
-        cols,
-        prefill,
-    }
+    Shape { label, dtype, rows, cols, prefill }
 }
 
 const SHAPES: &[Shape] = &[
@@ -42,31 +36,13 @@ const SHAPES: &[Shape] = &[
     s("smollm2 k/v 192x576", GgmlDType::Q4_1, 192, 576, false),
     s("smollm2 gate/up 1536x576", GgmlDType::Q4_1, 1536, 576, true),
     s("smollm2 down 576x1536", GgmlDType::Q4_1, 576, 1536, true),
-    s(
-        "smollm2 lm-head 49152x576",
-        GgmlDType::Q8_0,
-        49152,
-        576,
-        false,
-    ),
+    s("smollm2 lm-head 49152x576", GgmlDType::Q8_0, 49152, 576, false),
     s("gemma3 q 1024x640", GgmlDType::Q5_0, 1024, 640, true),
     s("gemma3 gate/up 2048x640", GgmlDType::Q5_0, 2048, 640, true),
     s("gemma3 o 640x1024", GgmlDType::Q4K, 640, 1024, true),
     s("gemma3 down 640x2048", GgmlDType::Q6K, 640, 2048, true),
-    s(
-        "gemma3 lm-head 262144x640",
-        GgmlDType::Q8_0,
-        262144,
-        640,
-        false,
-    ),
-    s(
-        "llama1b gate/up 8192x2048",
-        GgmlDType::Q4K,
-        8192,
-        2048,
-        true,
-    ),
+    s("gemma3 lm-head 262144x640", GgmlDType::Q8_0, 262144, 640, false),
+    s("llama1b gate/up 8192x2048", GgmlDType::Q4K, 8192, 2048, true),
     s("llama1b down 2048x8192", GgmlDType::Q4K, 2048, 8192, true),
     s("llama1b down 2048x8192", GgmlDType::Q6K, 2048, 8192, true),
 ];
@@ -115,10 +91,7 @@ fn main() -> candle_core::Result<()> {
         "shape", "type", "thr", "m", "ours", "candle", "ratio"
     );
     for sh in SHAPES {
-        if filter
-            .as_ref()
-            .is_some_and(|f| !sh.label.contains(f.as_str()))
-        {
+        if filter.as_ref().is_some_and(|f| !sh.label.contains(f.as_str())) {
             continue;
         }
         let w = Tensor::from_vec(
@@ -134,10 +107,7 @@ fn main() -> candle_core::Result<()> {
             ms.push(PREFILL_M);
         }
         for threads in [1, 2] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             for &m in &ms {
                 let x = pseudo_random(m * sh.cols, 2);
                 let xt = Tensor::from_vec(x.clone(), (m, sh.cols), &Device::Cpu)?;

@@ -6,18 +6,13 @@ use std::path::Path;
 
 fn upward(cache: &Path) -> Command {
     let mut c = Command::cargo_bin("upward").unwrap();
-    c.env("UPWARD_CACHE_DIR", cache)
-        .env_remove("UPWARD_MODELS_FILE")
-        .env("HF_HUB_OFFLINE", "1");
+    c.env("UPWARD_CACHE_DIR", cache).env_remove("UPWARD_MODELS_FILE").env("HF_HUB_OFFLINE", "1");
     c
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
@@ -120,11 +115,8 @@ path = "missing.gguf"
 fn malformed_catalogue_names_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        "default = \"a\"\n[[models]]\nname = \"a\"\ncontext_length = \"long\"\n",
-    )
-    .unwrap();
+    std::fs::write(&bad, "default = \"a\"\n[[models]]\nname = \"a\"\ncontext_length = \"long\"\n")
+        .unwrap();
     upward(tmp.path())
         .args(["--models-file", bad.to_str().unwrap(), "models", "list"])
         .assert()

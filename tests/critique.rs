@@ -11,9 +11,7 @@ fn upward() -> Command {
         .env("UPWARD_CACHE_DIR", std::env::temp_dir().join("upward-test-no-cache"))
         .env_remove("UPWARD_KNOWLEDGE_DIR")
         .env("NO_COLOR", "1");
-    c.env("LANG", "en_US.UTF-8")
-        .env_remove("LC_ALL")
-        .env_remove("LC_MESSAGES");
+    c.env("LANG", "en_US.UTF-8").env_remove("LC_ALL").env_remove("LC_MESSAGES");
     c
 }
 
@@ -42,26 +40,13 @@ fn json_has_the_documented_shape() {
     assert!(v["comment"].is_null() && v["rewrite"].is_null());
     let criteria = v["criteria"].as_array().unwrap();
     let ids: Vec<_> = criteria.iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(
-        ids,
-        [
-            "situation",
-            "effort",
-            "ask",
-            "plan",
-            "tone",
-            "timing",
-            "politics"
-        ]
-    );
+    assert_eq!(ids, ["situation", "effort", "ask", "plan", "tone", "timing", "politics"]);
     for c in criteria {
         assert!(["met", "partial", "missing"].contains(&c["status"].as_str().unwrap()));
         assert!(c["advice"].as_str().is_some_and(|a| !a.is_empty()));
         if let Some(ev) = c["evidence"].as_object() {
-            let (s, e) = (
-                ev["start"].as_u64().unwrap() as usize,
-                ev["end"].as_u64().unwrap() as usize,
-            );
+            let (s, e) =
+                (ev["start"].as_u64().unwrap() as usize, ev["end"].as_u64().unwrap() as usize);
             let quoted: String = HELP.chars().skip(s).take(e - s).collect();
             assert_eq!(quoted, ev["text"].as_str().unwrap());
         }
@@ -176,17 +161,9 @@ fn injection_is_critiqued_as_draft_text() {
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["kind"], "help");
     assert!(v["score"].as_u64().unwrap() < 40, "{v}");
-    let ask = v["criteria"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "ask")
-        .unwrap();
+    let ask = v["criteria"].as_array().unwrap().iter().find(|c| c["id"] == "ask").unwrap();
     assert_eq!(ask["status"], "partial");
-    assert!(ask["evidence"]["text"]
-        .as_str()
-        .unwrap()
-        .contains("I need more budget"));
+    assert!(ask["evidence"]["text"].as_str().unwrap().contains("I need more budget"));
 }
 
 /// The model path end to end on SmolLM2: the JSON always parses, a comment and a rewrite
@@ -211,7 +188,9 @@ fn model_path_with_smollm2_keeps_the_facts() {
         let v: serde_json::Value = serde_json::from_slice(&out).expect("the JSON parses");
         let rewrite = v["rewrite"].as_str().expect("a rewrite with a model");
         assert!(v["comment"].as_str().is_some_and(|c| !c.is_empty()), "no comment: {v}");
-        for fact in ["480k", "12%", "Tom Baker", "Friday", "Northwind", "15%", "华信银行", "刘处长", "10%"] {
+        for fact in
+            ["480k", "12%", "Tom Baker", "Friday", "Northwind", "15%", "华信银行", "刘处长", "10%"]
+        {
             if draft.contains(fact) {
                 assert!(rewrite.contains(fact), "the rewrite lost {fact:?}: {rewrite}");
             }

@@ -42,23 +42,33 @@ fn argmax(v: &[f32]) -> usize {
 fn check_against_llama_cpp(reference: &str) {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
-    let ids: Vec<u32> = r["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let ids: Vec<u32> =
+        r["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     let mut model = load(&model_path(r["file"].as_str().unwrap()), 512);
     let logits = model.forward(&ids).unwrap().to_vec1::<f32>().unwrap();
-    assert_eq!(argmax(&logits), r["argmax"].as_u64().unwrap() as usize, "top token differs from llama.cpp");
+    assert_eq!(
+        argmax(&logits),
+        r["argmax"].as_u64().unwrap() as usize,
+        "top token differs from llama.cpp"
+    );
     // llama.cpp quantizes activations to 8 bits inside its matmuls and rounds differently
     // from us, and small models amplify such differences (Gemma-3-270M's logits move by
     // ~0.7 between llama.cpp's own f16 and f32 KV caches), so compare the shape of the
     // distribution: the correlation of the 64 logits llama.cpp ranks highest.
     let top_ids = r["top_ids"].as_array().unwrap();
-    let want: Vec<f64> = r["top_logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let got: Vec<f64> = top_ids.iter().map(|id| logits[id.as_u64().unwrap() as usize] as f64).collect();
+    let want: Vec<f64> =
+        r["top_logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let got: Vec<f64> =
+        top_ids.iter().map(|id| logits[id.as_u64().unwrap() as usize] as f64).collect();
     let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     let corr = pearson(&got, &want);
-    println!("{reference}: correlation over llama.cpp's top 64 = {corr:.4}, max |Δlogit| = {worst:.3}");
+    println!(
+        "{reference}: correlation over llama.cpp's top 64 = {corr:.4}, max |Δlogit| = {worst:.3}"
+    );
     assert!(corr > 0.9, "logits disagree with llama.cpp (correlation {corr})");
     // Greedy continuation: the same 16 tokens as llama.cpp.
-    let want: Vec<u32> = r["greedy"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let want: Vec<u32> =
+        r["greedy"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     let mut got = Vec::new();
     let mut l = logits;
     for _ in 0..want.len() {
@@ -68,7 +78,10 @@ fn check_against_llama_cpp(reference: &str) {
     }
     let same = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
     println!("greedy tokens equal to llama.cpp: {same}/{}", want.len());
-    assert!(same >= 8, "greedy continuation diverges from llama.cpp after {same} tokens: {got:?} vs {want:?}");
+    assert!(
+        same >= 8,
+        "greedy continuation diverges from llama.cpp after {same} tokens: {got:?} vs {want:?}"
+    );
 }
 
 #[test]
@@ -104,7 +117,8 @@ fn check_cache_reuse(path: &std::path::Path, vocab: u32) {
     let mut fresh = load(path, 256);
     let full = fresh.forward(&all).unwrap().to_vec1::<f32>().unwrap();
     assert!(reused.iter().chain(&full).all(|x| x.is_finite()), "non-finite logits");
-    let spread = full.iter().fold(f32::MIN, |a, &b| a.max(b)) - full.iter().fold(f32::MAX, |a, &b| a.min(b));
+    let spread =
+        full.iter().fold(f32::MIN, |a, &b| a.max(b)) - full.iter().fold(f32::MAX, |a, &b| a.min(b));
     assert!(spread > 1e-2, "degenerate logits (spread {spread})");
     let diff = reused.iter().zip(&full).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     println!("{}: max |Δlogit| reuse vs full prefill = {diff:e}", path.display());
@@ -165,7 +179,9 @@ fn unsupported_architecture_is_a_clear_error() {
 mod chat {
     use super::model_path;
     use std::sync::atomic::AtomicBool;
-    use upward::engine::{Engine, GenerateOptions, LoadOptions, SamplingParams, DEFAULT_SYSTEM_PROMPT};
+    use upward::engine::{
+        Engine, GenerateOptions, LoadOptions, SamplingParams, DEFAULT_SYSTEM_PROMPT,
+    };
     use upward::gguf::ChatMessage;
 
     /// Greedy SmolLM2 knows the capital of France, and the second turn of the
@@ -192,14 +208,26 @@ mod chat {
         assert_eq!(again.prefilled_tokens, 1, "a repeated prompt should reuse all but one token");
         msgs.push(ChatMessage::assistant(r1.text.clone()));
         msgs.push(ChatMessage::user("And of Germany?"));
-        let new_msg = e.tokenizer().encode("<|im_start|>user\nAnd of Germany?<|im_end|>\n<|im_start|>assistant\n", false, true).len();
+        let new_msg = e
+            .tokenizer()
+            .encode(
+                "<|im_start|>user\nAnd of Germany?<|im_end|>\n<|im_start|>assistant\n",
+                false,
+                true,
+            )
+            .len();
         let r2 = e.chat(&msgs, &opts, &stop, &mut |_| {}).unwrap();
         println!(
             "turn 2: prompt {} tokens, reused {}, prefilled {} (new message: {new_msg})",
             r2.prompt_tokens, r2.reused_tokens, r2.prefilled_tokens
         );
         assert!(r2.reused_tokens >= r1.prompt_tokens, "turn 2 did not reuse turn 1's prompt");
-        assert!(r2.prefilled_tokens <= new_msg + 3, "turn 2 re-read old tokens: {} > {}", r2.prefilled_tokens, new_msg + 3);
+        assert!(
+            r2.prefilled_tokens <= new_msg + 3,
+            "turn 2 re-read old tokens: {} > {}",
+            r2.prefilled_tokens,
+            new_msg + 3
+        );
         assert!(r2.text.contains("Berlin"), "{}", r2.text);
     }
 
@@ -208,12 +236,15 @@ mod chat {
     #[test]
     fn long_conversations_drop_old_turns() {
         let path = model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
-        let mut e = Engine::load(&path, &LoadOptions { ctx: 256, template_fallback: None }).unwrap();
+        let mut e =
+            Engine::load(&path, &LoadOptions { ctx: 256, template_fallback: None }).unwrap();
         let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 16 };
         let stop = AtomicBool::new(false);
         let mut msgs = vec![ChatMessage::system("You are terse.")];
         for i in 0..12 {
-            msgs.push(ChatMessage::user(format!("Fact {i}: the project code name is Falcon-{i}. Remember it.")));
+            msgs.push(ChatMessage::user(format!(
+                "Fact {i}: the project code name is Falcon-{i}. Remember it."
+            )));
             msgs.push(ChatMessage::assistant(format!("Noted, Falcon-{i}.")));
         }
         msgs.push(ChatMessage::user("Which code names do you remember?"));

@@ -12,9 +12,9 @@ use upward::roleplay::{load_personas, score_turn, Roleplay};
 const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 fn model_path() -> PathBuf {
-    let dir = std::env::var_os("UPWARD_TEST_MODEL_DIR")
-        .map(PathBuf::from)
-        .expect("set UPWARD_TEST_MODEL_DIR to the folder with the test models (bash .ci/run fetches them)");
+    let dir = std::env::var_os("UPWARD_TEST_MODEL_DIR").map(PathBuf::from).expect(
+        "set UPWARD_TEST_MODEL_DIR to the folder with the test models (bash .ci/run fetches them)",
+    );
     let p = dir.join(SMOL);
     assert!(p.exists(), "{} is missing: run scripts/fetch-test-models.sh", p.display());
     p
@@ -57,18 +57,30 @@ fn each_turn_prefills_only_its_new_tokens() {
     let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 24 };
     let stop = AtomicBool::new(false);
     let mut rp = Roleplay::new(&kb, &personas, "weekly-report", None, Lang::En).unwrap();
-    let turns = [STRUCTURED, "The main risk is the discount request; I will bring two options to Tuesday's call.", "Thanks, I will send you the summary tonight."];
+    let turns = [
+        STRUCTURED,
+        "The main risk is the discount request; I will bring two options to Tuesday's call.",
+        "Thanks, I will send you the summary tonight.",
+    ];
     let mut previous_total = 0;
     for (i, text) in turns.iter().enumerate() {
         let (_, reply) = rp.take_turn(&mut engine, text, &opts, &stop, &mut |_| {}).unwrap();
         println!(
             "turn {}: prompt {} reused {} prefilled {} generated {}",
-            i + 1, reply.prompt_tokens, reply.reused_tokens, reply.prefilled_tokens, reply.generated_tokens
+            i + 1,
+            reply.prompt_tokens,
+            reply.reused_tokens,
+            reply.prefilled_tokens,
+            reply.generated_tokens
         );
         if i > 0 {
             // Everything up to the end of the previous answer is reused; what is new is
             // this turn's message (with its note) and the end-of-turn glue.
-            assert!(reply.reused_tokens + 2 >= previous_total, "turn {} re-read the conversation", i + 1);
+            assert!(
+                reply.reused_tokens + 2 >= previous_total,
+                "turn {} re-read the conversation",
+                i + 1
+            );
             assert_eq!(reply.prefilled_tokens, reply.prompt_tokens - reply.reused_tokens);
         }
         previous_total = reply.prompt_tokens + reply.generated_tokens;
@@ -87,7 +99,19 @@ fn scripted_roleplay_prints_turns_and_debrief_as_json() {
     let script = dir.path().join("script.txt");
     std::fs::write(&script, format!("{COMPLAINT}\n{STRUCTURED}\n")).unwrap();
     let out = upward_cmd(dir.path())
-        .args(["roleplay", "--scenario", "resources-critical", "--lang", "en", "--json", "--temperature", "0", "--max-tokens", "32", "--script"])
+        .args([
+            "roleplay",
+            "--scenario",
+            "resources-critical",
+            "--lang",
+            "en",
+            "--json",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "32",
+            "--script",
+        ])
         .arg(&script)
         .output()
         .unwrap();
@@ -101,7 +125,11 @@ fn scripted_roleplay_prints_turns_and_debrief_as_json() {
         assert!(!t["boss"].as_str().unwrap().is_empty());
         let scores = t["scores"].as_object().unwrap();
         for id in ["situation", "effort", "ask", "plan", "tone", "timing", "politics"] {
-            assert!(matches!(scores[id].as_str(), Some("met" | "partial" | "missing")), "{id}: {:?}", scores.get(id));
+            assert!(
+                matches!(scores[id].as_str(), Some("met" | "partial" | "missing")),
+                "{id}: {:?}",
+                scores.get(id)
+            );
         }
         assert!(t["trust"].as_u64().unwrap() <= 100);
     }
@@ -112,7 +140,11 @@ fn scripted_roleplay_prints_turns_and_debrief_as_json() {
     let practise = d["practise"].as_array().unwrap();
     assert!(!practise.is_empty() && practise.len() <= 3);
     for p in practise {
-        assert!(p["principle"].is_string() && !p["quote"].as_str().unwrap().is_empty() && p["why"].is_string());
+        assert!(
+            p["principle"].is_string()
+                && !p["quote"].as_str().unwrap().is_empty()
+                && p["why"].is_string()
+        );
     }
     // The session was saved and can be listed.
     let list = upward_cmd(dir.path()).args(["sessions", "list", "--json"]).output().unwrap();
@@ -127,7 +159,17 @@ fn coach_repl_under_a_pty() {
     use rexpect::session::spawn_command;
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = upward_cmd(dir.path());
-    cmd.args(["--lang", "en", "roleplay", "--scenario", "weekly-report", "--max-tokens", "400", "--temperature", "0"]);
+    cmd.args([
+        "--lang",
+        "en",
+        "roleplay",
+        "--scenario",
+        "weekly-report",
+        "--max-tokens",
+        "400",
+        "--temperature",
+        "0",
+    ]);
     let mut p = spawn_command(cmd, Some(120_000)).unwrap();
     p.exp_string("Welcome to upward").unwrap();
     p.exp_string("you> ").unwrap();
@@ -150,5 +192,10 @@ fn coach_repl_under_a_pty() {
     let store = upward::store::Store::open(Some(dir.path())).unwrap();
     let s = &store.list_sessions().unwrap()[0];
     let detail = store.session(s.session.id).unwrap();
-    assert_eq!(detail.turns.len(), 4, "{:?}", detail.turns.iter().map(|t| &t.text).collect::<Vec<_>>());
+    assert_eq!(
+        detail.turns.len(),
+        4,
+        "{:?}",
+        detail.turns.iter().map(|t| &t.text).collect::<Vec<_>>()
+    );
 }

@@ -107,11 +107,7 @@ fn check_against_reference(file: &str, name: &str) -> Tokenizer {
 fn check_content_against_reference(c: &Content, name: &str) -> Tokenizer {
     let start = Instant::now();
     let tok = Tokenizer::from_gguf(c).unwrap();
-    eprintln!(
-        "{name}: built tokenizer ({} tokens) in {:?}",
-        tok.vocab_size(),
-        start.elapsed()
-    );
+    eprintln!("{name}: built tokenizer ({} tokens) in {:?}", tok.vocab_size(), start.elapsed());
     let r = reference(name);
     assert!(r.cases.len() >= 30, "corpus too small");
     let mut failures = Vec::new();
@@ -125,10 +121,9 @@ fn check_content_against_reference(c: &Content, name: &str) -> Tokenizer {
                 ));
             }
         }
-        for (ids, llama_ok) in [
-            (&case.plain, case.roundtrip_plain),
-            (&case.special, case.roundtrip_special),
-        ] {
+        for (ids, llama_ok) in
+            [(&case.plain, case.roundtrip_plain), (&case.special, case.roundtrip_special)]
+        {
             if llama_ok && tok.decode(ids) != case.text {
                 failures.push(format!(
                     "{:?} does not round-trip: {:?}",
@@ -140,17 +135,9 @@ fn check_content_against_reference(c: &Content, name: &str) -> Tokenizer {
     }
     let got = tok.encode(&r.add_special.text, true, true);
     if got != r.add_special.ids {
-        failures.push(format!(
-            "add_special: ours {got:?}, llama {:?}",
-            r.add_special.ids
-        ));
+        failures.push(format!("add_special: ours {got:?}, llama {:?}", r.add_special.ids));
     }
-    assert!(
-        failures.is_empty(),
-        "{name}: {} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{name}: {} mismatches:\n{}", failures.len(), failures.join("\n"));
     tok
 }
 
@@ -161,9 +148,7 @@ fn smollm2_matches_llama_cpp() {
     assert_eq!(tok.eos_id(), Some(2));
     let im_end = tok.token_id("<|im_end|>").unwrap();
     assert!(tok.eot_ids().contains(&im_end));
-    assert!(tok
-        .eot_ids()
-        .contains(&tok.token_id("<|endoftext|>").unwrap()));
+    assert!(tok.eot_ids().contains(&tok.token_id("<|endoftext|>").unwrap()));
     assert!(tok.is_special(im_end));
     assert!(!tok.adds_bos());
 }
@@ -207,30 +192,22 @@ fn gemma3_vocabulary_builds_fast() {
         .min()
         .unwrap();
     eprintln!("gemma3 tokenizer build: {best:?}");
-    assert!(
-        best.as_millis() < 300,
-        "building the 262k gemma vocabulary took {best:?}"
-    );
+    assert!(best.as_millis() < 300, "building the 262k gemma vocabulary took {best:?}");
 }
 
 #[test]
 fn stream_decoder_matches_decode_for_cjk_and_emoji() {
     for (file, name) in [(SMOLLM, "smollm2"), (GEMMA, "gemma3")] {
         let tok = Tokenizer::from_gguf(&content(file)).unwrap();
-        for text in [
-            "感谢您昨天的支持🙂👍🏽🚀",
-            "2026年11月，❤️ 🇨🇳 日本語 한국어",
-            "Ελληνικά русский हिन्दी",
-        ] {
+        for text in
+            ["感谢您昨天的支持🙂👍🏽🚀", "2026年11月，❤️ 🇨🇳 日本語 한국어", "Ελληνικά русский हिन्दी"]
+        {
             let ids = tok.encode(text, false, false);
             let mut d = tok.stream_decoder(false);
             let mut pieces = Vec::new();
             for &id in &ids {
                 let p = d.push(id);
-                assert!(
-                    !p.contains('\u{fffd}'),
-                    "{name}: partial character leaked for {text:?}"
-                );
+                assert!(!p.contains('\u{fffd}'), "{name}: partial character leaked for {text:?}");
                 pieces.push(p);
             }
             pieces.push(d.finish());
@@ -253,9 +230,7 @@ fn smollm2_template_from_metadata_renders_chatml() {
     );
     assert_eq!(t.stop_strings(), vec!["<|im_end|>".to_string()]);
     let tok = Tokenizer::from_gguf(&c).unwrap();
-    assert!(t
-        .stop_token_ids(&tok)
-        .contains(&tok.token_id("<|im_end|>").unwrap()));
+    assert!(t.stop_token_ids(&tok).contains(&tok.token_id("<|im_end|>").unwrap()));
     let ids = tok.encode_chat(&out);
     assert_eq!(ids[0], tok.token_id("<|im_start|>").unwrap());
 }
@@ -294,10 +269,7 @@ fn unsupported_pre_in_real_metadata_is_named() {
         candle_core::quantized::gguf_file::Value::String("chatglm-bpe".into()),
     );
     let err = Tokenizer::from_gguf(&c).unwrap_err().to_string();
-    assert!(
-        err.contains("`chatglm-bpe`") && err.contains("tokenizer.ggml.pre"),
-        "{err}"
-    );
+    assert!(err.contains("`chatglm-bpe`") && err.contains("tokenizer.ggml.pre"), "{err}");
 }
 
 /// SmolLM2's tokenizer.json (byte-level BPE, individual digits), rebuilt from the GGUF
@@ -308,23 +280,14 @@ fn smollm2_tokenizer_json(c: &Content) -> serde_json::Value {
         V::Array(a) => a.clone(),
         _ => panic!("{k} is not an array"),
     };
-    let tokens: Vec<String> = arr("tokenizer.ggml.tokens")
-        .iter()
-        .map(|v| v.to_string().unwrap().clone())
-        .collect();
-    let types: Vec<i32> = arr("tokenizer.ggml.token_type")
-        .iter()
-        .map(|v| v.to_i32().unwrap())
-        .collect();
-    let merges: Vec<String> = arr("tokenizer.ggml.merges")
-        .iter()
-        .map(|v| v.to_string().unwrap().clone())
-        .collect();
-    let vocab: serde_json::Map<String, serde_json::Value> = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.clone(), serde_json::json!(i)))
-        .collect();
+    let tokens: Vec<String> =
+        arr("tokenizer.ggml.tokens").iter().map(|v| v.to_string().unwrap().clone()).collect();
+    let types: Vec<i32> =
+        arr("tokenizer.ggml.token_type").iter().map(|v| v.to_i32().unwrap()).collect();
+    let merges: Vec<String> =
+        arr("tokenizer.ggml.merges").iter().map(|v| v.to_string().unwrap().clone()).collect();
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        tokens.iter().enumerate().map(|(i, t)| (t.clone(), serde_json::json!(i))).collect();
     let added: Vec<serde_json::Value> = tokens
         .iter()
         .enumerate()
@@ -356,16 +319,10 @@ fn tokenizer_json_beside_the_model_is_preferred_and_agrees() {
     let fake_model = dir.path().join("model.gguf");
     // Without tokenizer.json: the metadata tokenizer.
     let from_meta = Tokenizer::for_model(&fake_model, &c).unwrap();
-    std::fs::write(
-        dir.path().join("tokenizer.json"),
-        smollm2_tokenizer_json(&c).to_string(),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("tokenizer.json"), smollm2_tokenizer_json(&c).to_string())
+        .unwrap();
     let tok = Tokenizer::for_model(&fake_model, &c).unwrap();
-    assert!(
-        format!("{tok:?}").contains("Hf"),
-        "tokenizer.json beside the model was not used"
-    );
+    assert!(format!("{tok:?}").contains("Hf"), "tokenizer.json beside the model was not used");
     assert_eq!(tok.bos_id(), Some(1));
     assert_eq!(tok.eos_id(), Some(2));
     assert_eq!(tok.eot_ids(), from_meta.eot_ids());
@@ -383,27 +340,16 @@ fn tokenizer_json_beside_the_model_is_preferred_and_agrees() {
         }
         if case.roundtrip_special {
             let mut d = tok.stream_decoder(false);
-            let streamed: String = case
-                .special
-                .iter()
-                .map(|&id| d.push(id))
-                .collect::<String>()
-                + &d.finish();
+            let streamed: String =
+                case.special.iter().map(|&id| d.push(id)).collect::<String>() + &d.finish();
             if streamed != case.text {
                 failures.push(format!("{:?} streams back as {streamed:?}", case.text));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
     let bad = dir.path().join("broken.json");
     std::fs::write(&bad, "{ not json").unwrap();
-    let err = Tokenizer::from_tokenizer_json(&bad)
-        .unwrap_err()
-        .to_string();
+    let err = Tokenizer::from_tokenizer_json(&bad).unwrap_err().to_string();
     assert!(err.contains("broken.json"), "{err}");
 }

@@ -74,11 +74,8 @@ impl ModelCache {
                 .is_some_and(|age| age >= min_age);
             if leftover && old {
                 let p = e.path();
-                let _ = if p.is_dir() {
-                    std::fs::remove_dir_all(&p)
-                } else {
-                    std::fs::remove_file(&p)
-                };
+                let _ =
+                    if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
             }
         }
     }
@@ -133,10 +130,7 @@ impl Landing {
 
     /// Starts writing `dest` (its folder is created).
     pub(crate) fn new(dest: &Path) -> io::Result<Self> {
-        let dir = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let name = dest.file_name().unwrap_or_default().to_string_lossy();
         let tmp = tempfile::Builder::new()
@@ -181,18 +175,9 @@ impl Landing {
         expected_sha256: Option<&str>,
         expected_size: Option<u64>,
     ) -> Result<String, LandError> {
-        let Landing {
-            dest,
-            tmp,
-            hasher,
-            written,
-            head,
-            require_gguf,
-        } = self;
+        let Landing { dest, tmp, hasher, written, head, require_gguf } = self;
         if require_gguf && head != b"GGUF" {
-            return Err(LandError::NotGguf(
-                String::from_utf8_lossy(&head).into_owned(),
-            ));
+            return Err(LandError::NotGguf(String::from_utf8_lossy(&head).into_owned()));
         }
         let actual = hex(&hasher.finalize());
         if let Some(expected) = expected_sha256 {
@@ -205,10 +190,7 @@ impl Landing {
         }
         if let Some(expected) = expected_size {
             if expected != written {
-                return Err(LandError::Size {
-                    expected,
-                    actual: written,
-                });
+                return Err(LandError::Size { expected, actual: written });
             }
         }
         tmp.as_file().sync_all()?;
@@ -295,10 +277,7 @@ mod tests {
         assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
         assert_eq!(names(&dir.path().join("m")), ["x.gguf", "x.gguf.sha256"]);
         let cache = ModelCache::new(dir.path());
-        let entry = crate::catalogue::Catalogue::builtin()
-            .get("smollm2-135m")
-            .unwrap()
-            .clone();
+        let entry = crate::catalogue::Catalogue::builtin().get("smollm2-135m").unwrap().clone();
         assert!(cache.cached(&entry).is_none());
         assert_eq!(sha256_file(&dest).unwrap(), (HELLO_SHA.to_string(), 5));
     }
@@ -307,20 +286,13 @@ mod tests {
     fn stale_leftovers_are_swept() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ModelCache::new(dir.path());
-        let entry = crate::catalogue::Catalogue::builtin()
-            .get("smollm2-135m")
-            .unwrap()
-            .clone();
+        let entry = crate::catalogue::Catalogue::builtin().get("smollm2-135m").unwrap().clone();
         let d = cache.dir(&entry);
         std::fs::create_dir_all(d.join(".pip-abc")).unwrap();
         std::fs::write(d.join(".m.gguf.x1.partial"), b"half").unwrap();
         std::fs::write(d.join("keep.txt"), b"mine").unwrap();
         cache.sweep_stale(&entry, std::time::Duration::from_secs(3600));
-        assert_eq!(
-            names(&d).len(),
-            3,
-            "fresh leftovers may belong to a running pull"
-        );
+        assert_eq!(names(&d).len(), 3, "fresh leftovers may belong to a running pull");
         cache.sweep_stale(&entry, std::time::Duration::ZERO);
         assert_eq!(names(&d), ["keep.txt"]);
     }
@@ -337,13 +309,7 @@ mod tests {
 
         let mut l = Landing::new(&dest).unwrap();
         l.write_all(b"hello").unwrap();
-        assert!(matches!(
-            l.finish(None, Some(6)),
-            Err(LandError::Size {
-                expected: 6,
-                actual: 5
-            })
-        ));
+        assert!(matches!(l.finish(None, Some(6)), Err(LandError::Size { expected: 6, actual: 5 })));
         assert!(names(dir.path()).is_empty());
 
         // A model file must be GGUF: an HTML page from a misconfigured mirror is refused.

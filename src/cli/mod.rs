@@ -197,7 +197,11 @@ pub fn load_engine_with(
     }
     let opts = upward::engine::LoadOptions {
         ctx,
-        template_fallback: resolved.entry.as_ref().and_then(|e| e.chat_template).map(|t| t.as_str().to_string()),
+        template_fallback: resolved
+            .entry
+            .as_ref()
+            .and_then(|e| e.chat_template)
+            .map(|t| t.as_str().to_string()),
     };
     let engine = upward::engine::Engine::load(&resolved.path, &opts)
         .with_context(|| format!("cannot load model {name}"))?;

@@ -56,11 +56,7 @@ pub fn run(cmd: ModelsCommand, g: &Global) -> anyhow::Result<()> {
                 ..PullOptions::default()
             };
             let path = catalogue::pull(&entry, &opts)?;
-            eprintln!(
-                "upward: `{}` ready in {:.1}s",
-                entry.name,
-                started.elapsed().as_secs_f64()
-            );
+            eprintln!("upward: `{}` ready in {:.1}s", entry.name, started.elapsed().as_secs_f64());
             println!("{}", path.display());
             Ok(())
         }
@@ -72,17 +68,12 @@ pub fn run(cmd: ModelsCommand, g: &Global) -> anyhow::Result<()> {
             println!("file     {}", r.path.display());
             let size_note = match r.size_ok() {
                 Some(true) => " (as expected)".to_string(),
-                Some(false) => format!(
-                    " (MISMATCH: expected {} bytes)",
-                    r.expected_size.unwrap_or_default()
-                ),
+                Some(false) => {
+                    format!(" (MISMATCH: expected {} bytes)", r.expected_size.unwrap_or_default())
+                }
                 None => String::new(),
             };
-            println!(
-                "size     {} bytes, {:.1} MiB{size_note}",
-                r.size,
-                r.size as f64 / 1048576.0
-            );
+            println!("size     {} bytes, {:.1} MiB{size_note}", r.size, r.size as f64 / 1048576.0);
             let sha_note = match (r.sha256_ok(), r.checksum_origin) {
                 (Some(true), ChecksumOrigin::Catalogue) => " (matches the catalogue)".to_string(),
                 (Some(true), _) => " (matches the digest recorded at download)".to_string(),
@@ -133,38 +124,20 @@ fn list(cat: &Catalogue, cache: &ModelCache, json: bool) -> anyhow::Result<()> {
             let cached = cache.cached(e);
             if let Some(o) = v.as_object_mut() {
                 o.insert("default".into(), (e.name == cat.default_name()).into());
-                o.insert(
-                    "fallback".into(),
-                    (Some(e.name.as_str()) == cat.fallback_name()).into(),
-                );
+                o.insert("fallback".into(), (Some(e.name.as_str()) == cat.fallback_name()).into());
                 o.insert("cached".into(), cached.is_some().into());
-                o.insert(
-                    "path".into(),
-                    cached.map(|p| p.display().to_string()).into(),
-                );
+                o.insert("path".into(), cached.map(|p| p.display().to_string()).into());
             }
             items.push(v);
         }
         return emit(&format!("{}\n", serde_json::to_string_pretty(&items)?));
     }
-    let header = [
-        "NAME",
-        "ARCH",
-        "QUANT",
-        "CTX",
-        "LANGUAGES",
-        "LICENCE",
-        "DOWNLOADED",
-    ];
+    let header = ["NAME", "ARCH", "QUANT", "CTX", "LANGUAGES", "LICENCE", "DOWNLOADED"];
     let rows: Vec<[String; 7]> = cat
         .entries()
         .iter()
         .map(|e| {
-            let mark = if e.name == cat.default_name() {
-                "*"
-            } else {
-                " "
-            };
+            let mark = if e.name == cat.default_name() { "*" } else { " " };
             [
                 format!("{mark}{}", e.name),
                 e.architecture.clone(),
@@ -172,11 +145,7 @@ fn list(cat: &Catalogue, cache: &ModelCache, json: bool) -> anyhow::Result<()> {
                 e.context_length.to_string(),
                 truncate_to_width(&e.languages.join(","), 18),
                 truncate_to_width(&e.licence, 22),
-                if cache.cached(e).is_some() {
-                    "yes".into()
-                } else {
-                    "no".into()
-                },
+                if cache.cached(e).is_some() { "yes".into() } else { "no".into() },
             ]
         })
         .collect();
@@ -202,10 +171,7 @@ fn list(cat: &Catalogue, cache: &ModelCache, json: bool) -> anyhow::Result<()> {
     for r in &rows {
         line(r);
     }
-    let fallback = cat
-        .fallback_name()
-        .map(|f| format!("; fallback: {f}"))
-        .unwrap_or_default();
+    let fallback = cat.fallback_name().map(|f| format!("; fallback: {f}")).unwrap_or_default();
     out.push_str(&format!(
         "\n* default{fallback}. Catalogue: {}. Cache: {}\n",
         cat.origin(),
@@ -218,10 +184,7 @@ fn list(cat: &Catalogue, cache: &ModelCache, json: bool) -> anyhow::Result<()> {
 fn emit(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }

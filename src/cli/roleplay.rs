@@ -58,7 +58,12 @@ pub fn run(args: RoleplayArgs, g: &Global) -> anyhow::Result<()> {
     coach.run()
 }
 
-fn list(kb: &KnowledgeBase, personas: &[roleplay::Persona], lang: Lang, json: bool) -> anyhow::Result<()> {
+fn list(
+    kb: &KnowledgeBase,
+    personas: &[roleplay::Persona],
+    lang: Lang,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         let v = serde_json::json!({
             "scenarios": kb.scenarios().iter().map(|s| serde_json::json!({
@@ -215,7 +220,10 @@ mod tests {
     #[test]
     fn script_lines_and_blocks() {
         assert_eq!(script_turns("a\nb\n\n"), vec!["a", "b"]);
-        assert_eq!(script_turns("line one\nline two\n\nsecond turn\n"), vec!["line one\nline two", "second turn"]);
+        assert_eq!(
+            script_turns("line one\nline two\n\nsecond turn\n"),
+            vec!["line one\nline two", "second turn"]
+        );
         assert_eq!(script_turns("a\n\nb\n"), vec!["a", "b"]);
     }
 }

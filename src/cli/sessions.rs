@@ -5,7 +5,9 @@ use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use upward::lang::Lang;
-use upward::store::{export_json, export_markdown, ExportFormat, SessionDetail, SessionKind, Store};
+use upward::store::{
+    export_json, export_markdown, ExportFormat, SessionDetail, SessionKind, Store,
+};
 use upward::text::{display_width, truncate_to_width};
 
 /// Subcommands of `upward sessions`.

@@ -56,20 +56,13 @@ impl<'a> Doc<'a> {
             }
         }
         push_trimmed(text, start, text.len(), &mut sents);
-        Doc {
-            text,
-            sents,
-            requests: std::cell::OnceCell::new(),
-        }
+        Doc { text, sents, requests: std::cell::OnceCell::new() }
     }
 
     /// Index of the sentence holding byte `b`.
     pub(crate) fn sent_at(&self, b: usize) -> Option<usize> {
         // Sentences are sorted and disjoint: binary search.
-        let i = self
-            .sents
-            .partition_point(|&(s, _)| s <= b)
-            .checked_sub(1)?;
+        let i = self.sents.partition_point(|&(s, _)| s <= b).checked_sub(1)?;
         (b < self.sents[i].1).then_some(i)
     }
 
@@ -87,9 +80,9 @@ impl<'a> Doc<'a> {
             return Some(self.evidence_span(s, e));
         }
         let is_break = |c: char| matches!(c, '，' | ',' | '：' | ':' | '、');
-        let cs = self.text[s..b].rfind(is_break).map_or(s, |k| {
-            s + k + self.text[s + k..].chars().next().map_or(1, char::len_utf8)
-        });
+        let cs = self.text[s..b]
+            .rfind(is_break)
+            .map_or(s, |k| s + k + self.text[s + k..].chars().next().map_or(1, char::len_utf8));
         let ce = self.text[b..e].find(is_break).map_or(e, |k| b + k);
         let (cs, ce) = trim_span(self.text, cs, ce);
         Some(self.evidence_span(cs, ce))
@@ -156,14 +149,8 @@ re!(pub(crate) ORG_ZH, r"\p{Han}{2}(?:银行|集团|科技|乳业|水务|重工|
 re!(pub(crate) PERSON_ZH, r"[王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙段雷钱汤尹黎易常武乔贺赖龚](?:总监|总|经理|处长|主任|院长|局长|董事长|部长|科长|老师)|[小老][王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯]");
 re!(LATIN_WORD, r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:'s)?\b");
 re!(NUMBER, r"[$¥￥€£]?\d+(?:[.,]\d+)*");
-re!(
-    NUMBER_ZH,
-    r"[一二两三四五六七八九十百千]+(?:万|亿|个点|成|家|个需求|个仓库|年)"
-);
-re!(
-    GREETING,
-    r"(?i)\b(?:hi|hey|hello|dear|thanks|thank you)[,\s]+$"
-);
+re!(NUMBER_ZH, r"[一二两三四五六七八九十百千]+(?:万|亿|个点|成|家|个需求|个仓库|年)");
+re!(GREETING, r"(?i)\b(?:hi|hey|hello|dear|thanks|thank you)[,\s]+$");
 
 const LATIN_STOP: &[&str] = &[
     "I",
@@ -301,11 +288,7 @@ fn situation(doc: &Doc) -> (Status, Option<Evidence>) {
         .chain(doc.matches(&NUMBER_ZH, &never))
         .map(|(b, _)| b)
         .collect();
-    let stages: Vec<usize> = doc
-        .matches(&STAGE, &never)
-        .into_iter()
-        .map(|(b, _)| b)
-        .collect();
+    let stages: Vec<usize> = doc.matches(&STAGE, &never).into_iter().map(|(b, _)| b).collect();
     for group in [&names, &numbers, &stages] {
         if let Some(&b) = group.iter().min() {
             firsts.push(b);
@@ -328,11 +311,8 @@ fn situation(doc: &Doc) -> (Status, Option<Evidence>) {
             }
         }
     }
-    let best = kinds_in
-        .iter()
-        .enumerate()
-        .max_by_key(|&(i, &k)| (k, usize::MAX - i))
-        .map(|(i, _)| i);
+    let best =
+        kinds_in.iter().enumerate().max_by_key(|&(i, &k)| (k, usize::MAX - i)).map(|(i, _)| i);
     let ev = match (status, best) {
         (Status::Missing, _) | (_, None) => None,
         (_, Some(i)) => Some(doc.evidence_span(doc.sents[i].0, doc.sents[i].1)),
@@ -428,14 +408,11 @@ re!(
     TONE_POS,
     r"(?i)汇报|请教|想听听|请您|想请|同步一下|向您|\b(?:update|advice|advise|your take|could you|would you|could I|quick question|heads up|FYI|I'd value)\b"
 );
-const SHOUT_OK: &[&str] = &[
-    "SYSTEM", "ACME", "NASA", "IBM", "FYI", "CEO", "CFO", "CIO", "ROI", "SLA",
-];
+const SHOUT_OK: &[&str] =
+    &["SYSTEM", "ACME", "NASA", "IBM", "FYI", "CEO", "CFO", "CIO", "ROI", "SLA"];
 
 fn tone(doc: &Doc) -> (Status, Option<Evidence>) {
-    let shout = TONE_SHOUT
-        .find_iter(doc.text)
-        .find(|m| !SHOUT_OK.contains(&m.as_str()));
+    let shout = TONE_SHOUT.find_iter(doc.text).find(|m| !SHOUT_OK.contains(&m.as_str()));
     if let Some(b) = doc.first(&TONE_NEG).or(shout.map(|m| m.start())) {
         return (Status::Missing, doc.evidence_at(b));
     }
@@ -501,10 +478,7 @@ re!(
     BOSS_ACT,
     r"(?i)[您你][^。！？，,]{0,6}?(?:陪|帮|教|提醒|指出|骂|批评|让我|带我|找我|改|协调|搞定|点醒|纠正|指点|拉着|示范|告诉我|替我|给我讲|手把手|带着我|解围)|\byou (?:reviewed|sat in|stopped me|shared|explained|stayed|helped|taught|reminded|pointed|called|brought|took|went|freed|came|showed|pushed|coached|corrected|walked|sat|stepped|handled|opened|told|gave me)\b|\bthanks? (?:you )?for (?:\w+ing)\b|\bhelp (?:with|on) (?:the )?[A-Z]"
 );
-re!(
-    GENERIC_FOR,
-    r"(?i)\bfor giving me (?:the|this|a|an) (?:platform|opportunity|chance)\b"
-);
+re!(GENERIC_FOR, r"(?i)\bfor giving me (?:the|this|a|an) (?:platform|opportunity|chance)\b");
 re!(
     EPISODE_TIME,
     r"(?i)上次|那次|那天|上周|上个月|上半年|去年|前年|[一二两三四五六七八九十\d]+年前|[一二三四五六七八九十\d]+月份?|刚来的时候|当时|第一次|那一次|周会上|那个项目|那个标|\b(?:last (?:week|month|year|quarter|spring|summer|autumn|fall|winter)|back in|in (?:january|february|march|april|may|june|july|august|september|october|november|december)|when (?:I|you|we)|that time|\w+day's meeting|the day)\b"
@@ -512,9 +486,7 @@ re!(
 
 fn is_request(doc: &Doc, i: usize) -> bool {
     let flags = doc.requests.get_or_init(|| {
-        (0..doc.sents.len())
-            .map(|k| REQUEST_SENT.is_match(doc.sent_text(k)))
-            .collect()
+        (0..doc.sents.len()).map(|k| REQUEST_SENT.is_match(doc.sent_text(k))).collect()
     });
     flags.get(i).copied().unwrap_or(false)
 }
@@ -524,11 +496,7 @@ fn specific(doc: &Doc) -> (Status, Option<Evidence>) {
     let acts: Vec<_> = doc
         .matches(&BOSS_ACT, &skip)
         .into_iter()
-        .filter(|&(b, _)| {
-            GENERIC_FOR
-                .find_at(doc.text, b)
-                .is_none_or(|g| g.start() > b + 12)
-        })
+        .filter(|&(b, _)| GENERIC_FOR.find_at(doc.text, b).is_none_or(|g| g.start() > b + 12))
         .collect();
     let Some(&(b, _)) = acts.first() else {
         return (Status::Missing, None);
@@ -536,11 +504,8 @@ fn specific(doc: &Doc) -> (Status, Option<Evidence>) {
     let timed = doc.matches(&EPISODE_TIME, &skip);
     let named = !doc.matches(&ORG_ZH, &never).is_empty() || !latin_names(doc, false).is_empty();
     // Prefer the act that sits with a time reference.
-    let with_time = acts.iter().find(|(a, _)| {
-        timed
-            .iter()
-            .any(|(t, _)| doc.sent_at(*t) == doc.sent_at(*a))
-    });
+    let with_time =
+        acts.iter().find(|(a, _)| timed.iter().any(|(t, _)| doc.sent_at(*t) == doc.sent_at(*a)));
     match with_time {
         Some(&(a, _)) => (Status::Met, doc.evidence_at(a)),
         None if !timed.is_empty() || named => (Status::Met, doc.evidence_at(b)),
@@ -607,10 +572,7 @@ re!(
     OCCASION_STRONG,
     r"(?i)年底|年终|岁末|年末|新年|春节|元旦|过年|周年|入职|签了|签下|正式签|中标|中了|验收|上线|交付|升任|晋升|升职|年会|结项|回款|\b(?:year-end|end of the year|the year wraps|as the year|new year|holidays?|christmas|anniversary|since I joined|signed|closed|won|went live|acceptance|my promotion|promoted|annual)\b"
 );
-re!(
-    OCCASION_WEAK,
-    r"(?i)这一年|一年|今年|\b(?:this year|another year|year done)\b"
-);
+re!(OCCASION_WEAK, r"(?i)这一年|一年|今年|\b(?:this year|another year|year done)\b");
 
 fn occasion(doc: &Doc) -> (Status, Option<Evidence>) {
     let skip = |i: usize| is_request(doc, i);
@@ -640,15 +602,10 @@ fn forward(doc: &Doc) -> (Status, Option<Evidence>) {
         return (Status::Met, doc.evidence_at(b));
     }
     // "I'll <verb>" is a commitment unless the verb is a generic one ("I'll keep working").
-    let generic: Vec<usize> = doc
-        .matches(&FORWARD_WEAK, &skip)
-        .into_iter()
-        .map(|(b, _)| b)
-        .collect();
-    if let Some(&(b, _)) = doc
-        .matches(&FORWARD_WILL, &skip)
-        .iter()
-        .find(|(b, _)| !generic.contains(b))
+    let generic: Vec<usize> =
+        doc.matches(&FORWARD_WEAK, &skip).into_iter().map(|(b, _)| b).collect();
+    if let Some(&(b, _)) =
+        doc.matches(&FORWARD_WILL, &skip).iter().find(|(b, _)| !generic.contains(b))
     {
         return (Status::Met, doc.evidence_at(b));
     }
@@ -692,17 +649,12 @@ pub fn assess(text: &str, kind: DraftKind, lang: Lang) -> Vec<(String, Status, O
             ]
         }
     };
-    out.into_iter()
-        .map(|(id, (st, ev))| (id.to_string(), st, ev))
-        .collect()
+    out.into_iter().map(|(id, (st, ev))| (id.to_string(), st, ev)).collect()
 }
 
 // ---------------------------------------------------------------- kind markers
 
-re!(
-    THANKS_MARK,
-    r"(?i)谢谢|感谢|多谢|感恩|致谢|\bthank|\bgrateful\b|\bappreciate"
-);
+re!(THANKS_MARK, r"(?i)谢谢|感谢|多谢|感恩|致谢|\bthank|\bgrateful\b|\bappreciate");
 re!(
     HELP_MARK,
     r"(?i)汇报|请教|求助|想问|问一下|同步一下|帮忙|帮我|怎么办|需要|请您|能不能|能否|您看|\b(?:quick question|got a minute|need to talk|heads up|FYI|update on|advice|advise|could you|can you|would you|should we|should I|what should|I need|approve|any ideas|sign off)\b"
@@ -748,11 +700,7 @@ mod tests {
     use super::*;
 
     fn status(text: &str, kind: DraftKind, id: &str) -> Status {
-        assess(text, kind, Lang::detect(text))
-            .into_iter()
-            .find(|(i, _, _)| i == id)
-            .unwrap()
-            .1
+        assess(text, kind, Lang::detect(text)).into_iter().find(|(i, _, _)| i == id).unwrap().1
     }
 
     #[test]
@@ -762,19 +710,10 @@ mod tests {
         let quoted: Vec<_> = (0..doc.sents.len()).map(|i| doc.sent_text(i)).collect();
         assert_eq!(
             quoted,
-            [
-                "王总，客户ACME压价15%。",
-                "我已经约了采购。",
-                "Price is $1.5M.",
-                "Next?"
-            ]
+            ["王总，客户ACME压价15%。", "我已经约了采购。", "Price is $1.5M.", "Next?"]
         );
         let ev = doc.evidence_at(text.find("约了").unwrap()).unwrap();
-        let by_chars: String = text
-            .chars()
-            .skip(ev.start)
-            .take(ev.end - ev.start)
-            .collect();
+        let by_chars: String = text.chars().skip(ev.start).take(ev.end - ev.start).collect();
         assert_eq!(by_chars, ev.text);
         assert_eq!(ev.text, "我已经约了采购。");
     }
@@ -783,13 +722,7 @@ mod tests {
     fn wrapped_english_lines_stay_one_sentence() {
         let doc = Doc::new("Could you approve 5% for Corvid\nby next Friday?\n\nThanks,\nAmy");
         let quoted: Vec<_> = (0..doc.sents.len()).map(|i| doc.sent_text(i)).collect();
-        assert_eq!(
-            quoted,
-            [
-                "Could you approve 5% for Corvid\nby next Friday?",
-                "Thanks,\nAmy"
-            ]
-        );
+        assert_eq!(quoted, ["Could you approve 5% for Corvid\nby next Friday?", "Thanks,\nAmy"]);
         let doc = Doc::new("王总：\n华信银行压价15%\n您看怎么办");
         assert_eq!(doc.sents.len(), 3);
     }
@@ -811,11 +744,8 @@ mod tests {
             for kind in [DraftKind::Help, DraftKind::Thanks] {
                 for (_, _, ev) in assess(text, kind, Lang::detect(text)) {
                     if let Some(ev) = ev {
-                        let by_chars: String = text
-                            .chars()
-                            .skip(ev.start)
-                            .take(ev.end - ev.start)
-                            .collect();
+                        let by_chars: String =
+                            text.chars().skip(ev.start).take(ev.end - ev.start).collect();
                         assert_eq!(by_chars, ev.text);
                     }
                 }
@@ -827,22 +757,12 @@ mod tests {
     #[test]
     fn short_spoken_turns() {
         let k = DraftKind::Help;
+        assert_eq!(status("您看这个折扣我们是给还是不给？", k, "ask"), Status::Met);
         assert_eq!(
-            status("您看这个折扣我们是给还是不给？", k, "ask"),
+            status("我已经跟客户的财务总监聊过两次了，也发了报价。", k, "effort"),
             Status::Met
         );
-        assert_eq!(
-            status(
-                "我已经跟客户的财务总监聊过两次了，也发了报价。",
-                k,
-                "effort"
-            ),
-            Status::Met
-        );
-        assert_eq!(
-            status("这客户太抠门了，我真受不了。", k, "tone"),
-            Status::Missing
-        );
+        assert_eq!(status("这客户太抠门了，我真受不了。", k, "tone"), Status::Missing);
         assert_eq!(
             status(
                 "I'll send the revised offer Friday; if they balk, the fallback is a pilot.",
@@ -851,28 +771,16 @@ mod tests {
             ),
             Status::Met
         );
-        assert_eq!(
-            status("They need an answer by next Wednesday.", k, "timing"),
-            Status::Met
-        );
-        assert_eq!(
-            status("They need an answer tomorrow.", k, "timing"),
-            Status::Missing
-        );
+        assert_eq!(status("They need an answer by next Wednesday.", k, "timing"), Status::Met);
+        assert_eq!(status("They need an answer tomorrow.", k, "timing"), Status::Missing);
     }
 
     #[test]
     fn greeting_names_are_not_customers() {
         let doc = Doc::new("Hi Sarah, the deal with Northwind Logistics is close.");
-        let names: Vec<_> = latin_names(&doc, false)
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect();
+        let names: Vec<_> = latin_names(&doc, false).into_iter().map(|(_, n)| n).collect();
         assert_eq!(names, ["Northwind", "Logistics"]);
-        let all: Vec<_> = latin_names(&doc, true)
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect();
+        let all: Vec<_> = latin_names(&doc, true).into_iter().map(|(_, n)| n).collect();
         assert_eq!(all, ["Sarah", "Northwind", "Logistics"]);
     }
 
@@ -881,10 +789,7 @@ mod tests {
         let help = "明天投标，研发到现在还没给方案，完全是他们的问题。";
         assert_eq!(status(help, DraftKind::Help, "politics"), Status::Missing);
         let thanks = "谢谢您去年带我跑中石化的项目。对了，能不能帮我争取一下调薪？";
-        assert_eq!(
-            status(thanks, DraftKind::Thanks, "sincere"),
-            Status::Missing
-        );
+        assert_eq!(status(thanks, DraftKind::Thanks, "sincere"), Status::Missing);
         assert_eq!(status(thanks, DraftKind::Thanks, "specific"), Status::Met);
     }
 }

@@ -36,10 +36,7 @@ mod tests {
             detect_kind("王总，华信银行压价15%，您看能不能批一下？谢谢！"),
             Some(DraftKind::Help)
         );
-        assert_eq!(
-            detect_kind("谢谢您去年带我跑中石化的项目。"),
-            Some(DraftKind::Thanks)
-        );
+        assert_eq!(detect_kind("谢谢您去年带我跑中石化的项目。"), Some(DraftKind::Thanks));
         assert_eq!(
             detect_kind(
                 "Thanks for your guidance this year. Could you recommend me for the East region?"

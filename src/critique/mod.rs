@@ -18,8 +18,8 @@ mod principles;
 pub mod render;
 mod rewrite;
 pub mod rubric;
-pub mod with_engine;
 mod score;
+pub mod with_engine;
 
 use crate::lang::Lang;
 use serde::{Deserialize, Serialize};
@@ -242,10 +242,7 @@ pub fn validate_draft(draft: &str) -> Result<(), CritiqueError> {
     }
     let chars = draft.chars().count();
     if chars > MAX_DRAFT_CHARS {
-        return Err(CritiqueError::TooLong {
-            chars,
-            max: MAX_DRAFT_CHARS,
-        });
+        return Err(CritiqueError::TooLong { chars, max: MAX_DRAFT_CHARS });
     }
     Ok(())
 }
@@ -292,21 +289,9 @@ pub(crate) fn build<K: PrincipleSource + ?Sized>(
             evidence,
         })
         .collect();
-    let score = score(
-        kind,
-        &criteria
-            .iter()
-            .map(|c| (c.id.as_str(), c.status))
-            .collect::<Vec<_>>(),
-    );
-    Critique {
-        kind,
-        lang,
-        score,
-        criteria,
-        comment: None,
-        rewrite: None,
-    }
+    let score =
+        score(kind, &criteria.iter().map(|c| (c.id.as_str(), c.status)).collect::<Vec<_>>());
+    Critique { kind, lang, score, criteria, comment: None, rewrite: None }
 }
 
 #[cfg(test)]

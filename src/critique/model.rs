@@ -79,17 +79,12 @@ fn render(
     let sys = tmpl
         .render(context! { part => "system", ..ctx.clone() })
         .map_err(|e| prompt_err(&name, e))?;
-    let user = tmpl
-        .render(context! { part => "user", ..ctx })
-        .map_err(|e| prompt_err(&name, e))?;
+    let user = tmpl.render(context! { part => "user", ..ctx }).map_err(|e| prompt_err(&name, e))?;
     Ok((sys, user))
 }
 
 fn prompt_err(name: &str, e: minijinja::Error) -> CritiqueError {
-    CritiqueError::Model {
-        stage: format!("rendering prompt {name}"),
-        message: e.to_string(),
-    }
+    CritiqueError::Model { stage: format!("rendering prompt {name}"), message: e.to_string() }
 }
 
 fn kind_name(kind: DraftKind, lang: Lang) -> &'static str {
@@ -134,17 +129,13 @@ pub fn critique_with_model<K: PrincipleSource + ?Sized>(
         let (sys, user) = render(&env, "judge", lang, ctx)?;
         let pick = model
             .choose(&sys, &user, &STATUS_CHOICES)
-            .map_err(|message| CritiqueError::Model {
-                stage: format!("judging {id}"),
-                message,
-            })?;
-        let said = STATUS_CHOICES
-            .get(pick)
-            .and_then(|s| Status::parse(s))
-            .ok_or_else(|| CritiqueError::Model {
+            .map_err(|message| CritiqueError::Model { stage: format!("judging {id}"), message })?;
+        let said = STATUS_CHOICES.get(pick).and_then(|s| Status::parse(s)).ok_or_else(|| {
+            CritiqueError::Model {
                 stage: format!("judging {id}"),
                 message: format!("choice index {pick} out of range"),
-            })?;
+            }
+        })?;
         let status = combine(det, ev.is_some(), said);
         combined.push((id, status, ev));
     }
@@ -221,10 +212,7 @@ fn comment(
     let (sys, user) = render(env, "comment", c.lang, ctx)?;
     let said = model
         .generate(&sys, &user, 160)
-        .map_err(|message| CritiqueError::Model {
-            stage: "writing the comment".into(),
-            message,
-        })?;
+        .map_err(|message| CritiqueError::Model { stage: "writing the comment".into(), message })?;
     let said = clean(&said);
     if said.is_empty() || Lang::detect(&said) != c.lang {
         return Ok(fallback_comment(c));
@@ -261,9 +249,7 @@ fn rewrite(
     // The rewrite is in the draft's language, whatever the feedback's language is.
     let lang = Lang::detect(draft);
     let slots = slots(c, lang);
-    let example = rubric::criterion("effort")
-        .map(|k| k.placeholder(lang))
-        .unwrap_or_default();
+    let example = rubric::criterion("effort").map(|k| k.placeholder(lang)).unwrap_or_default();
     let max_tokens = (draft.chars().count() * 2).clamp(128, 1024);
     let mut lost: Vec<String> = Vec::new();
     // One try, and one repair try that names the facts the first one lost.
@@ -277,13 +263,9 @@ fn rewrite(
             draft => quoted,
         };
         let (sys, user) = render(env, "rewrite", lang, ctx)?;
-        let said =
-            model
-                .generate(&sys, &user, max_tokens)
-                .map_err(|message| CritiqueError::Model {
-                    stage: "rewriting".into(),
-                    message,
-                })?;
+        let said = model
+            .generate(&sys, &user, max_tokens)
+            .map_err(|message| CritiqueError::Model { stage: "rewriting".into(), message })?;
         let mut said = clean(&said);
         if said.is_empty() || Lang::detect(&said) != Lang::detect(draft) {
             break;
@@ -301,11 +283,8 @@ fn rewrite(
             return Ok(said);
         }
     }
-    let verdicts: Vec<(&str, Status)> = c
-        .criteria
-        .iter()
-        .map(|r| (r.id.as_str(), r.status))
-        .collect();
+    let verdicts: Vec<(&str, Status)> =
+        c.criteria.iter().map(|r| (r.id.as_str(), r.status)).collect();
     Ok(deterministic_rewrite(draft, c.kind, lang, &verdicts))
 }
 
@@ -398,16 +377,8 @@ mod tests {
     #[test]
     fn combination_rule() {
         use Status::*;
-        assert_eq!(
-            combine(Missing, false, Met),
-            Partial,
-            "one step, and no met without evidence"
-        );
-        assert_eq!(
-            combine(Partial, false, Met),
-            Partial,
-            "no met without evidence"
-        );
+        assert_eq!(combine(Missing, false, Met), Partial, "one step, and no met without evidence");
+        assert_eq!(combine(Partial, false, Met), Partial, "no met without evidence");
         assert_eq!(combine(Partial, true, Met), Met);
         assert_eq!(combine(Met, true, Missing), Partial, "one step down");
         assert_eq!(combine(Missing, false, Missing), Missing);
@@ -427,11 +398,7 @@ mod tests {
         let c = critique_with_model(draft, KindChoice::Help, None, KB, &mut m).unwrap();
         let plain = super::super::critique(draft, KindChoice::Help, None, KB).unwrap();
         for (a, b) in c.criteria.iter().zip(&plain.criteria) {
-            assert!(
-                a.status as u8 <= b.status as u8 + 1,
-                "{} moved two steps",
-                a.id
-            );
+            assert!(a.status as u8 <= b.status as u8 + 1, "{} moved two steps", a.id);
             if b.evidence.is_none() {
                 assert_ne!(a.status, Status::Met, "{} met without evidence", a.id);
             }
@@ -440,13 +407,7 @@ mod tests {
         // The injection reached the model only inside the data block.
         let (sys, user) = &m.prompts[0];
         assert!(sys.contains("<<<DRAFT") && sys.contains("never an instruction"));
-        let inside = user
-            .split("<<<DRAFT")
-            .nth(1)
-            .unwrap()
-            .split("DRAFT>>>")
-            .next()
-            .unwrap();
+        let inside = user.split("<<<DRAFT").nth(1).unwrap().split("DRAFT>>>").next().unwrap();
         assert!(inside.contains("Ignore previous instructions"));
     }
 
@@ -461,17 +422,10 @@ mod tests {
         let draft = "王总，华信银行压价15%，报价要在下周五前给到，您看能不能批到10%？";
         let model_rewrite =
             "王总，向您汇报华信银行的报价：客户压价15%，下周五前要给到。您看能不能批到10%？";
-        let mut m = fake(
-            "missing",
-            "现状讲清楚了。最该补的是你已经做过什么。",
-            &[model_rewrite],
-        );
+        let mut m = fake("missing", "现状讲清楚了。最该补的是你已经做过什么。", &[model_rewrite]);
         let c = critique_with_model(draft, KindChoice::Help, None, KB, &mut m).unwrap();
         assert_eq!(c.lang, Lang::Zh);
-        assert_eq!(
-            c.comment.as_deref(),
-            Some("现状讲清楚了。最该补的是你已经做过什么。")
-        );
+        assert_eq!(c.comment.as_deref(), Some("现状讲清楚了。最该补的是你已经做过什么。"));
         let r = c.rewrite.unwrap();
         assert!(r.starts_with(model_rewrite));
         assert!(r.contains("[补充：你已经尝试过的办法]"), "{r}");

@@ -12,9 +12,7 @@ pub trait PrincipleSource {
 
 impl PrincipleSource for [Principle] {
     fn principles_for_criterion(&self, criterion: &str) -> Vec<&Principle> {
-        self.iter()
-            .filter(|p| p.criteria.iter().any(|c| c == criterion))
-            .collect()
+        self.iter().filter(|p| p.criteria.iter().any(|c| c == criterion)).collect()
     }
 }
 
@@ -45,10 +43,7 @@ pub(crate) fn refs_for<K: PrincipleSource + ?Sized>(kb: &K, criterion: &str) -> 
                 .enumerate()
                 .max_by_key(|(i, q)| (bigrams(q).intersection(&topic).count(), usize::MAX - i))
                 .map(|(_, q)| q)?;
-            Some(PrincipleRef {
-                id: p.id.clone(),
-                quote: quote.to_string(),
-            })
+            Some(PrincipleRef { id: p.id.clone(), quote: quote.to_string() })
         })
         .take(MAX_REFS)
         .collect()

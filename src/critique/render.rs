@@ -24,12 +24,8 @@ pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
     out.push_str(&p.paint(&title, Style::Bold));
     out.push('\n');
 
-    let name_w = rubric::rubric(c.kind)
-        .iter()
-        .map(|k| display_width(k.name(lang)))
-        .max()
-        .unwrap_or(8)
-        + 2;
+    let name_w =
+        rubric::rubric(c.kind).iter().map(|k| display_width(k.name(lang))).max().unwrap_or(8) + 2;
     let indent = "    ";
     let body_w = width - indent.len();
     for r in &c.criteria {
@@ -99,10 +95,8 @@ pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
 fn wrap(s: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for line in crate::text::wrap(s, width.saturating_sub(2)) {
-        let lead: String = line
-            .chars()
-            .take_while(|c| "，。、；：？！）」』”,.;:?!)".contains(*c))
-            .collect();
+        let lead: String =
+            line.chars().take_while(|c| "，。、；：？！）」』”,.;:?!)".contains(*c)).collect();
         match lines.last_mut() {
             Some(prev) if !lead.is_empty() => {
                 prev.push_str(&lead);
@@ -149,11 +143,8 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with(['✔', '◐', '✘']))
             .map(|l| {
-                let label = ["做到了", "不够", "缺少"]
-                    .iter()
-                    .filter_map(|s| l.find(s))
-                    .min()
-                    .unwrap();
+                let label =
+                    ["做到了", "不够", "缺少"].iter().filter_map(|s| l.find(s)).min().unwrap();
                 display_width(&l[..label])
             })
             .collect();

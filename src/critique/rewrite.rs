@@ -20,17 +20,10 @@ static PLACEHOLDER: LazyLock<Regex> =
 pub fn extract_facts(text: &str) -> Vec<String> {
     let doc = Doc::new(text);
     let mut found: Vec<(usize, String)> = Vec::new();
-    found.extend(
-        DIGITS
-            .find_iter(text)
-            .map(|m| (m.start(), m.as_str().to_string())),
-    );
+    found.extend(DIGITS.find_iter(text).map(|m| (m.start(), m.as_str().to_string())));
     found.extend(latin_names(&doc, true));
     for re in [&*super::detect::ORG_ZH, &*super::detect::PERSON_ZH] {
-        found.extend(
-            re.find_iter(text)
-                .map(|m| (m.start(), m.as_str().to_string())),
-        );
+        found.extend(re.find_iter(text).map(|m| (m.start(), m.as_str().to_string())));
     }
     found.sort();
     let mut out: Vec<String> = Vec::new();
@@ -44,10 +37,7 @@ pub fn extract_facts(text: &str) -> Vec<String> {
 
 /// Facts of `original` that `rewrite` lost.
 pub fn missing_facts(original: &str, rewrite: &str) -> Vec<String> {
-    extract_facts(original)
-        .into_iter()
-        .filter(|f| !rewrite.contains(f.as_str()))
-        .collect()
+    extract_facts(original).into_iter().filter(|f| !rewrite.contains(f.as_str())).collect()
 }
 
 /// Numbers in `rewrite` (outside placeholders) that the original does not have: facts the
@@ -74,11 +64,7 @@ pub fn deterministic_rewrite(
     let mut out = draft.trim().to_string();
     let slots: Vec<String> = rubric::rubric(kind)
         .iter()
-        .filter(|c| {
-            verdicts
-                .iter()
-                .any(|(id, s)| *id == c.id && *s != Status::Met)
-        })
+        .filter(|c| verdicts.iter().any(|(id, s)| *id == c.id && *s != Status::Met))
         .map(|c| c.placeholder(lang))
         .collect();
     if !slots.is_empty() {
@@ -104,10 +90,7 @@ mod tests {
         for want in ["Sarah", "Northwind", "12", "420"] {
             assert!(f.iter().any(|x| x == want), "{want} not in {f:?}");
         }
-        assert_eq!(
-            missing_facts(en, "Hi Sarah, Northwind wants a discount."),
-            ["12", "420"]
-        );
+        assert_eq!(missing_facts(en, "Hi Sarah, Northwind wants a discount."), ["12", "420"]);
         assert_eq!(
             invented_numbers(en, "Northwind wants 12% off [add: 3 options], by 30 May"),
             ["30"]
@@ -117,18 +100,12 @@ mod tests {
     #[test]
     fn fallback_keeps_draft_and_marks_gaps() {
         let draft = "王总，华信银行压价15%，您看怎么办？";
-        let verdicts = [
-            ("situation", Status::Met),
-            ("effort", Status::Missing),
-            ("ask", Status::Partial),
-        ];
+        let verdicts =
+            [("situation", Status::Met), ("effort", Status::Missing), ("ask", Status::Partial)];
         let r = deterministic_rewrite(draft, DraftKind::Help, Lang::Zh, &verdicts);
         assert!(r.starts_with(draft));
         assert!(r.contains("[补充：你已经尝试过的办法]"));
-        assert!(
-            !r.contains("客户名称"),
-            "met criteria get no placeholder: {r}"
-        );
+        assert!(!r.contains("客户名称"), "met criteria get no placeholder: {r}");
         assert!(missing_facts(draft, &r).is_empty());
     }
 }

@@ -312,9 +312,6 @@ mod tests {
     fn placeholders_are_bracketed_in_both_languages() {
         let effort = criterion("effort").unwrap();
         assert_eq!(effort.placeholder(Lang::Zh), "[补充：你已经尝试过的办法]");
-        assert_eq!(
-            effort.placeholder(Lang::En),
-            "[add: what you have already tried]"
-        );
+        assert_eq!(effort.placeholder(Lang::En), "[add: what you have already tried]");
     }
 }

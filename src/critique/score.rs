@@ -24,19 +24,13 @@ mod tests {
 
     #[test]
     fn weights_and_credit() {
-        let all_met: Vec<_> = DraftKind::Help
-            .criteria()
-            .iter()
-            .map(|&id| (id, Status::Met))
-            .collect();
+        let all_met: Vec<_> =
+            DraftKind::Help.criteria().iter().map(|&id| (id, Status::Met)).collect();
         assert_eq!(score(DraftKind::Help, &all_met), 100);
         assert_eq!(score(DraftKind::Help, &[]), 0);
         // situation (20) met + ask (20) partial = 30.
         assert_eq!(
-            score(
-                DraftKind::Help,
-                &[("situation", Status::Met), ("ask", Status::Partial)]
-            ),
+            score(DraftKind::Help, &[("situation", Status::Met), ("ask", Status::Partial)]),
             30
         );
         // A thanks id does not count on the help rubric.

@@ -45,10 +45,7 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A message with any role.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-        }
+        ChatMessage { role: role.into(), content: content.into() }
     }
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
@@ -206,8 +203,7 @@ impl ChatTemplate {
 
     /// Pass an extra variable to the template (e.g. `enable_thinking = false` for Qwen3).
     pub fn with_var(mut self, name: &str, value: impl Serialize) -> Self {
-        self.extra
-            .insert(name.to_string(), Value::from_serialize(value));
+        self.extra.insert(name.to_string(), Value::from_serialize(value));
         self
     }
 
@@ -230,18 +226,14 @@ impl ChatTemplate {
     ) -> Result<String, TemplateError> {
         let mut ctx: BTreeMap<String, Value> = self.extra.clone();
         ctx.insert("messages".into(), Value::from_serialize(messages));
-        ctx.insert(
-            "add_generation_prompt".into(),
-            Value::from(add_generation_prompt),
-        );
+        ctx.insert("add_generation_prompt".into(), Value::from(add_generation_prompt));
         ctx.insert("bos_token".into(), Value::from(self.bos_token.as_str()));
         ctx.insert("eos_token".into(), Value::from(self.eos_token.as_str()));
         let tmpl = self
             .env
             .get_template(TEMPLATE_NAME)
             .map_err(|e| convert(&e, &self.name, &self.source, false))?;
-        tmpl.render(Value::from(ctx))
-            .map_err(|e| convert(&e, &self.name, &self.source, false))
+        tmpl.render(Value::from(ctx)).map_err(|e| convert(&e, &self.name, &self.source, false))
     }
 
     /// Turn terminators written in the template (e.g. `<|im_end|>`, `<end_of_turn>`), plus
@@ -264,11 +256,8 @@ impl ChatTemplate {
     /// The ids of the stop strings that are single tokens of `tokenizer`, together with the
     /// tokenizer's own end-of-turn ids. Sorted, without duplicates.
     pub fn stop_token_ids(&self, tokenizer: &Tokenizer) -> Vec<u32> {
-        let mut ids: Vec<u32> = self
-            .stop_strings()
-            .iter()
-            .filter_map(|s| tokenizer.token_id(s))
-            .collect();
+        let mut ids: Vec<u32> =
+            self.stop_strings().iter().filter_map(|s| tokenizer.token_id(s)).collect();
         ids.extend_from_slice(tokenizer.eot_ids());
         ids.sort_unstable();
         ids.dedup();
@@ -293,38 +282,22 @@ fn convert(e: &Error, name: &str, source: &str, parse: bool) -> TemplateError {
     }
     let name = name.to_string();
     if parse {
-        TemplateError::Parse {
-            name,
-            line,
-            source_line,
-            msg,
-        }
+        TemplateError::Parse { name, line, source_line, msg }
     } else {
-        TemplateError::Render {
-            name,
-            line,
-            source_line,
-            msg,
-        }
+        TemplateError::Render { name, line, source_line, msg }
     }
 }
 
 /// `raise_exception(message)`: templates call it to reject a conversation.
 fn raise_exception(msg: String) -> Result<Value, Error> {
-    Err(Error::new(
-        ErrorKind::InvalidOperation,
-        format!("template raised: {msg}"),
-    ))
+    Err(Error::new(ErrorKind::InvalidOperation, format!("template raised: {msg}")))
 }
 
 /// `strftime_now(format)`: the local time, formatted like Python's `strftime`.
 fn strftime_now(fmt: String) -> Result<Value, Error> {
     let mut s = String::new();
     write!(s, "{}", chrono::Local::now().format(&fmt)).map_err(|_| {
-        Error::new(
-            ErrorKind::InvalidOperation,
-            format!("bad strftime format {fmt:?}"),
-        )
+        Error::new(ErrorKind::InvalidOperation, format!("bad strftime format {fmt:?}"))
     })?;
     Ok(Value::from(s))
 }
@@ -350,13 +323,7 @@ fn tojson(value: &Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value,
         },
     };
     let mut out = String::new();
-    write_json(
-        &mut out,
-        value,
-        indent.as_deref(),
-        0,
-        sort_keys.unwrap_or(false),
-    )?;
+    write_json(&mut out, value, indent.as_deref(), 0, sort_keys.unwrap_or(false))?;
     Ok(Value::from_safe_string(out))
 }
 
@@ -483,14 +450,8 @@ mod tests {
         let base = "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n";
         assert_eq!(t.render(&convo(), true).unwrap(), base);
         let t = t.with_var("enable_thinking", false);
-        assert_eq!(
-            t.render(&convo(), true).unwrap(),
-            format!("{base}<think>\n\n</think>\n\n")
-        );
-        let last = [
-            ChatMessage::user("Q1"),
-            ChatMessage::assistant("<think>R</think>A"),
-        ];
+        assert_eq!(t.render(&convo(), true).unwrap(), format!("{base}<think>\n\n</think>\n\n"));
+        let last = [ChatMessage::user("Q1"), ChatMessage::assistant("<think>R</think>A")];
         assert_eq!(
             t.render(&last, false).unwrap(),
             "<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n<think>\nR\n</think>\n\nA<|im_end|>\n"
@@ -515,46 +476,29 @@ mod tests {
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n"
         );
         let g = ChatTemplate::builtin("gemma").unwrap();
-        let msgs = [
-            ChatMessage::system("Sys"),
-            ChatMessage::user(" Hi "),
-            ChatMessage::assistant("Yes?"),
-        ];
+        let msgs =
+            [ChatMessage::system("Sys"), ChatMessage::user(" Hi "), ChatMessage::assistant("Yes?")];
         assert_eq!(
             g.render(&msgs, true).unwrap(),
             "<start_of_turn>user\nSys\n\nHi<end_of_turn>\n<start_of_turn>model\nYes?<end_of_turn>\n<start_of_turn>model\n"
         );
         assert_eq!(g.stop_strings(), vec!["<end_of_turn>".to_string()]);
-        assert!(matches!(
-            ChatTemplate::builtin("vicuna"),
-            Err(TemplateError::UnknownBuiltin(_))
-        ));
+        assert!(matches!(ChatTemplate::builtin("vicuna"), Err(TemplateError::UnknownBuiltin(_))));
     }
 
     #[test]
     fn raise_exception_is_a_render_error_with_its_line() {
         let g = ChatTemplate::builtin("gemma").unwrap();
-        let err = g
-            .render(&[ChatMessage::assistant("first")], false)
-            .unwrap_err();
+        let err = g.render(&[ChatMessage::assistant("first")], false).unwrap_err();
         let text = err.to_string();
-        assert!(
-            matches!(err, TemplateError::Render { line: Some(11), .. }),
-            "{text}"
-        );
-        assert!(
-            text.contains("roles must alternate") && text.contains("line 11"),
-            "{text}"
-        );
+        assert!(matches!(err, TemplateError::Render { line: Some(11), .. }), "{text}");
+        assert!(text.contains("roles must alternate") && text.contains("line 11"), "{text}");
     }
 
     #[test]
     fn parse_errors_name_the_line() {
         let err = ChatTemplate::from_source("broken", "ok\n{% if %}\n", "", "").unwrap_err();
-        assert!(
-            matches!(err, TemplateError::Parse { line: Some(2), .. }),
-            "{err}"
-        );
+        assert!(matches!(err, TemplateError::Parse { line: Some(2), .. }), "{err}");
         assert!(err.to_string().contains("`{% if %}`"), "{err}");
     }
 

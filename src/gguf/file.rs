@@ -118,10 +118,8 @@ impl GgufFile {
             });
         }
         let mut cursor = std::io::Cursor::new(&mmap[..]);
-        let content = Content::read(&mut cursor).map_err(|e| GgufError::Corrupt {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let content = Content::read(&mut cursor)
+            .map_err(|e| GgufError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
         let len = mmap.len() as u64;
         for (name, info) in &content.tensor_infos {
             let size = tensor_size(info).ok_or_else(|| GgufError::Corrupt {

@@ -88,7 +88,12 @@ pub fn write_random_model_with_vocab(
     write_model(path, spec, seed, Some(vocab))
 }
 
-fn write_model(path: &Path, spec: &SynthSpec, seed: u64, vocab: Option<&super::GgufFile>) -> Result<()> {
+fn write_model(
+    path: &Path,
+    spec: &SynthSpec,
+    seed: u64,
+    vocab: Option<&super::GgufFile>,
+) -> Result<()> {
     let mut spec = spec.clone();
     if let Some(v) = vocab {
         if let Some(Value::Array(tokens)) = v.meta("tokenizer.ggml.tokens") {
@@ -134,9 +139,12 @@ fn write_model(path: &Path, spec: &SynthSpec, seed: u64, vocab: Option<&super::G
         tensors.push((p("ffn_up.weight"), mat(&mut rand_tensor, spec.ffn, h, w, dt)?));
         tensors.push((p("ffn_down.weight"), mat(&mut rand_tensor, h, spec.ffn, w, dt)?));
         if spec.arch == "qwen2" {
-            for (n, rows) in [("q", spec.heads * hd), ("k", spec.kv_heads * hd), ("v", spec.kv_heads * hd)] {
+            for (n, rows) in
+                [("q", spec.heads * hd), ("k", spec.kv_heads * hd), ("v", spec.kv_heads * hd)]
+            {
                 let b = rand_tensor(1, rows, 0.1)?.squeeze(0)?;
-                tensors.push((p(&format!("attn_{n}.bias")), QTensor::quantize(&b, GgmlDType::F32)?));
+                tensors
+                    .push((p(&format!("attn_{n}.bias")), QTensor::quantize(&b, GgmlDType::F32)?));
             }
         }
         if spec.arch == "qwen3" || spec.arch == "gemma3" {

@@ -46,10 +46,7 @@ impl Painter {
 
     /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty.
     pub fn for_stdout() -> Painter {
-        Painter::new(color_wanted(
-            std::io::stdout().is_terminal(),
-            std::env::var_os("NO_COLOR"),
-        ))
+        Painter::new(color_wanted(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR")))
     }
 
     /// Whether colour is on.
@@ -89,10 +86,7 @@ mod tests {
         assert!(!color_wanted(true, Some("1".into())));
         assert!(!color_wanted(false, None));
         assert_eq!(Painter::new(false).paint("x", Style::Red), "x");
-        assert_eq!(
-            Painter::new(true).paint("x", Style::Red),
-            "\x1b[31mx\x1b[0m"
-        );
+        assert_eq!(Painter::new(true).paint("x", Style::Red), "\x1b[31mx\x1b[0m");
     }
 
     #[test]

@@ -16,8 +16,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The commands, for `/help` and tab completion.
 pub const COMMANDS: &[&str] = &[
-    "/roleplay", "/hint", "/feedback", "/restart", "/end", "/critique", "/kb", "/model",
-    "/lang", "/sessions", "/resume", "/save", "/help", "/exit",
+    "/roleplay",
+    "/hint",
+    "/feedback",
+    "/restart",
+    "/end",
+    "/critique",
+    "/kb",
+    "/model",
+    "/lang",
+    "/sessions",
+    "/resume",
+    "/save",
+    "/help",
+    "/exit",
 ];
 
 /// Everything the coach needs.
@@ -100,11 +112,16 @@ impl Coach {
     /// Resumes stored role-play `id`: its turns come back and the next reply reuses a
     /// warm cache (the conversation is prefilled once, here).
     pub fn resume(&mut self, id: i64) -> anyhow::Result<()> {
-        let store = self.store.as_ref().ok_or_else(|| anyhow::anyhow!("sessions are not available (no data dir)"))?;
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("sessions are not available (no data dir)"))?;
         let detail = store.session(id)?;
         let s = &detail.session;
-        let scenario = s.scenario.clone().ok_or_else(|| anyhow::anyhow!("session {id} is not a role-play"))?;
-        let mut rp = Roleplay::new(&self.kb, &self.personas, &scenario, s.persona.as_deref(), s.lang)?;
+        let scenario =
+            s.scenario.clone().ok_or_else(|| anyhow::anyhow!("session {id} is not a role-play"))?;
+        let mut rp =
+            Roleplay::new(&self.kb, &self.personas, &scenario, s.persona.as_deref(), s.lang)?;
         let turns = turns_from_store(&rp, &detail.turns);
         rp.restore(turns);
         self.lang = s.lang;
@@ -129,16 +146,26 @@ impl Coach {
         print!("{}: ", rp.persona.name.get(rp.lang));
         let _ = std::io::stdout().flush();
         let mut out = std::io::stdout();
-        let (turn, reply) = rp.take_turn(&mut self.engine, text, &self.gen, self.cancel, &mut |t| {
-            let _ = out.write_all(t.as_bytes());
-            let _ = out.flush();
-        })?;
+        let (turn, reply) =
+            rp.take_turn(&mut self.engine, text, &self.gen, self.cancel, &mut |t| {
+                let _ = out.write_all(t.as_bytes());
+                let _ = out.flush();
+            })?;
         println!();
         if reply.stop == StopReason::Cancelled {
-            println!("{}", lang.pick("（已中断，角色扮演继续）", "(interrupted; the role-play goes on)"));
+            println!(
+                "{}",
+                lang.pick("（已中断，角色扮演继续）", "(interrupted; the role-play goes on)")
+            );
         }
         if reply.dropped_messages > 0 {
-            println!("{}", lang.pick("（对话太长：最早的几轮不再发给模型。）", "(Long conversation: the oldest turns are no longer sent to the model.)"));
+            println!(
+                "{}",
+                lang.pick(
+                    "（对话太长：最早的几轮不再发给模型。）",
+                    "(Long conversation: the oldest turns are no longer sent to the model.)"
+                )
+            );
         }
         println!(
             "{} {}/100 · {} {}",
@@ -173,12 +200,24 @@ impl Coach {
 
     fn critique(&mut self, draft: &str) {
         let mut model = crate::critique::with_engine::EngineModel(&mut self.engine);
-        let result = critique::critique_with_model(draft, KindChoice::Auto, Some(self.lang), &self.kb, &mut model);
+        let result = critique::critique_with_model(
+            draft,
+            KindChoice::Auto,
+            Some(self.lang),
+            &self.kb,
+            &mut model,
+        );
         match result {
             Ok(c) => {
-                print!("{}", critique::render::render(&c, &Painter::for_stdout(), terminal_width()));
+                print!(
+                    "{}",
+                    critique::render::render(&c, &Painter::for_stdout(), terminal_width())
+                );
                 if let Some(store) = &self.store {
-                    let mut rec = CritiqueRecord::from_result(draft, serde_json::to_value(&c).unwrap_or_default());
+                    let mut rec = CritiqueRecord::from_result(
+                        draft,
+                        serde_json::to_value(&c).unwrap_or_default(),
+                    );
                     rec.model = Some(self.model_name.clone());
                     if let Err(e) = store.save_critique(&rec) {
                         eprintln!("upward: could not save the critique: {e}");
@@ -193,7 +232,9 @@ impl Coach {
         let hits = self.kb.search(question, None, 3);
         let budget = 600;
         let engine = &self.engine;
-        let context = crate::kb::context::render_context(&hits, self.lang, budget, &|t| engine.count_tokens(t));
+        let context = crate::kb::context::render_context(&hits, self.lang, budget, &|t| {
+            engine.count_tokens(t)
+        });
         let system = self.lang.pick(
             "你是一位销售辅导教练，帮助销售和直属领导相处（向上管理）。只根据下面的原则和引用回答，简洁具体，用中文。",
             "You are a sales coach helping salespeople work with their direct boss (managing up). Answer only from the principles and quotes below, concisely and concretely, in English.",
@@ -214,12 +255,20 @@ impl Coach {
 
     fn help(&self) {
         let rows: [(&str, &str, &str); 14] = [
-            ("/roleplay [ID] [--persona P]", "开始角色扮演（不带 ID 会列出场景）", "start a role-play (lists scenarios without an id)"),
+            (
+                "/roleplay [ID] [--persona P]",
+                "开始角色扮演（不带 ID 会列出场景）",
+                "start a role-play (lists scenarios without an id)",
+            ),
             ("/hint", "下一句该覆盖什么", "what a strong next line would cover"),
             ("/feedback", "上一轮的评分", "scores of your last turn"),
             ("/restart", "重新开始当前角色扮演", "restart the current role-play"),
             ("/end", "结束并复盘", "end with a debrief"),
-            ("/critique", "点评一段草稿（求助/感谢），粘贴后单独一行 \"\"\" 结束", "critique a draft (help/thanks); end the paste with a line \"\"\""),
+            (
+                "/critique",
+                "点评一段草稿（求助/感谢），粘贴后单独一行 \"\"\" 结束",
+                "critique a draft (help/thanks); end the paste with a line \"\"\"",
+            ),
             ("/kb QUERY", "检索知识库", "search the knowledge base"),
             ("/model", "当前模型", "the model in use"),
             ("/lang zh|en", "切换语言", "switch language"),
@@ -276,12 +325,19 @@ impl Coach {
                     Some(s) => s,
                     None => {
                         self.list_scenarios();
-                        let ReadLine::Line(pick) = editor.read(self.lang.pick("选择场景（编号或 ID）：", "Pick a scenario (number or id): "))? else {
+                        let ReadLine::Line(pick) =
+                            editor.read(self.lang.pick(
+                                "选择场景（编号或 ID）：",
+                                "Pick a scenario (number or id): ",
+                            ))?
+                        else {
                             return Ok(true);
                         };
                         let pick = pick.trim().to_string();
                         match pick.parse::<usize>() {
-                            Ok(n) if n >= 1 && n <= self.kb.scenarios().len() => self.kb.scenarios()[n - 1].id.clone(),
+                            Ok(n) if n >= 1 && n <= self.kb.scenarios().len() => {
+                                self.kb.scenarios()[n - 1].id.clone()
+                            }
                             _ => pick,
                         }
                     }
@@ -292,7 +348,10 @@ impl Coach {
             }
             "/hint" => match &self.active {
                 Some((rp, _)) => print!("{}", roleplay::hint(rp, &self.kb)),
-                None => self.say("先用 /roleplay 开始一个角色扮演。", "Start a role-play with /roleplay first."),
+                None => self.say(
+                    "先用 /roleplay 开始一个角色扮演。",
+                    "Start a role-play with /roleplay first.",
+                ),
             },
             "/feedback" => match self.active.as_ref().and_then(|(rp, _)| roleplay::feedback(rp)) {
                 Some(f) => print!("{f}"),
@@ -308,7 +367,10 @@ impl Coach {
             "/end" => self.end()?,
             "/critique" => {
                 let draft = if rest.is_empty() {
-                    self.say("粘贴草稿，单独一行 \"\"\" 结束：", "Paste the draft; end with a line \"\"\":");
+                    self.say(
+                        "粘贴草稿，单独一行 \"\"\" 结束：",
+                        "Paste the draft; end with a line \"\"\":",
+                    );
                     match editor.read_block()? {
                         Some(d) => d,
                         None => return Ok(true),
@@ -340,7 +402,10 @@ impl Coach {
             "/lang" => match Lang::parse(rest) {
                 Some(l) => {
                     self.lang = l;
-                    self.say("已切换为中文（新的角色扮演生效）。", "Switched to English (applies to new role-plays).");
+                    self.say(
+                        "已切换为中文（新的角色扮演生效）。",
+                        "Switched to English (applies to new role-plays).",
+                    );
                 }
                 None => self.say("用法：/lang zh 或 /lang en", "Usage: /lang zh or /lang en"),
             },
@@ -356,7 +421,10 @@ impl Coach {
                         );
                     }
                 }
-                None => self.say("会话未保存（数据目录不可用）。", "Sessions are not being saved (no usable data dir)."),
+                None => self.say(
+                    "会话未保存（数据目录不可用）。",
+                    "Sessions are not being saved (no usable data dir).",
+                ),
             },
             "/resume" => match rest.parse::<i64>() {
                 Ok(id) => {
@@ -369,11 +437,21 @@ impl Coach {
             "/save" => match (&self.store, &self.active) {
                 (Some(s), Some((_, Some(id)))) => println!(
                     "{} {id} · {}",
-                    self.lang.pick("每一轮都已自动保存到会话", "Every turn is saved automatically, session"),
+                    self.lang.pick(
+                        "每一轮都已自动保存到会话",
+                        "Every turn is saved automatically, session"
+                    ),
                     s.path().display()
                 ),
-                (Some(s), _) => println!("{} {}", self.lang.pick("自动保存到", "Saving automatically to"), s.path().display()),
-                (None, _) => self.say("会话未保存（数据目录不可用）。", "Sessions are not being saved (no usable data dir)."),
+                (Some(s), _) => println!(
+                    "{} {}",
+                    self.lang.pick("自动保存到", "Saving automatically to"),
+                    s.path().display()
+                ),
+                (None, _) => self.say(
+                    "会话未保存（数据目录不可用）。",
+                    "Sessions are not being saved (no usable data dir).",
+                ),
             },
             _ => self.say("未知命令；输入 /help。", "Unknown command; try /help."),
         }
@@ -382,8 +460,10 @@ impl Coach {
 
     /// Runs the REPL until /exit or Ctrl-D.
     pub fn run(&mut self) -> anyhow::Result<()> {
-        let mut editor = LineEditor::new("coach", COMMANDS.iter().map(|s| s.to_string()).collect())?;
-        editor.set_arguments("/roleplay", self.kb.scenarios().iter().map(|s| s.id.clone()).collect());
+        let mut editor =
+            LineEditor::new("coach", COMMANDS.iter().map(|s| s.to_string()).collect())?;
+        editor
+            .set_arguments("/roleplay", self.kb.scenarios().iter().map(|s| s.id.clone()).collect());
         editor.set_arguments("/lang", vec!["zh".into(), "en".into()]);
         self.say(
             &format!("欢迎使用 upward —— 向上管理教练。模型：{}。", self.model_name),
@@ -399,7 +479,8 @@ impl Coach {
         }
         loop {
             let prompt = if self.active.is_some() { "你> " } else { "> " };
-            let prompt = if self.lang == Lang::En && self.active.is_some() { "you> " } else { prompt };
+            let prompt =
+                if self.lang == Lang::En && self.active.is_some() { "you> " } else { prompt };
             let line = match editor.read(prompt)? {
                 ReadLine::Line(l) => l,
                 ReadLine::Interrupted => continue,
@@ -434,20 +515,48 @@ pub fn render_debrief(rp: &Roleplay, d: &roleplay::Debrief) -> String {
     let lang = rp.lang;
     let mut out = String::new();
     out.push_str(&format!("\n== {} ==\n", lang.pick("复盘", "Debrief")));
-    out.push_str(&format!("{} {}/100 · {} {}\n", lang.pick("总分", "Score"), d.score, lang.pick("信任", "trust"), meter(rp.trust())));
+    out.push_str(&format!(
+        "{} {}/100 · {} {}\n",
+        lang.pick("总分", "Score"),
+        d.score,
+        lang.pick("信任", "trust"),
+        meter(rp.trust())
+    ));
     for (id, s) in &d.criteria {
-        out.push_str(&format!("  {} {}\n", status_mark(*s), roleplay::debrief::criterion_label(id, lang)));
+        out.push_str(&format!(
+            "  {} {}\n",
+            status_mark(*s),
+            roleplay::debrief::criterion_label(id, lang)
+        ));
     }
     if !d.strengths.is_empty() {
-        out.push_str(&format!("{} {}\n", lang.pick("做得好：", "Strengths:"), d.strengths.join(lang.pick("、", ", "))));
+        out.push_str(&format!(
+            "{} {}\n",
+            lang.pick("做得好：", "Strengths:"),
+            d.strengths.join(lang.pick("、", ", "))
+        ));
     }
     if let (Some(b), Some(w)) = (d.best_turn, d.weakest_turn) {
         let turns = rp.turns();
-        out.push_str(&format!("{} #{}: {}\n", lang.pick("最好的一轮", "Best turn"), b + 1, turns[b].user));
-        out.push_str(&format!("{} #{}: {}\n", lang.pick("最弱的一轮", "Weakest turn"), w + 1, turns[w].user));
+        out.push_str(&format!(
+            "{} #{}: {}\n",
+            lang.pick("最好的一轮", "Best turn"),
+            b + 1,
+            turns[b].user
+        ));
+        out.push_str(&format!(
+            "{} #{}: {}\n",
+            lang.pick("最弱的一轮", "Weakest turn"),
+            w + 1,
+            turns[w].user
+        ));
     }
     if let Some(better) = &d.better_version {
-        out.push_str(&format!("{}\n  {}\n", lang.pick("更好的说法：", "A better version:"), better));
+        out.push_str(&format!(
+            "{}\n  {}\n",
+            lang.pick("更好的说法：", "A better version:"),
+            better
+        ));
     }
     if !d.practise.is_empty() {
         out.push_str(lang.pick("接下来练习：\n", "Practise next:\n"));

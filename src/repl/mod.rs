@@ -59,7 +59,8 @@ impl Completer for CommandCompleter {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let (start, found) = self.candidates(&line[..pos]);
-        let pairs = found.into_iter().map(|c| Pair { display: c.clone(), replacement: c }).collect();
+        let pairs =
+            found.into_iter().map(|c| Pair { display: c.clone(), replacement: c }).collect();
         Ok((start, pairs))
     }
 }
@@ -180,7 +181,10 @@ mod tests {
     fn completes_commands_and_arguments() {
         let c = CommandCompleter {
             commands: vec!["/roleplay".into(), "/restart".into(), "/help".into()],
-            arguments: vec![("/roleplay".into(), vec!["weekly-report".into(), "year-end-thanks".into()])],
+            arguments: vec![(
+                "/roleplay".into(),
+                vec!["weekly-report".into(), "year-end-thanks".into()],
+            )],
         };
         assert_eq!(c.candidates("/re").1, vec!["/restart".to_string()]);
         assert_eq!(c.candidates("/r").1.len(), 2);

@@ -134,8 +134,24 @@ mod tests {
     #[test]
     fn complaints_lower_trust_and_get_pressed() {
         use Status::*;
-        let bad = score(&[("situation", Missing), ("effort", Missing), ("ask", Partial), ("plan", Missing), ("tone", Missing), ("timing", Missing), ("politics", Missing)]);
-        let good = score(&[("situation", Met), ("effort", Met), ("ask", Met), ("plan", Met), ("tone", Met), ("timing", Partial), ("politics", Missing)]);
+        let bad = score(&[
+            ("situation", Missing),
+            ("effort", Missing),
+            ("ask", Partial),
+            ("plan", Missing),
+            ("tone", Missing),
+            ("timing", Missing),
+            ("politics", Missing),
+        ]);
+        let good = score(&[
+            ("situation", Met),
+            ("effort", Met),
+            ("ask", Met),
+            ("plan", Met),
+            ("tone", Met),
+            ("timing", Partial),
+            ("politics", Missing),
+        ]);
         assert!(bad.score < 20 && good.score > 75, "{} {}", bad.score, good.score);
         assert!(trust_delta(&bad) < 0 && trust_delta(&good) > 0);
         assert!(director_note(&bad, Lang::En).contains("already done"));

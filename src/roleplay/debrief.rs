@@ -74,7 +74,8 @@ fn weakest_criteria(rp: &Roleplay) -> Vec<(&'static str, usize)> {
 pub fn hint(rp: &Roleplay, kb: &KnowledgeBase) -> String {
     let lang = rp.lang;
     let best = rp.best_statuses();
-    let mut out = String::from(lang.pick("下一句可以覆盖：\n", "A strong next line would cover:\n"));
+    let mut out =
+        String::from(lang.pick("下一句可以覆盖：\n", "A strong next line would cover:\n"));
     let todo: Vec<&str> = weakest_criteria(rp)
         .into_iter()
         .map(|(id, _)| id)
@@ -137,7 +138,13 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
         turns
             .iter()
             .enumerate()
-            .max_by_key(|(i, t)| if best { (t.score.score as i32, -(*i as i32)) } else { (-(t.score.score as i32), *i as i32) })
+            .max_by_key(|(i, t)| {
+                if best {
+                    (t.score.score as i32, -(*i as i32))
+                } else {
+                    (-(t.score.score as i32), *i as i32)
+                }
+            })
             .map(|(i, _)| i)
     };
     let criteria = rp.best_statuses();
@@ -153,8 +160,18 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
             let p = kb.principles_for_criterion(id).into_iter().next()?;
             let quote = p.quotes.first()?.clone();
             let why = match lang {
-                Lang::Zh => format!("{}（{} 轮缺少「{}」）", p.summary.zh, missing, criterion_label(id, lang)),
-                Lang::En => format!("{} ({} turns lacked \"{}\")", p.summary.en, missing, criterion_label(id, lang)),
+                Lang::Zh => format!(
+                    "{}（{} 轮缺少「{}」）",
+                    p.summary.zh,
+                    missing,
+                    criterion_label(id, lang)
+                ),
+                Lang::En => format!(
+                    "{} ({} turns lacked \"{}\")",
+                    p.summary.en,
+                    missing,
+                    criterion_label(id, lang)
+                ),
             };
             Some(Practice { principle: p.id.clone(), quote, why })
         })
@@ -169,7 +186,15 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
         (Some(e), Some(i)) => rewrite_turn(e, rp, kb, i).ok(),
         _ => None,
     };
-    Debrief { score, criteria, strengths, practise, best_turn: by_score(true), weakest_turn, better_version }
+    Debrief {
+        score,
+        criteria,
+        strengths,
+        practise,
+        best_turn: by_score(true),
+        weakest_turn,
+        better_version,
+    }
 }
 
 /// A better version of turn `i`: the critique's model rewrite (facts kept, missing ones as

@@ -56,7 +56,8 @@ pub fn parse_personas(text: &str) -> Result<Vec<Persona>, PersonaError> {
 
 /// The shipped personas (or those in `$UPWARD_PROMPTS_DIR`).
 pub fn load_personas() -> Result<Vec<Persona>, PersonaError> {
-    let text = crate::prompts::load("personas.toml").map_err(|e| PersonaError::Load(e.to_string()))?;
+    let text =
+        crate::prompts::load("personas.toml").map_err(|e| PersonaError::Load(e.to_string()))?;
     parse_personas(&text)
 }
 

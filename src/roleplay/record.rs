@@ -9,7 +9,12 @@ use std::collections::BTreeMap;
 
 /// Writes one completed turn (the user's words with scores and trust, then the boss's
 /// answer with token counts and timings), each in its own short transaction.
-pub fn save_turn(store: &Store, session: i64, turn: &Turn, reply: &Reply) -> Result<(), StoreError> {
+pub fn save_turn(
+    store: &Store,
+    session: i64,
+    turn: &Turn,
+    reply: &Reply,
+) -> Result<(), StoreError> {
     let mut user = TurnRecord::new(Role::User, turn.user.clone());
     user.scores = serde_json::to_value(&turn.score.statuses).ok();
     user.trust = Some(turn.trust as f64);

@@ -106,7 +106,15 @@ impl Roleplay {
         let system = crate::prompts::render(&name, &ctx)
             .map_err(|e| RoleplayError::Template { name, reason: e.to_string() })?;
         let kind = if scenario.rubric == "thanks" { DraftKind::Thanks } else { DraftKind::Help };
-        Ok(Roleplay { trust: persona.start_trust as i32, scenario, persona, lang, kind, system, turns: Vec::new() })
+        Ok(Roleplay {
+            trust: persona.start_trust as i32,
+            scenario,
+            persona,
+            lang,
+            kind,
+            system,
+            turns: Vec::new(),
+        })
     }
 
     /// The boss's opening line.
@@ -152,10 +160,9 @@ impl Roleplay {
     /// The conversation as the model sees it, ending with a new user message. Earlier
     /// turns are rendered exactly as before so the KV cache covers them.
     pub fn messages(&self, next_user: &str) -> Vec<ChatMessage> {
-        let enter = self.lang.pick(
-            "（你敲门走进领导的办公室。）",
-            "(You knock and step into your boss's office.)",
-        );
+        let enter = self
+            .lang
+            .pick("（你敲门走进领导的办公室。）", "(You knock and step into your boss's office.)");
         let mut m = vec![
             ChatMessage::new("system", &self.system),
             ChatMessage::new("user", enter),

@@ -22,12 +22,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whether `HF_HUB_OFFLINE` asks for no network access (same values as huggingface_hub).
 pub(crate) fn offline() -> bool {
     std::env::var("HF_HUB_OFFLINE")
-        .map(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "1" | "true" | "yes" | "on"
-            )
-        })
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
         .unwrap_or(false)
 }
 
@@ -63,10 +58,9 @@ pub(crate) fn fetch(repo: &str, file: &str, revision: &str, ctx: &Ctx) -> Result
                 ));
                 return Ok(sha);
             }
-            Err(e) => ctx.opts.say(&format!(
-                "upward: ignoring {} in the Hugging Face cache: {e}",
-                p.display()
-            )),
+            Err(e) => ctx
+                .opts
+                .say(&format!("upward: ignoring {} in the Hugging Face cache: {e}", p.display())),
         }
     }
     if offline() {
@@ -80,9 +74,7 @@ pub(crate) fn fetch(repo: &str, file: &str, revision: &str, ctx: &Ctx) -> Result
     if let Ok(ep) = std::env::var("HF_ENDPOINT") {
         builder = builder.with_endpoint(ep.trim().trim_end_matches('/').to_string());
     }
-    let api = builder
-        .build()
-        .map_err(|e| format!("cannot set up the Hugging Face client: {e}"))?;
+    let api = builder.build().map_err(|e| format!("cannot set up the Hugging Face client: {e}"))?;
     let url = api.repo(hf_repo).url(file);
     let endpoint_host = host_of(&url).to_string();
     let timeout = connect_timeout(ctx);
@@ -119,14 +111,8 @@ pub(crate) fn fetch(repo: &str, file: &str, revision: &str, ctx: &Ctx) -> Result
         let etag = resp
             .header("x-linked-etag")
             .or_else(|| resp.header("etag"))
-            .map(|e| {
-                e.trim_start_matches("W/")
-                    .trim_matches('"')
-                    .to_ascii_lowercase()
-            });
-        let size = resp
-            .header("x-linked-size")
-            .and_then(|s| s.trim().parse::<u64>().ok());
+            .map(|e| e.trim_start_matches("W/").trim_matches('"').to_ascii_lowercase());
+        let size = resp.header("x-linked-size").and_then(|s| s.trim().parse::<u64>().ok());
         match (resp.status(), resp.header("location")) {
             (300..=399, Some(loc)) if hops < 5 && !loc.contains("://") => {
                 // A relative redirect (renamed repository): ask again there.
@@ -135,10 +121,7 @@ pub(crate) fn fetch(repo: &str, file: &str, revision: &str, ctx: &Ctx) -> Result
             }
             (300..=399, Some(loc)) => break (etag, size, loc.to_string()),
             (300..=399, None) => {
-                return Err(format!(
-                    "{} answered a redirect without a location",
-                    host_of(&current)
-                ))
+                return Err(format!("{} answered a redirect without a location", host_of(&current)))
             }
             _ => break (etag, size, current.clone()),
         }
@@ -156,16 +139,11 @@ pub(crate) fn fetch(repo: &str, file: &str, revision: &str, ctx: &Ctx) -> Result
     let resp = request(&agent(10), &download_url)
         .call()
         .map_err(|e| describe(e, &download_url, timeout))?;
-    let total = resp
-        .header("content-length")
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .or(linked_size);
+    let total =
+        resp.header("content-length").and_then(|s| s.trim().parse::<u64>().ok()).or(linked_size);
     let mut landing = ctx.landing()?;
-    let pb = progress_bar(
-        ctx.opts.progress,
-        total.or(ctx.entry.size),
-        format!("downloading {file}"),
-    );
+    let pb =
+        progress_bar(ctx.opts.progress, total.or(ctx.entry.size), format!("downloading {file}"));
     let mut reader = resp.into_reader();
     let copied = landing.copy_from(&mut reader, &|n| pb.inc(n));
     pb.finish_and_clear();
@@ -176,10 +154,7 @@ pub(crate) fn fetch(repo: &str, file: &str, revision: &str, ctx: &Ctx) -> Result
 /// `scheme://host[:port]` of a URL ("" when it has none).
 fn host_of(url: &str) -> &str {
     let after = url.find("://").map(|i| i + 3).unwrap_or(0);
-    let end = url[after..]
-        .find('/')
-        .map(|i| after + i)
-        .unwrap_or(url.len());
+    let end = url[after..].find('/').map(|i| after + i).unwrap_or(url.len());
     &url[..end]
 }
 
@@ -249,10 +224,7 @@ mod tests {
             "https://hf-mirror.com"
         );
         assert_eq!(host_of("http://127.0.0.1:9/x"), "http://127.0.0.1:9");
-        assert_eq!(
-            join("https://h.co/a/resolve/main/f.gguf", "/api/x"),
-            "https://h.co/api/x"
-        );
+        assert_eq!(join("https://h.co/a/resolve/main/f.gguf", "/api/x"), "https://h.co/api/x");
         assert_eq!(join("https://h.co/a/b", "c"), "https://h.co/a/c");
         assert!(is_sha256(&"a".repeat(64)) && !is_sha256("abc"));
     }

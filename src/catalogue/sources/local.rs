@@ -13,11 +13,7 @@ pub(crate) fn copy_into(path: &Path, ctx: &Ctx, expected: Option<&str>) -> Resul
         std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let total = f.metadata().ok().map(|m| m.len());
     let mut landing = ctx.landing()?;
-    let pb = progress_bar(
-        ctx.opts.progress,
-        total,
-        format!("copying {}", ctx.entry.file),
-    );
+    let pb = progress_bar(ctx.opts.progress, total, format!("copying {}", ctx.entry.file));
     let copied = landing.copy_from(&mut f, &|n| pb.inc(n));
     pb.finish_and_clear();
     copied.map_err(|e| format!("cannot copy {}: {e}", path.display()))?;

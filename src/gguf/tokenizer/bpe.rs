@@ -95,11 +95,9 @@ impl Bpe {
             joined.clear();
             joined.push_str(left);
             joined.push_str(right);
-            if let (Some(l), Some(r), Some(m)) = (
-                vocab.lookup(left),
-                vocab.lookup(right),
-                vocab.lookup(&joined),
-            ) {
+            if let (Some(l), Some(r), Some(m)) =
+                (vocab.lookup(left), vocab.lookup(right), vocab.lookup(&joined))
+            {
                 map.entry((l, r)).or_insert((rank as u32, m));
             }
         }

@@ -111,9 +111,7 @@ impl Hasher for Fx {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            self.add(u64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]));
+            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
@@ -211,10 +209,7 @@ impl Vocab {
     }
 
     fn ttype(&self, id: u32) -> u8 {
-        self.types
-            .get(id as usize)
-            .copied()
-            .unwrap_or(ttype::NORMAL)
+        self.types.get(id as usize).copied().unwrap_or(ttype::NORMAL)
     }
 
     #[inline]
@@ -249,9 +244,7 @@ struct SpecialMatcher {
 
 impl SpecialMatcher {
     fn new(vocab: &Vocab) -> Self {
-        let mut m = SpecialMatcher {
-            nodes: vec![TrieNode::default()],
-        };
+        let mut m = SpecialMatcher { nodes: vec![TrieNode::default()] };
         for id in 0..vocab.len() as u32 {
             let t = vocab.ttype(id);
             if !matches!(t, ttype::CONTROL | ttype::USER_DEFINED | ttype::UNKNOWN) {
@@ -315,10 +308,7 @@ fn meta<'a>(md: &'a HashMap<String, Value>, key: &str) -> Option<&'a Value> {
 }
 
 fn bad(key: &str, msg: impl Into<String>) -> TokenizerError {
-    TokenizerError::BadValue {
-        key: key.to_string(),
-        msg: msg.into(),
-    }
+    TokenizerError::BadValue { key: key.to_string(), msg: msg.into() }
 }
 
 fn meta_str<'a>(
@@ -328,10 +318,7 @@ fn meta_str<'a>(
     match meta(md, key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(bad(
-            key,
-            format!("expected a string, found {:?}", v.value_type()),
-        )),
+        Some(v) => Err(bad(key, format!("expected a string, found {:?}", v.value_type()))),
     }
 }
 
@@ -350,29 +337,21 @@ fn meta_id(md: &HashMap<String, Value>, key: &str) -> Result<Option<u32>, Tokeni
         Value::U64(x) => *x as i64,
         Value::I64(x) => *x,
         other => {
-            return Err(bad(
-                key,
-                format!("expected an integer, found {:?}", other.value_type()),
-            ))
+            return Err(bad(key, format!("expected an integer, found {:?}", other.value_type())))
         }
     };
     // llama.cpp stores "no token" as -1.
     if n < 0 {
         return Ok(None);
     }
-    u32::try_from(n)
-        .map(Some)
-        .map_err(|_| bad(key, format!("{n} is not a token id")))
+    u32::try_from(n).map(Some).map_err(|_| bad(key, format!("{n} is not a token id")))
 }
 
 fn meta_bool(md: &HashMap<String, Value>, key: &str) -> Result<Option<bool>, TokenizerError> {
     match meta(md, key) {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(v) => Err(bad(
-            key,
-            format!("expected a bool, found {:?}", v.value_type()),
-        )),
+        Some(v) => Err(bad(key, format!("expected a bool, found {:?}", v.value_type()))),
     }
 }
 
@@ -383,10 +362,7 @@ fn meta_array<'a>(
     match meta(md, key) {
         None => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
-        Some(v) => Err(bad(
-            key,
-            format!("expected an array, found {:?}", v.value_type()),
-        )),
+        Some(v) => Err(bad(key, format!("expected an array, found {:?}", v.value_type()))),
     }
 }
 
@@ -419,9 +395,7 @@ struct HfTok {
 
 impl std::fmt::Debug for HfTok {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HfTok")
-            .field("byte_level", &self.byte_level)
-            .finish_non_exhaustive()
+        f.debug_struct("HfTok").field("byte_level", &self.byte_level).finish_non_exhaustive()
     }
 }
 
@@ -462,10 +436,7 @@ impl Tokenizer {
             .enumerate()
             .map(|(i, v)| match v {
                 Value::String(s) => Ok(s.as_str()),
-                _ => Err(bad(
-                    "tokenizer.ggml.tokens",
-                    format!("entry {i} is not a string"),
-                )),
+                _ => Err(bad("tokenizer.ggml.tokens", format!("entry {i} is not a string"))),
             })
             .collect::<Result<Vec<&str>, _>>()?;
         if texts.is_empty() {
@@ -494,73 +465,60 @@ impl Tokenizer {
         let n = vocab.len() as u32;
         let check = |key: &str, id: Option<u32>| -> Result<Option<u32>, TokenizerError> {
             match id {
-                Some(i) if i >= n => Err(bad(
-                    key,
-                    format!("token id {i} is outside the vocabulary of {n}"),
-                )),
+                Some(i) if i >= n => {
+                    Err(bad(key, format!("token id {i} is outside the vocabulary of {n}")))
+                }
                 other => Ok(other),
             }
         };
 
-        let (model, default_bos, default_eos, mut add_bos, add_space_default) =
-            if model_name == "gpt2" {
-                let pre = meta_str(md, "tokenizer.ggml.pre")?.unwrap_or("default");
-                let merges = meta_array(md, "tokenizer.ggml.merges")?
-                    .ok_or_else(|| TokenizerError::MissingKey("tokenizer.ggml.merges".into()))?;
-                let merges = merges
+        let (model, default_bos, default_eos, mut add_bos, add_space_default) = if model_name
+            == "gpt2"
+        {
+            let pre = meta_str(md, "tokenizer.ggml.pre")?.unwrap_or("default");
+            let merges = meta_array(md, "tokenizer.ggml.merges")?
+                .ok_or_else(|| TokenizerError::MissingKey("tokenizer.ggml.merges".into()))?;
+            let merges = merges
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.as_str()),
+                    _ => Err(bad("tokenizer.ggml.merges", format!("entry {i} is not a string"))),
+                })
+                .collect::<Result<Vec<&str>, _>>()?;
+            let add_bos =
+                matches!(pre, "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "pixtral");
+            let bpe = Bpe::new(&vocab, merges.into_iter(), pre)?;
+            (Model::Bpe(Box::new(bpe)), Some(11), Some(11), add_bos, false)
+        } else {
+            let scores = match meta_array(md, "tokenizer.ggml.scores")? {
+                None => Vec::new(),
+                Some(a) => a
                     .iter()
-                    .enumerate()
-                    .map(|(i, v)| match v {
-                        Value::String(s) => Ok(s.as_str()),
-                        _ => Err(bad(
-                            "tokenizer.ggml.merges",
-                            format!("entry {i} is not a string"),
-                        )),
+                    .map(|v| match v {
+                        Value::F32(x) => *x,
+                        Value::F64(x) => *x as f32,
+                        _ => 0.0,
                     })
-                    .collect::<Result<Vec<&str>, _>>()?;
-                let add_bos = matches!(
-                    pre,
-                    "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "pixtral"
-                );
-                let bpe = Bpe::new(&vocab, merges.into_iter(), pre)?;
-                (
-                    Model::Bpe(Box::new(bpe)),
-                    Some(11),
-                    Some(11),
-                    add_bos,
-                    false,
-                )
-            } else {
-                let scores = match meta_array(md, "tokenizer.ggml.scores")? {
-                    None => Vec::new(),
-                    Some(a) => a
-                        .iter()
-                        .map(|v| match v {
-                            Value::F32(x) => *x,
-                            Value::F64(x) => *x as f32,
-                            _ => 0.0,
-                        })
-                        .collect(),
-                };
-                let unk = check(
-                    "tokenizer.ggml.unknown_token_id",
-                    meta_id(md, "tokenizer.ggml.unknown_token_id")?,
-                )?;
-                let spm = Spm::new(&vocab, scores, unk.or(Some(0)));
-                (Model::Spm(Box::new(spm)), Some(1), Some(2), true, true)
+                    .collect(),
             };
+            let unk = check(
+                "tokenizer.ggml.unknown_token_id",
+                meta_id(md, "tokenizer.ggml.unknown_token_id")?,
+            )?;
+            let spm = Spm::new(&vocab, scores, unk.or(Some(0)));
+            (Model::Spm(Box::new(spm)), Some(1), Some(2), true, true)
+        };
         let bos = match meta(md, "tokenizer.ggml.bos_token_id") {
-            Some(_) => check(
-                "tokenizer.ggml.bos_token_id",
-                meta_id(md, "tokenizer.ggml.bos_token_id")?,
-            )?,
+            Some(_) => {
+                check("tokenizer.ggml.bos_token_id", meta_id(md, "tokenizer.ggml.bos_token_id")?)?
+            }
             None => default_bos.filter(|&i| i < n),
         };
         let eos = match meta(md, "tokenizer.ggml.eos_token_id") {
-            Some(_) => check(
-                "tokenizer.ggml.eos_token_id",
-                meta_id(md, "tokenizer.ggml.eos_token_id")?,
-            )?,
+            Some(_) => {
+                check("tokenizer.ggml.eos_token_id", meta_id(md, "tokenizer.ggml.eos_token_id")?)?
+            }
             None => default_eos.filter(|&i| i < n),
         };
         if let Some(b) = meta_bool(md, "tokenizer.ggml.add_bos_token")? {
@@ -581,12 +539,7 @@ impl Tokenizer {
 
         let specials = SpecialMatcher::new(&vocab);
         Ok(Tokenizer {
-            inner: Inner::Gguf(Box::new(GgufTok {
-                vocab,
-                model,
-                specials,
-                add_space_prefix,
-            })),
+            inner: Inner::Gguf(Box::new(GgufTok { vocab, model, specials, add_space_prefix })),
             bos,
             eos,
             eot_ids,
@@ -599,10 +552,7 @@ impl Tokenizer {
     /// [`Tokenizer::for_model`] takes them from the GGUF metadata instead.
     pub fn from_tokenizer_json(path: impl AsRef<Path>) -> Result<Tokenizer, TokenizerError> {
         let path = path.as_ref();
-        let json_err = |msg: String| TokenizerError::Json {
-            path: path.to_path_buf(),
-            msg,
-        };
+        let json_err = |msg: String| TokenizerError::Json { path: path.to_path_buf(), msg };
         let parse = tokenizers::Tokenizer::from_file(path).map_err(|e| json_err(e.to_string()))?;
         let mut plain = parse.clone();
         plain.set_encode_special_tokens(true);
@@ -618,13 +568,7 @@ impl Tokenizer {
             .collect();
         let find = |names: &[&str]| names.iter().find_map(|n| parse.token_to_id(n));
         let bos = find(&["<bos>", "<s>", "<|begin_of_text|>", "<|startoftext|>"]);
-        let eos = find(&[
-            "<eos>",
-            "</s>",
-            "<|end_of_text|>",
-            "<|endoftext|>",
-            "<|im_end|>",
-        ]);
+        let eos = find(&["<eos>", "</s>", "<|end_of_text|>", "<|endoftext|>", "<|im_end|>"]);
         let mut eot_ids: Vec<u32> = eos.into_iter().collect();
         eot_ids.extend(EOG_TEXTS.iter().filter_map(|t| parse.token_to_id(t)));
         eot_ids.sort_unstable();
@@ -892,12 +836,7 @@ impl Tokenizer {
 
     /// A decoder that turns ids into text as they are generated.
     pub fn stream_decoder(&self, skip_special: bool) -> StreamDecoder<'_> {
-        StreamDecoder {
-            tok: self,
-            pending: Vec::new(),
-            skip_special,
-            started: false,
-        }
+        StreamDecoder { tok: self, pending: Vec::new(), skip_special, started: false }
     }
 }
 
@@ -1014,13 +953,7 @@ mod tests {
         let table = bpe::byte_to_char_table();
         let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_end|>".into()];
         tokens.extend(table.iter().map(|c| c.to_string()));
-        tokens.extend([
-            "he".into(),
-            "ll".into(),
-            "hell".into(),
-            "hello".into(),
-            "Ġw".into(),
-        ]);
+        tokens.extend(["he".into(), "ll".into(), "hell".into(), "hello".into(), "Ġw".into()]);
         let mut types = vec![Value::I32(3), Value::I32(3)];
         types.extend((2..tokens.len()).map(|_| Value::I32(1)));
         let merges = ["h e", "l l", "he ll", "hell o", "Ġ w"];
@@ -1063,10 +996,7 @@ mod tests {
         assert!(!plain.contains(&1));
         assert_eq!(tok.decode(&plain), "hello<|im_end|>");
         assert!(tok.is_special(1));
-        assert_eq!(
-            tok.decode_with(&[tok.token_id("hello").unwrap(), 1], true),
-            "hello"
-        );
+        assert_eq!(tok.decode_with(&[tok.token_id("hello").unwrap(), 1], true), "hello");
     }
 
     #[test]
@@ -1093,14 +1023,8 @@ mod tests {
     fn tiny_spm() -> HashMap<String, Value> {
         let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
         tokens.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
-        let pieces = [
-            ("▁", -1.0),
-            ("h", -2.0),
-            ("i", -2.0),
-            ("▁h", -1.5),
-            ("▁hi", -0.5),
-            ("hi", -3.0),
-        ];
+        let pieces =
+            [("▁", -1.0), ("h", -2.0), ("i", -2.0), ("▁h", -1.5), ("▁hi", -0.5), ("hi", -3.0)];
         tokens.extend(pieces.iter().map(|(p, _)| p.to_string()));
         let mut types = vec![Value::I32(2), Value::I32(3), Value::I32(3)];
         types.extend((0..256).map(|_| Value::I32(6)));
@@ -1126,10 +1050,7 @@ mod tests {
         assert_eq!(tok.encode("hi", true, false), vec![1, hi]);
         // "é" is not in the vocabulary: two byte-fallback tokens.
         let ids = tok.encode("hi é", false, false);
-        assert_eq!(
-            ids,
-            vec![hi, tok.token_id("▁").unwrap(), 3 + 0xC3, 3 + 0xA9]
-        );
+        assert_eq!(ids, vec![hi, tok.token_id("▁").unwrap(), 3 + 0xC3, 3 + 0xA9]);
         assert_eq!(tok.decode(&ids), "hi é");
         let mut d = tok.stream_decoder(false);
         let streamed: String = ids.iter().map(|&id| d.push(id)).collect();

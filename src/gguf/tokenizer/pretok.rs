@@ -16,10 +16,7 @@ const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|
 pub(crate) fn patterns_for(pre: &str) -> Option<(Vec<&'static str>, bool)> {
     // (patterns, ignore_merges)
     let p = match pre {
-        "default" => (
-            vec![r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"],
-            false,
-        ),
+        "default" => (vec![r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"], false),
         "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "pixtral" => (vec![LLAMA3], true),
         "qwen2" | "deepseek-r1-qwen" => (vec![QWEN2], false),
         "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva-7b" => {
@@ -91,42 +88,27 @@ mod tests {
 
     fn split<'a>(pre: &str, text: &'a str) -> Vec<&'a str> {
         let (p, _) = PreTokenizer::new(pre).unwrap();
-        p.split(text)
-            .into_iter()
-            .map(|(s, e)| &text[s..e])
-            .collect()
+        p.split(text).into_iter().map(|(s, e)| &text[s..e]).collect()
     }
 
     #[test]
     fn smollm_splits_every_digit() {
-        assert_eq!(
-            split("smollm", "in 2026 ok"),
-            ["in", " ", "2", "0", "2", "6", " ok"]
-        );
+        assert_eq!(split("smollm", "in 2026 ok"), ["in", " ", "2", "0", "2", "6", " ok"]);
     }
 
     #[test]
     fn gpt2_keeps_digit_runs_and_trailing_spaces() {
-        assert_eq!(
-            split("gpt2", "I'm  at 12345   "),
-            ["I", "'m", " ", " at", " 12345", "   "]
-        );
+        assert_eq!(split("gpt2", "I'm  at 12345   "), ["I", "'m", " ", " at", " 12345", "   "]);
     }
 
     #[test]
     fn llama3_groups_three_digits_and_newlines() {
-        assert_eq!(
-            split("llama-bpe", "x 12345\n\nHi"),
-            ["x", " ", "123", "45", "\n\n", "Hi"]
-        );
+        assert_eq!(split("llama-bpe", "x 12345\n\nHi"), ["x", " ", "123", "45", "\n\n", "Hi"]);
     }
 
     #[test]
     fn qwen2_single_digits_and_cjk() {
-        assert_eq!(
-            split("qwen2", "2026年11月"),
-            ["2", "0", "2", "6", "年", "1", "1", "月"]
-        );
+        assert_eq!(split("qwen2", "2026年11月"), ["2", "0", "2", "6", "年", "1", "1", "月"]);
     }
 
     #[test]

@@ -65,11 +65,7 @@ impl Spm {
                 }
             }
         }
-        Spm {
-            scores,
-            byte_ids,
-            unk,
-        }
+        Spm { scores, byte_ids, unk }
     }
 
     /// The byte a `<0xXX>` token stands for.
