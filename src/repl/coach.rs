@@ -3,7 +3,7 @@
 
 use super::{LineEditor, ReadLine};
 use crate::critique::{self, KindChoice};
-use crate::engine::{Engine, GenerateOptions, SamplingParams, StopReason};
+use crate::engine::{Engine, GenerateOptions, StopReason};
 use crate::gguf::chat_template::ChatMessage;
 use crate::kb::KnowledgeBase;
 use crate::lang::Lang;
@@ -474,8 +474,6 @@ impl Coach {
                 "输入 /roleplay 和领导练习对话，/critique 点评草稿，/kb 检索原则，/help 查看全部命令。",
                 "Type /roleplay to practise with your boss, /critique to review a draft, /kb to search the principles, /help for everything.",
             );
-        } else if let Some((rp, _)) = &self.active {
-            let _ = rp;
         }
         loop {
             let prompt = if self.active.is_some() { "你> " } else { "> " };
@@ -573,9 +571,4 @@ fn status_mark(s: critique::Status) -> &'static str {
         critique::Status::Partial => "~",
         critique::Status::Missing => "✗",
     }
-}
-
-/// Greedy settings for the coach's own (non-boss) answers.
-pub fn coach_sampling() -> SamplingParams {
-    SamplingParams { temperature: 0.3, ..SamplingParams::default() }
 }

@@ -98,6 +98,16 @@ pub fn hint(rp: &Roleplay, kb: &KnowledgeBase) -> String {
         }
         out.push('\n');
     }
+    // What the talk says about the conversation so far.
+    let topic = rp.turns().last().map_or(rp.scenario.situation.get(lang), |t| t.user.as_str());
+    if let Some(hit) = kb.search(topic, Some(lang), 1).first() {
+        let p = hit.principle;
+        out.push_str(&format!("{} {}", lang.pick("相关原则：", "From the talk:"), p.title.get(lang)));
+        if let Some(q) = p.quotes.first() {
+            out.push_str(&format!("\n    「{q}」"));
+        }
+        out.push('\n');
+    }
     out
 }
 

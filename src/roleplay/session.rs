@@ -87,8 +87,14 @@ impl Roleplay {
             .find(|p| p.id == persona_id)
             .cloned()
             .ok_or_else(|| RoleplayError::UnknownPersona(persona_id.to_string()))?;
-        let principles: Vec<serde_json::Value> = scenario
-            .principles
+        // The scenario's own principles, then those retrieved for its situation.
+        let mut ids: Vec<&str> = scenario.principles.iter().map(String::as_str).collect();
+        for hit in kb.search(scenario.situation.get(lang), Some(lang), 3) {
+            if !ids.contains(&hit.principle.id.as_str()) && ids.len() < 5 {
+                ids.push(&hit.principle.id);
+            }
+        }
+        let principles: Vec<serde_json::Value> = ids
             .iter()
             .filter_map(|id| kb.principle(id))
             .map(|p| serde_json::json!({ "title": p.title.get(lang), "summary": p.summary.get(lang) }))
