@@ -13,6 +13,13 @@
 //! 16 rows (see `panel.rs`). Work is split over rayon's global pool by row chunks; the
 //! quantized activations of decode calls live in a reusable thread-local buffer.
 //!
+//! Every path computes each output the same way whatever `m` and the thread count: the
+//! same activation quantization, exact integer dots per weight block, then the per-block
+//! float scaling accumulated in block order with the same fused multiply-adds. So row `i`
+//! of a batch is bit-identical to that row alone, which lets the engine continue from its
+//! KV cache and get exactly the logits of a fresh prefill (within one build: the AVX-512,
+//! AVX2 and portable builds differ from each other in the last bits).
+//!
 //! The cargo feature `portable-kernels` compiles the portable path only (to test it on x86).
 
 mod blocks;

@@ -156,11 +156,7 @@ fn matmul_matches_candle_for_every_type_and_batch() {
                 outs.push(out);
             }
             // The SIMD and portable paths do the same integer arithmetic: they agree up to
-            // the order of float additions (except that prefill of K-quants on the AVX-512
-            // panels quantizes activations per 32 values instead of per 256).
-            if dtype.block_size() == 256 && m >= PANEL_MIN_M {
-                continue;
-            }
+            // the order of float additions.
             for (k, (a, b)) in outs[0].iter().zip(&outs[1]).enumerate() {
                 assert!(
                     (a - b).abs() <= 1e-4 * a.abs().max(1.0),
@@ -401,5 +397,52 @@ fn k4_scale_unpacking_matches_the_format() {
             blocks::scale_min_k4_ref(&s),
             "{s:?}"
         );
+    }
+}
+
+/// A row of `x` gives the same bits alone (decode) as in any batch (prefill, whatever path
+/// the batch size selects) and on any number of threads: the engine relies on it so that a
+/// conversation continued from the KV cache equals a fresh prefill of the same tokens.
+#[test]
+fn rows_are_bit_identical_whatever_the_batch() {
+    const MS: [usize; 7] = [1, 3, 8, 9, 17, 64, 130];
+    let pools: Vec<rayon::ThreadPool> = [1, 3]
+        .iter()
+        .map(|&t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for (t, &dtype) in ALL.iter().enumerate() {
+        let (rows, cols) = (53, cols_for(dtype));
+        let (bytes, _) = quantized(dtype, rows, cols, 300 + t as u64);
+        let mmax = MS[MS.len() - 1];
+        let x = Rng(400 + t as u64).data(mmax * cols);
+        // Each row alone (m = 1).
+        let mut single = vec![0f32; mmax * rows];
+        for (xi, oi) in x.chunks_exact(cols).zip(single.chunks_exact_mut(rows)) {
+            matmul(dtype, &bytes, rows, cols, xi, 1, oi).unwrap();
+        }
+        for pool in &pools {
+            for m in MS {
+                let mut out = vec![f32::NAN; m * rows];
+                pool.install(|| matmul(dtype, &bytes, rows, cols, &x[..m * cols], m, &mut out))
+                    .unwrap();
+                for i in 0..m {
+                    for r in 0..rows {
+                        let (a, b) = (out[i * rows + r], single[i * rows + r]);
+                        assert_eq!(
+                            a.to_bits(),
+                            b.to_bits(),
+                            "{dtype:?} m={m} threads={} row {i} col {r}: {a} in the batch, \
+                             {b} alone",
+                            pool.current_num_threads()
+                        );
+                    }
+                }
+            }
+        }
     }
 }
