@@ -49,12 +49,25 @@ pub(crate) trait PanelKernel {
     fn acts(x: &[f32], m: usize, cols: usize) -> Self::Acts;
     /// Decode one weight row: bytes `q` (0..=255), per block `d` and `c`, per sub-block
     /// `sc` and `mn` (empty for the 32-value formats).
-    fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], c: &mut [f32], sc: &mut [i32], mn: &mut [f32]);
+    fn decode_row(
+        row: &[u8],
+        q: &mut [u8],
+        d: &mut [f32],
+        c: &mut [f32],
+        sc: &mut [i32],
+        mn: &mut [f32],
+    );
     /// `M` activation rows (from `i`) against panel `pi`; returns `[M][16]` results.
     ///
     /// # Safety
     /// `p` holds panel `pi` for rows of `cols` values and rows `i..i + M` exist in `a`.
-    unsafe fn tile<const M: usize>(p: &Panels, pi: usize, a: &Self::Acts, cols: usize, i: usize) -> [__m512; M];
+    unsafe fn tile<const M: usize>(
+        p: &Panels,
+        pi: usize,
+        a: &Self::Acts,
+        cols: usize,
+        i: usize,
+    ) -> [__m512; M];
 }
 
 /// Activations of the 32-value formats: as `blocks::quantize_q8` (the same functions), plus
@@ -105,7 +118,14 @@ impl<F: Simd32> PanelKernel for D32<F> {
         a
     }
 
-    fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], c: &mut [f32], _: &mut [i32], _: &mut [f32]) {
+    fn decode_row(
+        row: &[u8],
+        q: &mut [u8],
+        d: &mut [f32],
+        c: &mut [f32],
+        _: &mut [i32],
+        _: &mut [f32],
+    ) {
         assert!(row.len() == d.len() * F::BYTES && q.len() == 32 * d.len() && c.len() == d.len());
         for b in 0..d.len() {
             // SAFETY: block `b` of `row` and bytes `32b..32b + 32` of `q` are in bounds
@@ -125,7 +145,13 @@ impl<F: Simd32> PanelKernel for D32<F> {
     }
 
     #[inline(always)]
-    unsafe fn tile<const M: usize>(p: &Panels, pi: usize, a: &Acts32, cols: usize, i: usize) -> [__m512; M] {
+    unsafe fn tile<const M: usize>(
+        p: &Panels,
+        pi: usize,
+        a: &Acts32,
+        cols: usize,
+        i: usize,
+    ) -> [__m512; M] {
         let nb = cols / 32;
         let qp = p.q.as_ptr().add(pi * PANEL * cols);
         let pd = p.d.as_ptr().add(pi * PANEL * nb);
@@ -179,13 +205,8 @@ pub(crate) struct ActsK {
 
 fn acts_k(x: &[f32], m: usize, cols: usize) -> ActsK {
     let nb = cols / 256;
-    let mut a = ActsK {
-        nb,
-        x: vec![Q8KBlock::default(); m * nb],
-    };
-    a.x.par_chunks_mut(nb)
-        .zip(x.par_chunks(cols))
-        .for_each(|(o, x)| blocks::quantize_q8k(x, o));
+    let mut a = ActsK { nb, x: vec![Q8KBlock::default(); m * nb] };
+    a.x.par_chunks_mut(nb).zip(x.par_chunks(cols)).for_each(|(o, x)| blocks::quantize_q8k(x, o));
     a
 }
 
@@ -283,7 +304,14 @@ impl PanelKernel for DQ4K {
     fn acts(x: &[f32], m: usize, cols: usize) -> ActsK {
         acts_k(x, m, cols)
     }
-    fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], c: &mut [f32], sc: &mut [i32], mn: &mut [f32]) {
+    fn decode_row(
+        row: &[u8],
+        q: &mut [u8],
+        d: &mut [f32],
+        c: &mut [f32],
+        sc: &mut [i32],
+        mn: &mut [f32],
+    ) {
         for (b, blk) in row.chunks_exact(blocks::Q4_K_BYTES).enumerate() {
             k4_scales(blk, b, d, c, sc, mn);
             let qb = &mut q[256 * b..256 * b + 256];
@@ -300,7 +328,13 @@ impl PanelKernel for DQ4K {
         }
     }
     #[inline(always)]
-    unsafe fn tile<const M: usize>(p: &Panels, pi: usize, a: &ActsK, cols: usize, i: usize) -> [__m512; M] {
+    unsafe fn tile<const M: usize>(
+        p: &Panels,
+        pi: usize,
+        a: &ActsK,
+        cols: usize,
+        i: usize,
+    ) -> [__m512; M] {
         tile_k::<32, true, M>(p, pi, a, cols, i)
     }
 }
@@ -312,7 +346,14 @@ impl PanelKernel for DQ5K {
     fn acts(x: &[f32], m: usize, cols: usize) -> ActsK {
         acts_k(x, m, cols)
     }
-    fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], c: &mut [f32], sc: &mut [i32], mn: &mut [f32]) {
+    fn decode_row(
+        row: &[u8],
+        q: &mut [u8],
+        d: &mut [f32],
+        c: &mut [f32],
+        sc: &mut [i32],
+        mn: &mut [f32],
+    ) {
         for (b, blk) in row.chunks_exact(blocks::Q5_K_BYTES).enumerate() {
             k4_scales(blk, b, d, c, sc, mn);
             let qh = &blk[16..48];
@@ -328,7 +369,13 @@ impl PanelKernel for DQ5K {
         }
     }
     #[inline(always)]
-    unsafe fn tile<const M: usize>(p: &Panels, pi: usize, a: &ActsK, cols: usize, i: usize) -> [__m512; M] {
+    unsafe fn tile<const M: usize>(
+        p: &Panels,
+        pi: usize,
+        a: &ActsK,
+        cols: usize,
+        i: usize,
+    ) -> [__m512; M] {
         tile_k::<32, true, M>(p, pi, a, cols, i)
     }
 }
@@ -340,7 +387,14 @@ impl PanelKernel for DQ6K {
     fn acts(x: &[f32], m: usize, cols: usize) -> ActsK {
         acts_k(x, m, cols)
     }
-    fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], _: &mut [f32], sc: &mut [i32], _: &mut [f32]) {
+    fn decode_row(
+        row: &[u8],
+        q: &mut [u8],
+        d: &mut [f32],
+        _: &mut [f32],
+        sc: &mut [i32],
+        _: &mut [f32],
+    ) {
         for (b, blk) in row.chunks_exact(blocks::Q6_K_BYTES).enumerate() {
             d[b] = f16_at(blk, 208);
             for g in 0..16 {
@@ -351,11 +405,8 @@ impl PanelKernel for DQ6K {
             unsafe {
                 let p = blk.as_ptr();
                 let o = qb.as_mut_ptr() as *mut __m256i;
-                let (m4, m3, m2) = (
-                    _mm256_set1_epi8(0x0F),
-                    _mm256_set1_epi8(0x03),
-                    _mm256_set1_epi8(0x30),
-                );
+                let (m4, m3, m2) =
+                    (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x03), _mm256_set1_epi8(0x30));
                 for h in 0..2 {
                     let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
                     let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
@@ -386,7 +437,13 @@ impl PanelKernel for DQ6K {
         }
     }
     #[inline(always)]
-    unsafe fn tile<const M: usize>(p: &Panels, pi: usize, a: &ActsK, cols: usize, i: usize) -> [__m512; M] {
+    unsafe fn tile<const M: usize>(
+        p: &Panels,
+        pi: usize,
+        a: &ActsK,
+        cols: usize,
+        i: usize,
+    ) -> [__m512; M] {
         tile_k::<16, false, M>(p, pi, a, cols, i)
     }
 }
@@ -532,10 +589,7 @@ pub(crate) fn run<K: PanelKernel>(
     let a = K::acts(x, m, cols);
     let threads = rayon::current_num_threads().max(1);
     let chunk = panels_per_task(rows.div_ceil(PANEL), threads) * PANEL;
-    let shared = SharedOut {
-        ptr: out.as_mut_ptr(),
-        len: out.len(),
-    };
+    let shared = SharedOut { ptr: out.as_mut_ptr(), len: out.len() };
     (0..rows.div_ceil(chunk)).into_par_iter().for_each(|c| {
         let r0 = c * chunk;
         let r1 = (r0 + chunk).min(rows);
