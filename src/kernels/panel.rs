@@ -450,7 +450,7 @@ impl PanelKernel for DQ6K {
 
 fn repack<K: PanelKernel>(w: &[u8], rb: usize, cols: usize, r0: usize, r1: usize) -> Panels {
     let nb = cols / K::BLOCK;
-    let nsub = if K::SUB == 0 { 0 } else { cols / K::SUB };
+    let nsub = cols.checked_div(K::SUB).unwrap_or(0);
     let np = (r1 - r0).div_ceil(PANEL);
     let mut p = Panels {
         q: vec![0; np * PANEL * cols],
