@@ -153,47 +153,75 @@ impl<F: Simd32> PanelKernel for D32<F> {
         i: usize,
     ) -> [__m512; M] {
         let nb = cols / 32;
-        let qp = p.q.as_ptr().add(pi * PANEL * cols);
-        let pd = p.d.as_ptr().add(pi * PANEL * nb);
-        let pc = p.c.as_ptr().add(pi * PANEL * nb);
-        let mut acc = [_mm512_setzero_ps(); M];
-        let mut corr = [_mm512_setzero_ps(); M];
-        let yp: [*const i8; M] = std::array::from_fn(|n| a.q.as_ptr().add((i + n) * cols));
-        let row = |n: usize| (i + n) * nb;
-        for t in 0..nb {
-            let dv = _mm512_loadu_ps(pd.add(t * PANEL));
-            let mut s0 = [_mm512_setzero_si512(); M];
-            let mut s1 = [_mm512_setzero_si512(); M];
-            for g in (0..8).step_by(2) {
-                let k = 32 * t + 4 * g;
-                let w0 = _mm512_loadu_si512(qp.add(k * PANEL) as *const _);
-                let w1 = _mm512_loadu_si512(qp.add((k + 4) * PANEL) as *const _);
-                for n in 0..M {
-                    let y0 = _mm512_set1_epi32((yp[n].add(k) as *const i32).read_unaligned());
-                    let y1 = _mm512_set1_epi32((yp[n].add(k + 4) as *const i32).read_unaligned());
-                    s0[n] = _mm512_dpbusd_epi32(s0[n], w0, y0);
-                    s1[n] = _mm512_dpbusd_epi32(s1[n], w1, y1);
-                }
-            }
-            for n in 0..M {
-                let mut isum = _mm512_add_epi32(s0[n], s1[n]);
-                if F::SIGNED {
-                    isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(128 * a.si[row(n) + t]));
-                }
-                let scale = _mm512_mul_ps(dv, _mm512_set1_ps(a.d[row(n) + t]));
-                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[n]);
-                if !F::SIGNED {
-                    let cv = _mm512_loadu_ps(pc.add(t * PANEL));
-                    corr[n] = _mm512_fmadd_ps(cv, _mm512_set1_ps(a.s[row(n) + t]), corr[n]);
-                }
-            }
+        let mut acc = [[_mm512_setzero_ps(); M]; 2];
+        let mut corr = [[_mm512_setzero_ps(); M]; 2];
+        // Even blocks into chain 0, odd ones into chain 1, as `x86::tile32`.
+        let mut t = 0;
+        while t + 2 <= nb {
+            step32::<F, M>(p, pi, a, cols, i, t, &mut acc[0], &mut corr[0]);
+            step32::<F, M>(p, pi, a, cols, i, t + 1, &mut acc[1], &mut corr[1]);
+            t += 2;
         }
+        if t < nb {
+            step32::<F, M>(p, pi, a, cols, i, t, &mut acc[0], &mut corr[0]);
+        }
+        std::array::from_fn(|n| {
+            let sum = _mm512_add_ps(acc[0][n], acc[1][n]);
+            if F::SIGNED {
+                sum
+            } else {
+                _mm512_add_ps(sum, _mm512_add_ps(corr[0][n], corr[1][n]))
+            }
+        })
+    }
+}
+
+/// Block `t` of `M` activation rows (from `i`) against panel `pi`, into `acc` (and `corr`).
+///
+/// # Safety
+/// As [`PanelKernel::tile`], and `t < cols / 32`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn step32<F: Simd32, const M: usize>(
+    p: &Panels,
+    pi: usize,
+    a: &Acts32,
+    cols: usize,
+    i: usize,
+    t: usize,
+    acc: &mut [__m512; M],
+    corr: &mut [__m512; M],
+) {
+    let nb = cols / 32;
+    let qp = p.q.as_ptr().add(pi * PANEL * cols);
+    let dv = _mm512_loadu_ps(p.d.as_ptr().add(pi * PANEL * nb + t * PANEL));
+    let yp: [*const i8; M] = std::array::from_fn(|n| a.q.as_ptr().add((i + n) * cols));
+    let at = |n: usize| (i + n) * nb + t;
+    let mut s0 = [_mm512_setzero_si512(); M];
+    let mut s1 = [_mm512_setzero_si512(); M];
+    for g in (0..8).step_by(2) {
+        let k = 32 * t + 4 * g;
+        let w0 = _mm512_loadu_si512(qp.add(k * PANEL) as *const _);
+        let w1 = _mm512_loadu_si512(qp.add((k + 4) * PANEL) as *const _);
+        for n in 0..M {
+            let y0 = _mm512_set1_epi32((yp[n].add(k) as *const i32).read_unaligned());
+            let y1 = _mm512_set1_epi32((yp[n].add(k + 4) as *const i32).read_unaligned());
+            s0[n] = _mm512_dpbusd_epi32(s0[n], w0, y0);
+            s1[n] = _mm512_dpbusd_epi32(s1[n], w1, y1);
+        }
+    }
+    for n in 0..M {
+        let mut isum = _mm512_add_epi32(s0[n], s1[n]);
+        if F::SIGNED {
+            isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(128 * *a.si.get_unchecked(at(n))));
+        }
+        let scale = _mm512_mul_ps(dv, _mm512_set1_ps(*a.d.get_unchecked(at(n))));
+        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[n]);
         if !F::SIGNED {
-            for n in 0..M {
-                acc[n] = _mm512_add_ps(acc[n], corr[n]);
-            }
+            let cv = _mm512_loadu_ps(p.c.as_ptr().add(pi * PANEL * nb + t * PANEL));
+            let sx = _mm512_set1_ps(*a.s.get_unchecked(at(n)));
+            corr[n] = _mm512_fmadd_ps(cv, sx, corr[n]);
         }
-        acc
     }
 }
 

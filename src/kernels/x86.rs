@@ -75,6 +75,26 @@ pub(crate) trait Simd32: Fmt32 {
     unsafe fn load(p: *const u8) -> __m256i;
     /// `(d, c)` of the block at `p`, as in [`Fmt32::unpack`].
     unsafe fn scales(p: *const u8) -> (f32, f32);
+    /// Whether the block stores `c` (the minimum) as its second f16; otherwise
+    /// `c = CORR · d`.
+    const HAS_MIN: bool;
+    /// `c / d` for the formats without a stored minimum.
+    const CORR: f32;
+    /// `[d0, c0, d1, c1]` of the blocks at `p0` and `p1`: the same values as
+    /// [`Simd32::scales`], both blocks at once.
+    #[inline(always)]
+    unsafe fn scales2(p0: *const u8, p1: *const u8) -> __m128 {
+        // The first 4 bytes of a block: `d` and the minimum, or `d` and 2 bytes of values
+        // (which are dropped).
+        let r0 = (p0 as *const i32).read_unaligned();
+        let r1 = (p1 as *const i32).read_unaligned();
+        let h = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(r0), r1, 1));
+        if Self::HAS_MIN {
+            h
+        } else {
+            _mm_mul_ps(_mm_moveldup_ps(h), _mm_setr_ps(1.0, Self::CORR, 1.0, Self::CORR))
+        }
+    }
 }
 
 #[inline(always)]
@@ -83,6 +103,8 @@ unsafe fn f16p(p: *const u8) -> f32 {
 }
 
 impl Simd32 for Q4_0 {
+    const HAS_MIN: bool = false;
+    const CORR: f32 = -8.0;
     #[inline(always)]
     unsafe fn load(p: *const u8) -> __m256i {
         nibbles(p.add(2))
@@ -95,6 +117,8 @@ impl Simd32 for Q4_0 {
 }
 
 impl Simd32 for Q4_1 {
+    const HAS_MIN: bool = true;
+    const CORR: f32 = 0.0;
     #[inline(always)]
     unsafe fn load(p: *const u8) -> __m256i {
         nibbles(p.add(4))
@@ -106,6 +130,8 @@ impl Simd32 for Q4_1 {
 }
 
 impl Simd32 for Q5_0 {
+    const HAS_MIN: bool = false;
+    const CORR: f32 = -16.0;
     #[inline(always)]
     unsafe fn load(p: *const u8) -> __m256i {
         let qh = (p.add(2) as *const u32).read_unaligned();
@@ -119,6 +145,8 @@ impl Simd32 for Q5_0 {
 }
 
 impl Simd32 for Q5_1 {
+    const HAS_MIN: bool = true;
+    const CORR: f32 = 0.0;
     #[inline(always)]
     unsafe fn load(p: *const u8) -> __m256i {
         let qh = (p.add(4) as *const u32).read_unaligned();
@@ -131,6 +159,8 @@ impl Simd32 for Q5_1 {
 }
 
 impl Simd32 for Q8_0 {
+    const HAS_MIN: bool = false;
+    const CORR: f32 = 0.0;
     #[inline(always)]
     unsafe fn load(p: *const u8) -> __m256i {
         _mm256_loadu_si256(p.add(2) as *const __m256i)
@@ -144,59 +174,76 @@ impl Simd32 for Q8_0 {
 /// A 32-value format row against `N` Q8 rows. Requires `w.len() == nb * F::BYTES` and
 /// `xs[n].len() == nb` for every `n`.
 ///
-/// Per output and in block order: the exact integer dot `Σq·y` of each block, then
+/// Per output: the exact integer dot `Σq·y` of each block, then two chains of fused
+/// multiply-adds over the even blocks and two over the odd ones, in block order:
 /// `acc = fma(Σq·y, d·dx, acc)` and (formats with an offset or a minimum `c`)
-/// `corr = fma(c, sx, corr)`; the result is `acc + corr`. The prefill panels (`panel.rs`)
-/// do exactly this, so a row's result does not depend on the batch it is in.
+/// `corr = fma(c, sx, corr)`; the result is `(acc_even + acc_odd) + (corr_even + corr_odd)`.
+/// The prefill panels (`panel.rs`) do exactly this, so a row's result does not depend on
+/// the batch it is in. Here lanes 0 and 2 of a register hold the even and odd `acc`, lanes
+/// 1 and 3 of another the even and odd `corr`.
 #[inline(always)]
 pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
     let nb = w.len() / F::BYTES;
-    let mut acc = [0f32; N];
-    let mut corr = [0f32; N];
+    let mut accv = [_mm_setzero_ps(); N];
+    let mut corrv = [_mm_setzero_ps(); N];
     let wp = w.as_ptr();
     let xp: [*const Q8Block; N] = std::array::from_fn(|n| xs[n].as_ptr());
     let mut b = 0;
-    // Two blocks at a time: their dots are reduced to scalars together.
     while b + 2 <= nb {
         let p0 = wp.add(b * F::BYTES);
         let p1 = wp.add((b + 1) * F::BYTES);
-        let (d0, c0) = F::scales(p0);
-        let (d1, c1) = F::scales(p1);
+        let sc = F::scales2(p0, p1);
         let (u0, g0) = unsign::<F>(F::load(p0));
         let (u1, g1) = unsign::<F>(F::load(p1));
         for n in 0..N {
-            let x0 = &*xp[n].add(b);
-            let x1 = &*xp[n].add(b + 1);
-            let v0 = dot_u8_i8(u0, signed_y::<F>(x0, g0));
-            let v1 = dot_u8_i8(u1, signed_y::<F>(x1, g1));
-            let (i0, i1) = hsum2_i32(v0, v1);
-            acc[n] = (i0 as f32).mul_add(d0 * x0.d, acc[n]);
-            acc[n] = (i1 as f32).mul_add(d1 * x1.d, acc[n]);
+            let x0 = xp[n].add(b);
+            let x1 = xp[n].add(b + 1);
+            // `Q8Block` is `repr(C)` and starts with `d, s`: [dx0, sx0, dx1, sx1].
+            let xds = _mm_castpd_ps(_mm_loadh_pd(_mm_load_sd(x0 as *const f64), x1 as *const f64));
+            let v0 = dot_u8_i8(u0, signed_y::<F>(&*x0, g0));
+            let v1 = dot_u8_i8(u1, signed_y::<F>(&*x1, g1));
+            let prod = _mm_mul_ps(sc, xds);
+            accv[n] = _mm_fmadd_ps(pair_sums(v0, v1), prod, accv[n]);
             if !F::SIGNED {
-                corr[n] = c0.mul_add(x0.s, corr[n]);
-                corr[n] = c1.mul_add(x1.s, corr[n]);
+                corrv[n] = _mm_fmadd_ps(sc, xds, corrv[n]);
             }
         }
         b += 2;
     }
-    if b < nb {
+    let tail = (b < nb).then(|| {
         let p0 = wp.add(b * F::BYTES);
-        let (d0, c0) = F::scales(p0);
-        let (u0, g0) = unsign::<F>(F::load(p0));
-        for n in 0..N {
+        (F::scales(p0), unsign::<F>(F::load(p0)))
+    });
+    std::array::from_fn(|n| {
+        let mut a = [0f32; 4];
+        let mut c = [0f32; 4];
+        _mm_storeu_ps(a.as_mut_ptr(), accv[n]);
+        _mm_storeu_ps(c.as_mut_ptr(), corrv[n]);
+        let (mut acc_e, acc_o, mut corr_e, corr_o) = (a[0], a[2], c[1], c[3]);
+        if let Some(((d0, c0), (u0, g0))) = tail {
             let x0 = &*xp[n].add(b);
             let v0 = dot_u8_i8(u0, signed_y::<F>(x0, g0));
-            acc[n] = (hsum_i32(v0) as f32).mul_add(d0 * x0.d, acc[n]);
+            acc_e = (hsum_i32(v0) as f32).mul_add(d0 * x0.d, acc_e);
             if !F::SIGNED {
-                corr[n] = c0.mul_add(x0.s, corr[n]);
+                corr_e = c0.mul_add(x0.s, corr_e);
             }
         }
-    }
-    if F::SIGNED {
-        acc
-    } else {
-        std::array::from_fn(|n| acc[n] + corr[n])
-    }
+        if F::SIGNED {
+            acc_e + acc_o
+        } else {
+            (acc_e + acc_o) + (corr_e + corr_o)
+        }
+    })
+}
+
+/// `[Σa, Σa, Σb, Σb]` (as floats) of the 8 lanes of `a` and of `b`.
+#[inline(always)]
+unsafe fn pair_sums(a: __m256i, b: __m256i) -> __m128 {
+    // [a01, a23, b01, b23 | a45, a67, b45, b67]
+    let h = _mm256_hadd_epi32(a, b);
+    let s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    _mm_cvtepi32_ps(s)
 }
 
 /// The unsigned operand of the byte dot and the sign source for the activations.
@@ -218,16 +265,6 @@ unsafe fn signed_y<F: Simd32>(xb: &Q8Block, sign: __m256i) -> __m256i {
     } else {
         y
     }
-}
-
-/// The sums of the 8 lanes of `a` and of `b`.
-#[inline(always)]
-unsafe fn hsum2_i32(a: __m256i, b: __m256i) -> (i32, i32) {
-    // [a01, a23, b01, b23 | a45, a67, b45, b67]
-    let h = _mm256_hadd_epi32(a, b);
-    let s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-    let s = _mm_hadd_epi32(s, s);
-    (_mm_cvtsi128_si32(s), _mm_extract_epi32(s, 1))
 }
 
 /// `Σ_j mn[j] · (bsums[2j] + bsums[2j + 1])`.
