@@ -35,11 +35,7 @@ pub struct Q8Block {
 
 impl Default for Q8Block {
     fn default() -> Self {
-        Q8Block {
-            d: 0.0,
-            s: 0.0,
-            qs: [0; 32],
-        }
+        Q8Block { d: 0.0, s: 0.0, qs: [0; 32] }
     }
 }
 
@@ -55,11 +51,7 @@ pub struct Q8KBlock {
 
 impl Default for Q8KBlock {
     fn default() -> Self {
-        Q8KBlock {
-            d: 0.0,
-            qs: [0; 256],
-            bsums: [0; 16],
-        }
+        Q8KBlock { d: 0.0, qs: [0; 256], bsums: [0; 16] }
     }
 }
 

@@ -13,6 +13,13 @@
 //! 16 rows (see `panel.rs`). Work is split over rayon's global pool by row chunks; the
 //! quantized activations of decode calls live in a reusable thread-local buffer.
 //!
+//! Every path computes each output the same way whatever `m` and the thread count: the
+//! same activation quantization, exact integer dots per weight block, then the per-block
+//! float scaling accumulated in block order with the same fused multiply-adds. So row `i`
+//! of a batch is bit-identical to that row alone, which lets the engine continue from its
+//! KV cache and get exactly the logits of a fresh prefill (within one build: the AVX-512,
+//! AVX2 and portable builds differ from each other in the last bits).
+//!
 //! The cargo feature `portable-kernels` compiles the portable path only (to test it on x86).
 
 mod blocks;
@@ -87,10 +94,7 @@ pub enum KernelError {
 /// Whether [`matmul`] and [`dequantize_row`] handle weights of this type.
 pub fn supported(dtype: GgmlDType) -> bool {
     use GgmlDType::*;
-    matches!(
-        dtype,
-        F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4K | Q5K | Q6K
-    )
+    matches!(dtype, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q4K | Q5K | Q6K)
 }
 
 /// Bytes of one row of `cols` values of type `dtype` in GGUF layout (a partial trailing
@@ -182,13 +186,7 @@ fn matmul_with(
     portable: bool,
 ) -> Result<(), KernelError> {
     let rb = check_cols(dtype, cols)?;
-    check_len(
-        "the weights (bytes)",
-        weights.len(),
-        rb.checked_mul(rows),
-        rows,
-        cols,
-    )?;
+    check_len("the weights (bytes)", weights.len(), rb.checked_mul(rows), rows, cols)?;
     check_len("the input x", x.len(), m.checked_mul(cols), m, cols)?;
     check_len("the output", out.len(), m.checked_mul(rows), m, rows)?;
     if rows == 0 || m == 0 {
@@ -541,9 +539,7 @@ fn run<K: Kernel>(w: &[u8], rows: usize, cols: usize, x: &[f32], m: usize, out: 
                 K::quantize(xr, qr);
             }
         } else {
-            x.par_chunks(cols)
-                .zip(xq.par_chunks_mut(na))
-                .for_each(|(xr, qr)| K::quantize(xr, qr));
+            x.par_chunks(cols).zip(xq.par_chunks_mut(na)).for_each(|(xr, qr)| K::quantize(xr, qr));
         }
         let xq: &[K::A] = xq;
         if serial {

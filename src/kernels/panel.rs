@@ -1,10 +1,14 @@
 //! Prefill on AVX-512 VNNI: weights repacked per call into 16-row panels of unsigned bytes,
 //! so that one `vpdpbusd` multiplies 16 weight rows by 4 activation values at once.
 //!
-//! Every format is first decoded to bytes `q` (0..=255) with, per sub-block of `SUB` values
-//! (32, or 16 for Q6_K whose scales cover 16 values), a scale `d` and an offset `c`:
-//! `w = d·q + c`. Activations are quantized to i8 in blocks of 32 (`x ≈ dx·y`), with the
-//! sums `sx = dx·Σy` per sub-block, so a sub-block contributes `d·dx·Σ q·y + c·sx`.
+//! The arithmetic is, output by output, exactly that of the direct kernels in `x86.rs`
+//! (which serve decode), so a row of `x` gives the same bits whatever the batch it is in:
+//! the activations are quantized by the same functions (Q8 blocks of 32 for the 32-value
+//! formats, Q8_K super-blocks of 256 for the K-quants), every integer dot of a weight block
+//! is exact, and the float part runs per output in block order with the same fused
+//! multiply-adds: `acc = fma(Σq·y, d·dx, acc)` and, for formats with an offset or a
+//! minimum, a second chain `corr = fma(c, sx, corr)` (32-value formats) or
+//! `corr = fma(Σ mn·bsum, dmin·dx, corr)` (Q4_K, Q5_K), added (subtracted) at the end.
 //! The repacking costs one pass over the panel's weights and is reused by every
 //! activation row: worth it from a few rows up (decode keeps the direct kernels).
 
@@ -12,7 +16,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::blocks::{self, f16_at, scale_min_k4};
+use super::blocks::{self, f16_at, scale_min_k4, Q8KBlock};
 use super::x86::{absmax32, quant32, Simd32};
 
 /// Weight rows per panel (the lanes of a 512-bit register of i32).
@@ -22,20 +26,106 @@ const MT: usize = 4;
 /// Panels per parallel task: the activations stream once per task from L2.
 const MAX_PANELS_PER_TASK: usize = 4;
 
-/// Decodes one weight row into bytes and per-sub-block `(d, c)`.
-pub(crate) trait Decode {
-    /// Values per sub-block sharing one `(d, c)`.
-    const SUB: usize;
-    /// `q.len() == cols`, `d.len() == c.len() == cols / SUB`.
-    fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], c: &mut [f32]);
+/// A task's repacked panels: bytes `[panel][group of 4][16 rows][4]`, and per panel the
+/// float scales `d`, `c` per block (`[panel][block][16]`) and, for the K-quants, the integer
+/// sub-block scales `sc` and minimums `mn` (`[panel][sub-block][16]`).
+pub(crate) struct Panels {
+    q: Vec<u8>,
+    d: Vec<f32>,
+    c: Vec<f32>,
+    sc: Vec<i32>,
+    mn: Vec<f32>,
 }
 
-/// The 32-value formats through their scalar unpack (Q8_0's signed values shift by 128).
+/// One weight format on the panel path.
+pub(crate) trait PanelKernel {
+    /// The quantized activations of all `m` rows.
+    type Acts: Sync;
+    /// Values per float scale (32, or 256 for the K-quants).
+    const BLOCK: usize;
+    /// Values per integer sub-block scale (K-quants; 0 for the 32-value formats).
+    const SUB: usize;
+    /// Quantize `x` (`m × cols`), each row exactly as the decode path does.
+    fn acts(x: &[f32], m: usize, cols: usize) -> Self::Acts;
+    /// Decode one weight row: bytes `q` (0..=255), per block `d` and `c`, per sub-block
+    /// `sc` and `mn` (empty for the 32-value formats).
+    fn decode_row(
+        row: &[u8],
+        q: &mut [u8],
+        d: &mut [f32],
+        c: &mut [f32],
+        sc: &mut [i32],
+        mn: &mut [f32],
+    );
+    /// `M` activation rows (from `i`) against panel `pi`; returns `[M][16]` results.
+    ///
+    /// # Safety
+    /// `p` holds panel `pi` for rows of `cols` values and rows `i..i + M` exist in `a`.
+    unsafe fn tile<const M: usize>(
+        p: &Panels,
+        pi: usize,
+        a: &Self::Acts,
+        cols: usize,
+        i: usize,
+    ) -> [__m512; M];
+}
+
+/// Activations of the 32-value formats: as `blocks::quantize_q8` (the same functions), plus
+/// the integer sums `Σy` per block.
+pub(crate) struct Acts32 {
+    q: Vec<i8>,
+    d: Vec<f32>,
+    s: Vec<f32>,
+    si: Vec<i32>,
+}
+
+/// The 32-value formats through their AVX2 unpack (Q8_0's signed values shift by 128).
 pub(crate) struct D32<F>(std::marker::PhantomData<F>);
 
-impl<F: Simd32> Decode for D32<F> {
-    const SUB: usize = 32;
-    fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], c: &mut [f32]) {
+impl<F: Simd32> PanelKernel for D32<F> {
+    type Acts = Acts32;
+    const BLOCK: usize = 32;
+    const SUB: usize = 0;
+
+    fn acts(x: &[f32], m: usize, cols: usize) -> Acts32 {
+        let nb = cols / 32;
+        let mut a = Acts32 {
+            q: vec![0; m * cols],
+            d: vec![0.0; m * nb],
+            s: vec![0.0; m * nb],
+            si: vec![0; m * nb],
+        };
+        a.q.par_chunks_mut(cols)
+            .zip(a.d.par_chunks_mut(nb))
+            .zip(a.s.par_chunks_mut(nb))
+            .zip(a.si.par_chunks_mut(nb))
+            .zip(x.par_chunks(cols))
+            .for_each(|((((q, d), s), si), x)| {
+                for (b, xb) in x.chunks_exact(32).enumerate() {
+                    // SAFETY: `xb` has 32 floats and `q` 32 bytes from `32b`. This is
+                    // `blocks::quantize_q8` step for step.
+                    unsafe {
+                        let amax = absmax32(xb.as_ptr());
+                        let db = amax / 127.0;
+                        let id = if db > 0.0 { 1.0 / db } else { 0.0 };
+                        let (s0, s1) = quant32(xb.as_ptr(), id, q.as_mut_ptr().add(32 * b));
+                        d[b] = db;
+                        s[b] = db * (s0 + s1) as f32;
+                        si[b] = s0 + s1;
+                    }
+                }
+            });
+        a
+    }
+
+    fn decode_row(
+        row: &[u8],
+        q: &mut [u8],
+        d: &mut [f32],
+        c: &mut [f32],
+        _: &mut [i32],
+        _: &mut [f32],
+    ) {
         assert!(row.len() == d.len() * F::BYTES && q.len() == 32 * d.len() && c.len() == d.len());
         for b in 0..d.len() {
             // SAFETY: block `b` of `row` and bytes `32b..32b + 32` of `q` are in bounds
@@ -43,10 +133,9 @@ impl<F: Simd32> Decode for D32<F> {
             unsafe {
                 let p = row.as_ptr().add(b * F::BYTES);
                 let mut v = F::load(p);
-                let (db, mut cb) = F::scales(p);
+                let (db, cb) = F::scales(p);
                 if F::SIGNED {
                     v = _mm256_xor_si256(v, _mm256_set1_epi8(-128));
-                    cb -= 128.0 * db;
                 }
                 _mm256_storeu_si256(q.as_mut_ptr().add(32 * b) as *mut __m256i, v);
                 d[b] = db;
@@ -54,22 +143,205 @@ impl<F: Simd32> Decode for D32<F> {
             }
         }
     }
+
+    #[inline(always)]
+    unsafe fn tile<const M: usize>(
+        p: &Panels,
+        pi: usize,
+        a: &Acts32,
+        cols: usize,
+        i: usize,
+    ) -> [__m512; M] {
+        let nb = cols / 32;
+        let mut acc = [[_mm512_setzero_ps(); M]; 2];
+        let mut corr = [[_mm512_setzero_ps(); M]; 2];
+        // Even blocks into chain 0, odd ones into chain 1, as `x86::tile32`.
+        let mut t = 0;
+        while t + 2 <= nb {
+            step32::<F, M>(p, pi, a, cols, i, t, &mut acc[0], &mut corr[0]);
+            step32::<F, M>(p, pi, a, cols, i, t + 1, &mut acc[1], &mut corr[1]);
+            t += 2;
+        }
+        if t < nb {
+            step32::<F, M>(p, pi, a, cols, i, t, &mut acc[0], &mut corr[0]);
+        }
+        std::array::from_fn(|n| {
+            let sum = _mm512_add_ps(acc[0][n], acc[1][n]);
+            if F::SIGNED {
+                sum
+            } else {
+                _mm512_add_ps(sum, _mm512_add_ps(corr[0][n], corr[1][n]))
+            }
+        })
+    }
+}
+
+/// Block `t` of `M` activation rows (from `i`) against panel `pi`, into `acc` (and `corr`).
+///
+/// # Safety
+/// As [`PanelKernel::tile`], and `t < cols / 32`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn step32<F: Simd32, const M: usize>(
+    p: &Panels,
+    pi: usize,
+    a: &Acts32,
+    cols: usize,
+    i: usize,
+    t: usize,
+    acc: &mut [__m512; M],
+    corr: &mut [__m512; M],
+) {
+    let nb = cols / 32;
+    let qp = p.q.as_ptr().add(pi * PANEL * cols);
+    let dv = _mm512_loadu_ps(p.d.as_ptr().add(pi * PANEL * nb + t * PANEL));
+    let yp: [*const i8; M] = std::array::from_fn(|n| a.q.as_ptr().add((i + n) * cols));
+    let at = |n: usize| (i + n) * nb + t;
+    let mut s0 = [_mm512_setzero_si512(); M];
+    let mut s1 = [_mm512_setzero_si512(); M];
+    for g in (0..8).step_by(2) {
+        let k = 32 * t + 4 * g;
+        let w0 = _mm512_loadu_si512(qp.add(k * PANEL) as *const _);
+        let w1 = _mm512_loadu_si512(qp.add((k + 4) * PANEL) as *const _);
+        for n in 0..M {
+            let y0 = _mm512_set1_epi32((yp[n].add(k) as *const i32).read_unaligned());
+            let y1 = _mm512_set1_epi32((yp[n].add(k + 4) as *const i32).read_unaligned());
+            s0[n] = _mm512_dpbusd_epi32(s0[n], w0, y0);
+            s1[n] = _mm512_dpbusd_epi32(s1[n], w1, y1);
+        }
+    }
+    for n in 0..M {
+        let mut isum = _mm512_add_epi32(s0[n], s1[n]);
+        if F::SIGNED {
+            isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(128 * *a.si.get_unchecked(at(n))));
+        }
+        let scale = _mm512_mul_ps(dv, _mm512_set1_ps(*a.d.get_unchecked(at(n))));
+        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[n]);
+        if !F::SIGNED {
+            let cv = _mm512_loadu_ps(p.c.as_ptr().add(pi * PANEL * nb + t * PANEL));
+            let sx = _mm512_set1_ps(*a.s.get_unchecked(at(n)));
+            corr[n] = _mm512_fmadd_ps(cv, sx, corr[n]);
+        }
+    }
+}
+
+/// Activations of the K-quants: Q8_K super-blocks, exactly as the decode path makes them.
+pub(crate) struct ActsK {
+    nb: usize,
+    x: Vec<Q8KBlock>,
+}
+
+fn acts_k(x: &[f32], m: usize, cols: usize) -> ActsK {
+    let nb = cols / 256;
+    let mut a = ActsK { nb, x: vec![Q8KBlock::default(); m * nb] };
+    a.x.par_chunks_mut(nb).zip(x.par_chunks(cols)).for_each(|(o, x)| blocks::quantize_q8k(x, o));
+    a
+}
+
+/// The K-quant tile: per super-block the exact integer `Σ sc·dot` (and `Σ mn·bsum`), then
+/// the float chains as in `x86::tile_q4k` / `tile_q6k`. `MIN`: Q4_K/Q5_K; else Q6_K
+/// (sub-blocks of 16 with the offset -32 in the integers).
+#[inline(always)]
+unsafe fn tile_k<const SUB: usize, const MIN: bool, const M: usize>(
+    p: &Panels,
+    pi: usize,
+    a: &ActsK,
+    cols: usize,
+    i: usize,
+) -> [__m512; M] {
+    let nb = a.nb;
+    let per = 256 / SUB;
+    let qp = p.q.as_ptr().add(pi * PANEL * cols);
+    let pd = p.d.as_ptr().add(pi * PANEL * nb);
+    let pc = p.c.as_ptr().add(pi * PANEL * nb);
+    let psc = p.sc.as_ptr().add(pi * PANEL * nb * per);
+    let pmn = p.mn.as_ptr().add(pi * PANEL * nb * per);
+    let mut acc = [_mm512_setzero_ps(); M];
+    let mut corr = [_mm512_setzero_ps(); M];
+    let xb: [*const Q8KBlock; M] = std::array::from_fn(|n| a.x.as_ptr().add((i + n) * nb));
+    for b in 0..nb {
+        let mut isum = [_mm512_setzero_si512(); M];
+        let mut msum = [_mm512_setzero_ps(); M];
+        for s in 0..per {
+            let t = b * per + s;
+            let mut s0 = [_mm512_setzero_si512(); M];
+            let mut s1 = [_mm512_setzero_si512(); M];
+            for g in (0..SUB / 4).step_by(2) {
+                let k = SUB * t + 4 * g;
+                let w0 = _mm512_loadu_si512(qp.add(k * PANEL) as *const _);
+                let w1 = _mm512_loadu_si512(qp.add((k + 4) * PANEL) as *const _);
+                for n in 0..M {
+                    let y = (*xb[n].add(b)).qs.as_ptr().add(SUB * s + 4 * g);
+                    let y0 = _mm512_set1_epi32((y as *const i32).read_unaligned());
+                    let y1 = _mm512_set1_epi32((y.add(4) as *const i32).read_unaligned());
+                    s0[n] = _mm512_dpbusd_epi32(s0[n], w0, y0);
+                    s1[n] = _mm512_dpbusd_epi32(s1[n], w1, y1);
+                }
+            }
+            let scv = _mm512_loadu_si512(psc.add(t * PANEL) as *const _);
+            for n in 0..M {
+                let bs = &(*xb[n].add(b)).bsums;
+                let mut dot = _mm512_add_epi32(s0[n], s1[n]);
+                if MIN {
+                    let pair = bs[2 * s] as i32 + bs[2 * s + 1] as i32;
+                    let mnv = _mm512_loadu_ps(pmn.add(t * PANEL));
+                    msum[n] = _mm512_fmadd_ps(mnv, _mm512_set1_ps(pair as f32), msum[n]);
+                } else {
+                    dot = _mm512_sub_epi32(dot, _mm512_set1_epi32(32 * bs[s] as i32));
+                }
+                isum[n] = _mm512_add_epi32(isum[n], _mm512_mullo_epi32(dot, scv));
+            }
+        }
+        let dv = _mm512_loadu_ps(pd.add(b * PANEL));
+        for n in 0..M {
+            let xd = _mm512_set1_ps((*xb[n].add(b)).d);
+            acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(dv, xd), acc[n]);
+            if MIN {
+                let mv = _mm512_loadu_ps(pc.add(b * PANEL));
+                corr[n] = _mm512_fmadd_ps(msum[n], _mm512_mul_ps(mv, xd), corr[n]);
+            }
+        }
+    }
+    if MIN {
+        for n in 0..M {
+            acc[n] = _mm512_sub_ps(acc[n], corr[n]);
+        }
+    }
+    acc
 }
 
 pub(crate) struct DQ4K;
 pub(crate) struct DQ5K;
 pub(crate) struct DQ6K;
 
-impl Decode for DQ4K {
+/// Scales of a Q4_K/Q5_K super-block: `d`, `dmin` and the 8 integer scales and minimums.
+fn k4_scales(blk: &[u8], b: usize, d: &mut [f32], c: &mut [f32], sc: &mut [i32], mn: &mut [f32]) {
+    d[b] = f16_at(blk, 0);
+    c[b] = f16_at(blk, 2);
+    let (s, m) = scale_min_k4(&blk[4..16]);
+    for j in 0..8 {
+        sc[8 * b + j] = s[j] as i32;
+        mn[8 * b + j] = m[j] as f32;
+    }
+}
+
+impl PanelKernel for DQ4K {
+    type Acts = ActsK;
+    const BLOCK: usize = 256;
     const SUB: usize = 32;
-    fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], c: &mut [f32]) {
+    fn acts(x: &[f32], m: usize, cols: usize) -> ActsK {
+        acts_k(x, m, cols)
+    }
+    fn decode_row(
+        row: &[u8],
+        q: &mut [u8],
+        d: &mut [f32],
+        c: &mut [f32],
+        sc: &mut [i32],
+        mn: &mut [f32],
+    ) {
         for (b, blk) in row.chunks_exact(blocks::Q4_K_BYTES).enumerate() {
-            let (dd, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
-            let (sc, mn) = scale_min_k4(&blk[4..16]);
-            for s in 0..8 {
-                d[8 * b + s] = dd * sc[s] as f32;
-                c[8 * b + s] = -dmin * mn[s] as f32;
-            }
+            k4_scales(blk, b, d, c, sc, mn);
             let qb = &mut q[256 * b..256 * b + 256];
             // SAFETY: `blk` has 144 bytes (qs at 16..144) and `qb` 256.
             unsafe {
@@ -83,18 +355,35 @@ impl Decode for DQ4K {
             }
         }
     }
+    #[inline(always)]
+    unsafe fn tile<const M: usize>(
+        p: &Panels,
+        pi: usize,
+        a: &ActsK,
+        cols: usize,
+        i: usize,
+    ) -> [__m512; M] {
+        tile_k::<32, true, M>(p, pi, a, cols, i)
+    }
 }
 
-impl Decode for DQ5K {
+impl PanelKernel for DQ5K {
+    type Acts = ActsK;
+    const BLOCK: usize = 256;
     const SUB: usize = 32;
-    fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], c: &mut [f32]) {
+    fn acts(x: &[f32], m: usize, cols: usize) -> ActsK {
+        acts_k(x, m, cols)
+    }
+    fn decode_row(
+        row: &[u8],
+        q: &mut [u8],
+        d: &mut [f32],
+        c: &mut [f32],
+        sc: &mut [i32],
+        mn: &mut [f32],
+    ) {
         for (b, blk) in row.chunks_exact(blocks::Q5_K_BYTES).enumerate() {
-            let (dd, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
-            let (sc, mn) = scale_min_k4(&blk[4..16]);
-            for s in 0..8 {
-                d[8 * b + s] = dd * sc[s] as f32;
-                c[8 * b + s] = -dmin * mn[s] as f32;
-            }
+            k4_scales(blk, b, d, c, sc, mn);
             let qh = &blk[16..48];
             let qb = &mut q[256 * b..256 * b + 256];
             for j in 0..4 {
@@ -107,28 +396,45 @@ impl Decode for DQ5K {
             }
         }
     }
+    #[inline(always)]
+    unsafe fn tile<const M: usize>(
+        p: &Panels,
+        pi: usize,
+        a: &ActsK,
+        cols: usize,
+        i: usize,
+    ) -> [__m512; M] {
+        tile_k::<32, true, M>(p, pi, a, cols, i)
+    }
 }
 
-impl Decode for DQ6K {
+impl PanelKernel for DQ6K {
+    type Acts = ActsK;
+    const BLOCK: usize = 256;
     const SUB: usize = 16;
-    fn decode_row(row: &[u8], q: &mut [u8], d: &mut [f32], c: &mut [f32]) {
+    fn acts(x: &[f32], m: usize, cols: usize) -> ActsK {
+        acts_k(x, m, cols)
+    }
+    fn decode_row(
+        row: &[u8],
+        q: &mut [u8],
+        d: &mut [f32],
+        _: &mut [f32],
+        sc: &mut [i32],
+        _: &mut [f32],
+    ) {
         for (b, blk) in row.chunks_exact(blocks::Q6_K_BYTES).enumerate() {
-            let dd = f16_at(blk, 208);
+            d[b] = f16_at(blk, 208);
             for g in 0..16 {
-                let dg = dd * blk[192 + g] as i8 as f32;
-                d[16 * b + g] = dg;
-                c[16 * b + g] = -32.0 * dg;
+                sc[16 * b + g] = blk[192 + g] as i8 as i32;
             }
             let qb = &mut q[256 * b..256 * b + 256];
             // SAFETY: `blk` has 210 bytes (ql 0..128, qh 128..192) and `qb` 256.
             unsafe {
                 let p = blk.as_ptr();
                 let o = qb.as_mut_ptr() as *mut __m256i;
-                let (m4, m3, m2) = (
-                    _mm256_set1_epi8(0x0F),
-                    _mm256_set1_epi8(0x03),
-                    _mm256_set1_epi8(0x30),
-                );
+                let (m4, m3, m2) =
+                    (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x03), _mm256_set1_epi8(0x30));
                 for h in 0..2 {
                     let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
                     let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
@@ -158,132 +464,51 @@ impl Decode for DQ6K {
             }
         }
     }
-}
-
-/// Activations of the prefill path: i8 values, a scale per 32 and a scaled sum per `sub`.
-struct Acts {
-    cols: usize,
-    q: Vec<i8>,
-    d: Vec<f32>,
-    s: Vec<f32>,
-}
-
-impl Acts {
-    fn new(x: &[f32], m: usize, cols: usize, sub: usize) -> Acts {
-        let mut a = Acts {
-            cols,
-            q: vec![0; m * cols],
-            d: vec![0.0; m * cols / 32],
-            s: vec![0.0; m * cols / sub],
-        };
-        let per = 32 / sub;
-        a.q.par_chunks_mut(cols)
-            .zip(a.d.par_chunks_mut(cols / 32))
-            .zip(a.s.par_chunks_mut(cols / sub))
-            .zip(x.par_chunks(cols))
-            .for_each(|(((q, d), s), x)| {
-                for (b, xb) in x.chunks_exact(32).enumerate() {
-                    // SAFETY: `xb` has 32 floats and `q` 32 bytes from `32b`.
-                    unsafe {
-                        let amax = absmax32(xb.as_ptr());
-                        let db = amax / 127.0;
-                        let id = if db > 0.0 { 1.0 / db } else { 0.0 };
-                        d[b] = db;
-                        let (s0, s1) = quant32(xb.as_ptr(), id, q.as_mut_ptr().add(32 * b));
-                        if per == 2 {
-                            s[2 * b] = db * s0 as f32;
-                            s[2 * b + 1] = db * s1 as f32;
-                        } else {
-                            s[b] = db * (s0 + s1) as f32;
-                        }
-                    }
-                }
-            });
-        a
+    #[inline(always)]
+    unsafe fn tile<const M: usize>(
+        p: &Panels,
+        pi: usize,
+        a: &ActsK,
+        cols: usize,
+        i: usize,
+    ) -> [__m512; M] {
+        tile_k::<16, false, M>(p, pi, a, cols, i)
     }
 }
 
-/// A task's repacked panels: bytes `[panel][group of 4][16 rows][4]`, scales `[panel][sub][16]`.
-struct Panels {
-    q: Vec<u8>,
-    d: Vec<f32>,
-    c: Vec<f32>,
-}
-
-fn repack<D: Decode>(w: &[u8], rb: usize, cols: usize, r0: usize, r1: usize) -> Panels {
-    let nsub = cols / D::SUB;
+fn repack<K: PanelKernel>(w: &[u8], rb: usize, cols: usize, r0: usize, r1: usize) -> Panels {
+    let nb = cols / K::BLOCK;
+    let nsub = cols.checked_div(K::SUB).unwrap_or(0);
     let np = (r1 - r0).div_ceil(PANEL);
     let mut p = Panels {
         q: vec![0; np * PANEL * cols],
-        d: vec![0.0; np * PANEL * nsub],
-        c: vec![0.0; np * PANEL * nsub],
+        d: vec![0.0; np * PANEL * nb],
+        c: vec![0.0; np * PANEL * nb],
+        sc: vec![0; np * PANEL * nsub],
+        mn: vec![0.0; np * PANEL * nsub],
     };
     let mut q = vec![0u8; cols];
-    let mut d = vec![0f32; nsub];
-    let mut c = vec![0f32; nsub];
+    let (mut d, mut c) = (vec![0f32; nb], vec![0f32; nb]);
+    let (mut sc, mut mn) = (vec![0i32; nsub], vec![0f32; nsub]);
     for r in r0..r1 {
-        D::decode_row(&w[r * rb..(r + 1) * rb], &mut q, &mut d, &mut c);
+        K::decode_row(&w[r * rb..(r + 1) * rb], &mut q, &mut d, &mut c, &mut sc, &mut mn);
         let (pi, lane) = ((r - r0) / PANEL, (r - r0) % PANEL);
         let pq = &mut p.q[pi * PANEL * cols..(pi + 1) * PANEL * cols];
         for (g, four) in q.chunks_exact(4).enumerate() {
             pq[(g * PANEL + lane) * 4..(g * PANEL + lane) * 4 + 4].copy_from_slice(four);
         }
-        let base = pi * PANEL * nsub;
-        for t in 0..nsub {
+        let base = pi * PANEL * nb;
+        for t in 0..nb {
             p.d[base + t * PANEL + lane] = d[t];
             p.c[base + t * PANEL + lane] = c[t];
         }
+        let base = pi * PANEL * nsub;
+        for t in 0..nsub {
+            p.sc[base + t * PANEL + lane] = sc[t];
+            p.mn[base + t * PANEL + lane] = mn[t];
+        }
     }
     p
-}
-
-/// `M` activation rows (from `i`) against one panel; returns `[M][16]` results.
-///
-/// # Safety
-/// `pq` holds `16 * cols` bytes, `pd`/`pc` `16 * cols / SUB` floats, and rows `i..i + M`
-/// exist in `a` (all checked by the caller's construction: `run` builds them to size).
-#[inline(always)]
-unsafe fn panel_tile<D: Decode, const M: usize>(
-    pq: &[u8],
-    pd: &[f32],
-    pc: &[f32],
-    a: &Acts,
-    i: usize,
-) -> [__m512; M] {
-    let cols = a.cols;
-    let sub = D::SUB;
-    let nsub = cols / sub;
-    let mut acc = [_mm512_setzero_ps(); M];
-    let qp = pq.as_ptr();
-    let yp: [*const i8; M] = std::array::from_fn(|n| a.q.as_ptr().add((i + n) * cols));
-    let dx: [*const f32; M] = std::array::from_fn(|n| a.d.as_ptr().add((i + n) * cols / 32));
-    let sx: [*const f32; M] = std::array::from_fn(|n| a.s.as_ptr().add((i + n) * nsub));
-    for t in 0..nsub {
-        let dv = _mm512_loadu_ps(pd.as_ptr().add(t * PANEL));
-        let cv = _mm512_loadu_ps(pc.as_ptr().add(t * PANEL));
-        let mut s0 = [_mm512_setzero_si512(); M];
-        let mut s1 = [_mm512_setzero_si512(); M];
-        let mut g = 0;
-        while g < sub / 4 {
-            let k = t * sub + 4 * g;
-            let w0 = _mm512_loadu_si512(qp.add(k * PANEL) as *const _);
-            let w1 = _mm512_loadu_si512(qp.add((k + 4) * PANEL) as *const _);
-            for n in 0..M {
-                let y0 = _mm512_set1_epi32((yp[n].add(k) as *const i32).read_unaligned());
-                let y1 = _mm512_set1_epi32((yp[n].add(k + 4) as *const i32).read_unaligned());
-                s0[n] = _mm512_dpbusd_epi32(s0[n], w0, y0);
-                s1[n] = _mm512_dpbusd_epi32(s1[n], w1, y1);
-            }
-            g += 2;
-        }
-        for n in 0..M {
-            let isum = _mm512_add_epi32(s0[n], s1[n]);
-            let scale = _mm512_mul_ps(dv, _mm512_set1_ps(*dx[n].add(t * sub / 32)));
-            acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[n]);
-            acc[n] = _mm512_fmadd_ps(cv, _mm512_set1_ps(*sx[n].add(t)), acc[n]);
-        }
-    }
-    acc
 }
 
 /// The output matrix, shared by the parallel tasks of [`run`]: each task writes only the
@@ -332,67 +557,36 @@ unsafe fn store<const M: usize>(
 /// Output columns `r0..r1` for all `m` activation rows.
 ///
 /// # Safety
-/// The calling task is the only one writing columns `r0..r1` of `out` (`m × rows`).
+/// The calling task is the only one writing columns `r0..r1` of `out` (`m × rows`), and `a`
+/// holds `m` rows of `cols` values.
 #[allow(clippy::too_many_arguments)]
-unsafe fn compute_task<D: Decode>(
+unsafe fn compute_task<K: PanelKernel>(
     w: &[u8],
     rb: usize,
-    a: &Acts,
+    cols: usize,
+    a: &K::Acts,
     m: usize,
     rows: usize,
     r0: usize,
     r1: usize,
     out: SharedOut,
 ) {
-    let cols = a.cols;
-    let nsub = cols / D::SUB;
-    let p = repack::<D>(w, rb, cols, r0, r1);
+    let p = repack::<K>(w, rb, cols, r0, r1);
     let n_out = r1 - r0;
     let np = n_out.div_ceil(PANEL);
     let mut i = 0;
     while i < m {
         let mt = (m - i).min(MT);
         for pi in 0..np {
-            let pq = &p.q[pi * PANEL * cols..(pi + 1) * PANEL * cols];
-            let pd = &p.d[pi * PANEL * nsub..(pi + 1) * PANEL * nsub];
-            let pc = &p.c[pi * PANEL * nsub..(pi + 1) * PANEL * nsub];
             let lanes = (n_out - pi * PANEL).min(PANEL);
             let col = r0 + pi * PANEL;
-            // SAFETY: the panel slices have the sizes `panel_tile` reads, rows i..i+mt
-            // exist, and this task owns columns `col..col + lanes`.
+            // SAFETY: `p` holds panel `pi`, rows i..i+mt exist, and this task owns columns
+            // `col..col + lanes`.
             match mt {
-                4 => store(
-                    panel_tile::<D, 4>(pq, pd, pc, a, i),
-                    out,
-                    rows,
-                    i,
-                    col,
-                    lanes,
-                ),
-                3 => store(
-                    panel_tile::<D, 3>(pq, pd, pc, a, i),
-                    out,
-                    rows,
-                    i,
-                    col,
-                    lanes,
-                ),
-                2 => store(
-                    panel_tile::<D, 2>(pq, pd, pc, a, i),
-                    out,
-                    rows,
-                    i,
-                    col,
-                    lanes,
-                ),
-                _ => store(
-                    panel_tile::<D, 1>(pq, pd, pc, a, i),
-                    out,
-                    rows,
-                    i,
-                    col,
-                    lanes,
-                ),
+                4 => store(K::tile::<4>(&p, pi, a, cols, i), out, rows, i, col, lanes),
+                3 => store(K::tile::<3>(&p, pi, a, cols, i), out, rows, i, col, lanes),
+                2 => store(K::tile::<2>(&p, pi, a, cols, i), out, rows, i, col, lanes),
+                _ => store(K::tile::<1>(&p, pi, a, cols, i), out, rows, i, col, lanes),
             }
         }
         i += mt;
@@ -409,7 +603,7 @@ fn panels_per_task(panels: usize, threads: usize) -> usize {
 }
 
 /// `out = x · Wᵀ` through repacked panels (lengths already checked by the caller).
-pub(crate) fn run<D: Decode>(
+pub(crate) fn run<K: PanelKernel>(
     w: &[u8],
     rows: usize,
     cols: usize,
@@ -419,18 +613,17 @@ pub(crate) fn run<D: Decode>(
     out: &mut [f32],
 ) {
     assert!(w.len() == rows * rb && x.len() == m * cols && out.len() == m * rows);
-    let a = Acts::new(x, m, cols, D::SUB);
+    assert!(cols.is_multiple_of(K::BLOCK));
+    let a = K::acts(x, m, cols);
     let threads = rayon::current_num_threads().max(1);
     let chunk = panels_per_task(rows.div_ceil(PANEL), threads) * PANEL;
-    let shared = SharedOut {
-        ptr: out.as_mut_ptr(),
-        len: out.len(),
-    };
+    let shared = SharedOut { ptr: out.as_mut_ptr(), len: out.len() };
     (0..rows.div_ceil(chunk)).into_par_iter().for_each(|c| {
         let r0 = c * chunk;
         let r1 = (r0 + chunk).min(rows);
-        // SAFETY: task `c` alone handles weight rows (output columns) `r0..r1`, and `out`
-        // stays mutably borrowed by this function until every task has finished.
-        unsafe { compute_task::<D>(w, rb, &a, m, rows, r0, r1, shared) };
+        // SAFETY: task `c` alone handles weight rows (output columns) `r0..r1`, `a` was
+        // built for `m` rows of `cols`, and `out` stays mutably borrowed by this function
+        // until every task has finished.
+        unsafe { compute_task::<K>(w, rb, cols, &a, m, rows, r0, r1, shared) };
     });
 }

@@ -156,11 +156,7 @@ pub(crate) fn tile_float<R: FloatRow, const N: usize>(w: &[u8], xs: [&[f32]; N])
     let mut out = [0f32; N];
     let cols = w.len() / R::BYTES;
     for (n, x) in xs.iter().enumerate() {
-        out[n] = x[..cols]
-            .iter()
-            .enumerate()
-            .map(|(k, &xk)| R::get(w, k) * xk)
-            .sum();
+        out[n] = x[..cols].iter().enumerate().map(|(k, &xk)| R::get(w, k) * xk).sum();
     }
     out
 }

@@ -60,13 +60,7 @@ fn quantized(dtype: GgmlDType, rows: usize, cols: usize, seed: u64) -> (Vec<u8>,
     let w = Tensor::from_vec(rng.data(rows * cols), (rows, cols), &Device::Cpu).unwrap();
     let q = QTensor::quantize(&w, dtype).unwrap();
     let bytes = q.data().unwrap().into_owned();
-    let deq = q
-        .dequantize(&Device::Cpu)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
+    let deq = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     (bytes, deq)
 }
 
@@ -105,11 +99,7 @@ fn check(
             let wr = &deq[r * cols..(r + 1) * cols];
             let want: f64 = wr.iter().zip(xi).map(|(&a, &b)| a as f64 * b as f64).sum();
             let wn = wr.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
-            let bound: f64 = wr
-                .iter()
-                .zip(&half_step)
-                .map(|(&a, &h)| (a as f64).abs() * h)
-                .sum();
+            let bound: f64 = wr.iter().zip(&half_step).map(|(&a, &h)| (a as f64).abs() * h).sum();
             let got = out[i * rows + r] as f64;
             assert!(
                 (got - want).abs() <= bound * 1.001 + rel * wn * xn + 1e-6,
@@ -140,11 +130,7 @@ fn matmul_matches_candle_for_every_type_and_batch() {
     for (t, &dtype) in ALL.iter().enumerate() {
         let (rows, cols) = (37, cols_for(dtype));
         let (bytes, deq) = quantized(dtype, rows, cols, 7 + t as u64);
-        assert_eq!(
-            bytes.len(),
-            rows * row_bytes(dtype, cols),
-            "{dtype:?} row bytes"
-        );
+        assert_eq!(bytes.len(), rows * row_bytes(dtype, cols), "{dtype:?} row bytes");
         for m in [1, 2, 3, 6, 8, 17, 64] {
             let x = Rng(100 + m as u64).data(m * cols);
             let mut outs = Vec::new();
@@ -156,11 +142,7 @@ fn matmul_matches_candle_for_every_type_and_batch() {
                 outs.push(out);
             }
             // The SIMD and portable paths do the same integer arithmetic: they agree up to
-            // the order of float additions (except that prefill of K-quants on the AVX-512
-            // panels quantizes activations per 32 values instead of per 256).
-            if dtype.block_size() == 256 && m >= PANEL_MIN_M {
-                continue;
-            }
+            // the order of float additions.
             for (k, (a, b)) in outs[0].iter().zip(&outs[1]).enumerate() {
                 assert!(
                     (a - b).abs() <= 1e-4 * a.abs().max(1.0),
@@ -187,16 +169,7 @@ fn matmul_parallel_paths_cover_every_row() {
             let x = Rng(m as u64).data(m * cols);
             let mut out = vec![f32::NAN; m * rows];
             matmul(dtype, &bytes, rows, cols, &x, m, &mut out).unwrap();
-            check(
-                &out,
-                &deq,
-                &x,
-                rows,
-                cols,
-                m,
-                act_for(dtype),
-                &format!("{dtype:?} m={m}"),
-            );
+            check(&out, &deq, &x, rows, cols, m, act_for(dtype), &format!("{dtype:?} m={m}"));
         }
     }
 }
@@ -223,27 +196,13 @@ fn dequantize_row_equals_candle() {
 #[test]
 fn zero_and_constant_inputs() {
     let (rows, cols) = (9, 256);
-    for dtype in [
-        GgmlDType::Q4_1,
-        GgmlDType::Q4K,
-        GgmlDType::Q6K,
-        GgmlDType::Q8_0,
-    ] {
+    for dtype in [GgmlDType::Q4_1, GgmlDType::Q4K, GgmlDType::Q6K, GgmlDType::Q8_0] {
         let (bytes, deq) = quantized(dtype, rows, cols, 3);
         for fill in [0.0f32, 1.0, -3.5] {
             let x = vec![fill; 2 * cols];
             let mut out = vec![f32::NAN; 2 * rows];
             matmul(dtype, &bytes, rows, cols, &x, 2, &mut out).unwrap();
-            check(
-                &out,
-                &deq,
-                &x,
-                rows,
-                cols,
-                2,
-                act_for(dtype),
-                &format!("{dtype:?} x={fill}"),
-            );
+            check(&out, &deq, &x, rows, cols, 2, act_for(dtype), &format!("{dtype:?} x={fill}"));
         }
     }
 }
@@ -255,26 +214,13 @@ fn bad_shapes_are_errors_not_panics() {
     let mut out = vec![0f32; 4];
     assert!(matmul(GgmlDType::Q4_0, &bytes, 4, 64, &x, 1, &mut out).is_ok());
     let err = matmul(GgmlDType::Q4_0, &bytes[1..], 4, 64, &x, 1, &mut out).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            KernelError::Length {
-                got: 143,
-                want: 144,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, KernelError::Length { got: 143, want: 144, .. }), "{err}");
     let err = matmul(GgmlDType::Q4_0, &bytes, 4, 64, &x[1..], 1, &mut out).unwrap_err();
     assert!(err.to_string().contains("input x"), "{err}");
     let err = matmul(GgmlDType::Q4_0, &bytes, 4, 64, &x, 1, &mut out[1..]).unwrap_err();
     assert!(err.to_string().contains("output"), "{err}");
     let err = matmul(GgmlDType::Q4_0, &bytes, 4, 48, &x[..48], 1, &mut out).unwrap_err();
-    assert!(
-        matches!(err, KernelError::PartialBlock { block: 32, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, KernelError::PartialBlock { block: 32, .. }), "{err}");
     let err = matmul(GgmlDType::Q2K, &bytes, 4, 64, &x, 1, &mut out).unwrap_err();
     assert_eq!(err, KernelError::Unsupported(GgmlDType::Q2K));
     assert!(!supported(GgmlDType::Q2K) && supported(GgmlDType::Q4K));
@@ -282,17 +228,7 @@ fn bad_shapes_are_errors_not_panics() {
     assert!(matches!(err, KernelError::Overflow { .. }), "{err}");
     let mut row = vec![0f32; 64];
     let err = dequantize_row(GgmlDType::Q4_0, &bytes[..35], 64, &mut row).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            KernelError::Length {
-                got: 35,
-                want: 36,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, KernelError::Length { got: 35, want: 36, .. }), "{err}");
     // Empty products are fine and touch nothing.
     assert!(matmul(GgmlDType::Q4_0, &bytes, 4, 64, &[], 0, &mut []).is_ok());
 }
@@ -327,18 +263,11 @@ fn model_tensors_match_candle() {
         let rows = rows.min(96);
         let rb = row_bytes(info.ggml_dtype, cols);
         let mut bytes = vec![0u8; rows * rb];
-        f.seek(SeekFrom::Start(content.tensor_data_offset + info.offset))
-            .unwrap();
+        f.seek(SeekFrom::Start(content.tensor_data_offset + info.offset)).unwrap();
         f.read_exact(&mut bytes).unwrap();
-        let q = info
-            .read(&mut f, content.tensor_data_offset, &Device::Cpu)
-            .unwrap();
+        let q = info.read(&mut f, content.tensor_data_offset, &Device::Cpu).unwrap();
         let deq = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap();
-        let deq = deq
-            .narrow(0, 0, rows * cols)
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let deq = deq.narrow(0, 0, rows * cols).unwrap().to_vec1::<f32>().unwrap();
         let mut row = vec![0f32; cols];
         dequantize_row(info.ggml_dtype, &bytes[rb..2 * rb], cols, &mut row).unwrap();
         assert_eq!(row, deq[cols..2 * cols], "{file} {name} row 1");
@@ -346,29 +275,12 @@ fn model_tensors_match_candle() {
         let x = Rng(9).data(m * cols);
         let mut out = vec![0f32; m * rows];
         matmul(info.ggml_dtype, &bytes, rows, cols, &x, m, &mut out).unwrap();
-        check(
-            &out,
-            &deq,
-            &x,
-            rows,
-            cols,
-            m,
-            act_for(info.ggml_dtype),
-            &format!("{file} {name}"),
-        );
+        check(&out, &deq, &x, rows, cols, m, act_for(info.ggml_dtype), &format!("{file} {name}"));
         seen.push(info.ggml_dtype);
     }
-    for dtype in [
-        GgmlDType::Q4_1,
-        GgmlDType::Q8_0,
-        GgmlDType::Q5_0,
-        GgmlDType::Q4K,
-        GgmlDType::Q6K,
-    ] {
-        assert!(
-            seen.contains(&dtype),
-            "no {dtype:?} tensor among the cases: {seen:?}"
-        );
+    for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0, GgmlDType::Q5_0, GgmlDType::Q4K, GgmlDType::Q6K]
+    {
+        assert!(seen.contains(&dtype), "no {dtype:?} tensor among the cases: {seen:?}");
     }
 }
 
@@ -396,10 +308,48 @@ fn k4_scale_unpacking_matches_the_format() {
     let mut rng = Rng(5);
     for _ in 0..2000 {
         let s: Vec<u8> = (0..12).map(|_| (rng.uniform() * 256.0) as u8).collect();
-        assert_eq!(
-            blocks::scale_min_k4(&s),
-            blocks::scale_min_k4_ref(&s),
-            "{s:?}"
-        );
+        assert_eq!(blocks::scale_min_k4(&s), blocks::scale_min_k4_ref(&s), "{s:?}");
+    }
+}
+
+/// A row of `x` gives the same bits alone (decode) as in any batch (prefill, whatever path
+/// the batch size selects) and on any number of threads: the engine relies on it so that a
+/// conversation continued from the KV cache equals a fresh prefill of the same tokens.
+#[test]
+fn rows_are_bit_identical_whatever_the_batch() {
+    const MS: [usize; 7] = [1, 3, 8, 9, 17, 64, 130];
+    let pools: Vec<rayon::ThreadPool> = [1, 3]
+        .iter()
+        .map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap())
+        .collect();
+    for (t, &dtype) in ALL.iter().enumerate() {
+        let (rows, cols) = (53, cols_for(dtype));
+        let (bytes, _) = quantized(dtype, rows, cols, 300 + t as u64);
+        let mmax = MS[MS.len() - 1];
+        let x = Rng(400 + t as u64).data(mmax * cols);
+        // Each row alone (m = 1).
+        let mut single = vec![0f32; mmax * rows];
+        for (xi, oi) in x.chunks_exact(cols).zip(single.chunks_exact_mut(rows)) {
+            matmul(dtype, &bytes, rows, cols, xi, 1, oi).unwrap();
+        }
+        for pool in &pools {
+            for m in MS {
+                let mut out = vec![f32::NAN; m * rows];
+                pool.install(|| matmul(dtype, &bytes, rows, cols, &x[..m * cols], m, &mut out))
+                    .unwrap();
+                for i in 0..m {
+                    for r in 0..rows {
+                        let (a, b) = (out[i * rows + r], single[i * rows + r]);
+                        assert_eq!(
+                            a.to_bits(),
+                            b.to_bits(),
+                            "{dtype:?} m={m} threads={} row {i} col {r}: {a} in the batch, \
+                             {b} alone",
+                            pool.current_num_threads()
+                        );
+                    }
+                }
+            }
+        }
     }
 }

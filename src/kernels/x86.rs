@@ -75,23 +75,26 @@ pub(crate) trait Simd32: Fmt32 {
     unsafe fn load(p: *const u8) -> __m256i;
     /// `(d, c)` of the block at `p`, as in [`Fmt32::unpack`].
     unsafe fn scales(p: *const u8) -> (f32, f32);
-    /// `c = CORR · e`, with `e` the second lane of [`Simd32::pair`].
+    /// Whether the block stores `c` (the minimum) as its second f16; otherwise
+    /// `c = CORR · d`.
+    const HAS_MIN: bool;
+    /// `c / d` for the formats without a stored minimum.
     const CORR: f32;
-    /// `[d, e, _, _]` of the block at `p`: both scales in one register.
-    unsafe fn pair(p: *const u8) -> __m128;
-}
-
-/// `[d, m, _, _]` from the two f16 at `p`.
-#[inline(always)]
-unsafe fn f16_pair(p: *const u8) -> __m128 {
-    _mm_cvtph_ps(_mm_cvtsi32_si128((p as *const i32).read_unaligned()))
-}
-
-/// `[d, d, _, _]` from the f16 at `p`.
-#[inline(always)]
-unsafe fn f16_dup(p: *const u8) -> __m128 {
-    let h = (p as *const u16).read_unaligned();
-    _mm_moveldup_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
+    /// `[d0, c0, d1, c1]` of the blocks at `p0` and `p1`: the same values as
+    /// [`Simd32::scales`], both blocks at once.
+    #[inline(always)]
+    unsafe fn scales2(p0: *const u8, p1: *const u8) -> __m128 {
+        // The first 4 bytes of a block: `d` and the minimum, or `d` and 2 bytes of values
+        // (which are dropped).
+        let r0 = (p0 as *const i32).read_unaligned();
+        let r1 = (p1 as *const i32).read_unaligned();
+        let h = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(r0), r1, 1));
+        if Self::HAS_MIN {
+            h
+        } else {
+            _mm_mul_ps(_mm_moveldup_ps(h), _mm_setr_ps(1.0, Self::CORR, 1.0, Self::CORR))
+        }
+    }
 }
 
 #[inline(always)]
@@ -100,6 +103,8 @@ unsafe fn f16p(p: *const u8) -> f32 {
 }
 
 impl Simd32 for Q4_0 {
+    const HAS_MIN: bool = false;
+    const CORR: f32 = -8.0;
     #[inline(always)]
     unsafe fn load(p: *const u8) -> __m256i {
         nibbles(p.add(2))
@@ -109,14 +114,11 @@ impl Simd32 for Q4_0 {
         let d = f16p(p);
         (d, -8.0 * d)
     }
-    const CORR: f32 = -8.0;
-    #[inline(always)]
-    unsafe fn pair(p: *const u8) -> __m128 {
-        f16_dup(p)
-    }
 }
 
 impl Simd32 for Q4_1 {
+    const HAS_MIN: bool = true;
+    const CORR: f32 = 0.0;
     #[inline(always)]
     unsafe fn load(p: *const u8) -> __m256i {
         nibbles(p.add(4))
@@ -125,14 +127,11 @@ impl Simd32 for Q4_1 {
     unsafe fn scales(p: *const u8) -> (f32, f32) {
         (f16p(p), f16p(p.add(2)))
     }
-    const CORR: f32 = 1.0;
-    #[inline(always)]
-    unsafe fn pair(p: *const u8) -> __m128 {
-        f16_pair(p)
-    }
 }
 
 impl Simd32 for Q5_0 {
+    const HAS_MIN: bool = false;
+    const CORR: f32 = -16.0;
     #[inline(always)]
     unsafe fn load(p: *const u8) -> __m256i {
         let qh = (p.add(2) as *const u32).read_unaligned();
@@ -143,14 +142,11 @@ impl Simd32 for Q5_0 {
         let d = f16p(p);
         (d, -16.0 * d)
     }
-    const CORR: f32 = -16.0;
-    #[inline(always)]
-    unsafe fn pair(p: *const u8) -> __m128 {
-        f16_dup(p)
-    }
 }
 
 impl Simd32 for Q5_1 {
+    const HAS_MIN: bool = true;
+    const CORR: f32 = 0.0;
     #[inline(always)]
     unsafe fn load(p: *const u8) -> __m256i {
         let qh = (p.add(4) as *const u32).read_unaligned();
@@ -160,14 +156,11 @@ impl Simd32 for Q5_1 {
     unsafe fn scales(p: *const u8) -> (f32, f32) {
         (f16p(p), f16p(p.add(2)))
     }
-    const CORR: f32 = 1.0;
-    #[inline(always)]
-    unsafe fn pair(p: *const u8) -> __m128 {
-        f16_pair(p)
-    }
 }
 
 impl Simd32 for Q8_0 {
+    const HAS_MIN: bool = false;
+    const CORR: f32 = 0.0;
     #[inline(always)]
     unsafe fn load(p: *const u8) -> __m256i {
         _mm256_loadu_si256(p.add(2) as *const __m256i)
@@ -176,71 +169,102 @@ impl Simd32 for Q8_0 {
     unsafe fn scales(p: *const u8) -> (f32, f32) {
         (f16p(p), 0.0)
     }
-    const CORR: f32 = 0.0;
-    #[inline(always)]
-    unsafe fn pair(p: *const u8) -> __m128 {
-        f16_dup(p)
-    }
-}
-
-/// One weight block `b` against `N` activation rows, accumulated into `acc`, and the
-/// offset/minimum terms `e·sx` into lane 1 of `corr`.
-#[inline(always)]
-unsafe fn step32<F: Simd32, const N: usize>(
-    wp: *const u8,
-    xp: &[*const Q8Block; N],
-    b: usize,
-    acc: &mut [__m256; N],
-    corr: &mut [__m128; N],
-) {
-    let p = wp.add(b * F::BYTES);
-    let sp = F::pair(p);
-    let q = F::load(p);
-    let (u, sign) = if F::SIGNED {
-        (_mm256_sign_epi8(q, q), q)
-    } else {
-        (q, _mm256_setzero_si256())
-    };
-    for n in 0..N {
-        let xb = xp[n].add(b);
-        // `Q8Block` is `repr(C)` and starts with `d, s`: load both at once.
-        let xds = _mm_castpd_ps(_mm_load_sd(xb as *const f64));
-        let prod = _mm_mul_ps(sp, xds);
-        let mut y = _mm256_loadu_si256((*xb).qs.as_ptr() as *const __m256i);
-        if F::SIGNED {
-            y = _mm256_sign_epi8(y, sign);
-        }
-        let dot = dot_u8_i8(u, y);
-        acc[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_broadcastss_ps(prod), acc[n]);
-        if F::CORR != 0.0 {
-            corr[n] = _mm_add_ps(corr[n], prod);
-        }
-    }
 }
 
 /// A 32-value format row against `N` Q8 rows. Requires `w.len() == nb * F::BYTES` and
-/// `xs[n].len() == nb` for every `n`. Blocks alternate between two sets of accumulators so
-/// that mat-vec (`N = 1`) is not bound by the latency of one chain of FMAs.
+/// `xs[n].len() == nb` for every `n`.
+///
+/// Per output: the exact integer dot `Σq·y` of each block, then two chains of fused
+/// multiply-adds over the even blocks and two over the odd ones, in block order:
+/// `acc = fma(Σq·y, d·dx, acc)` and (formats with an offset or a minimum `c`)
+/// `corr = fma(c, sx, corr)`; the result is `(acc_even + acc_odd) + (corr_even + corr_odd)`.
+/// The prefill panels (`panel.rs`) do exactly this, so a row's result does not depend on
+/// the batch it is in. Here lanes 0 and 2 of a register hold the even and odd `acc`, lanes
+/// 1 and 3 of another the even and odd `corr`.
 #[inline(always)]
 pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
     let nb = w.len() / F::BYTES;
-    let (mut acc0, mut acc1) = ([_mm256_setzero_ps(); N], [_mm256_setzero_ps(); N]);
-    let (mut corr0, mut corr1) = ([_mm_setzero_ps(); N], [_mm_setzero_ps(); N]);
+    let mut accv = [_mm_setzero_ps(); N];
+    let mut corrv = [_mm_setzero_ps(); N];
     let wp = w.as_ptr();
     let xp: [*const Q8Block; N] = std::array::from_fn(|n| xs[n].as_ptr());
     let mut b = 0;
     while b + 2 <= nb {
-        step32::<F, N>(wp, &xp, b, &mut acc0, &mut corr0);
-        step32::<F, N>(wp, &xp, b + 1, &mut acc1, &mut corr1);
+        let p0 = wp.add(b * F::BYTES);
+        let p1 = wp.add((b + 1) * F::BYTES);
+        let sc = F::scales2(p0, p1);
+        let (u0, g0) = unsign::<F>(F::load(p0));
+        let (u1, g1) = unsign::<F>(F::load(p1));
+        for n in 0..N {
+            let x0 = xp[n].add(b);
+            let x1 = xp[n].add(b + 1);
+            // `Q8Block` is `repr(C)` and starts with `d, s`: [dx0, sx0, dx1, sx1].
+            let xds = _mm_castpd_ps(_mm_loadh_pd(_mm_load_sd(x0 as *const f64), x1 as *const f64));
+            let v0 = dot_u8_i8(u0, signed_y::<F>(&*x0, g0));
+            let v1 = dot_u8_i8(u1, signed_y::<F>(&*x1, g1));
+            let prod = _mm_mul_ps(sc, xds);
+            accv[n] = _mm_fmadd_ps(pair_sums(v0, v1), prod, accv[n]);
+            if !F::SIGNED {
+                corrv[n] = _mm_fmadd_ps(sc, xds, corrv[n]);
+            }
+        }
         b += 2;
     }
-    if b < nb {
-        step32::<F, N>(wp, &xp, b, &mut acc0, &mut corr0);
-    }
+    let tail = (b < nb).then(|| {
+        let p0 = wp.add(b * F::BYTES);
+        (F::scales(p0), unsign::<F>(F::load(p0)))
+    });
     std::array::from_fn(|n| {
-        let c = _mm_movehdup_ps(_mm_add_ps(corr0[n], corr1[n]));
-        hsum(_mm256_add_ps(acc0[n], acc1[n])) + F::CORR * _mm_cvtss_f32(c)
+        let mut a = [0f32; 4];
+        let mut c = [0f32; 4];
+        _mm_storeu_ps(a.as_mut_ptr(), accv[n]);
+        _mm_storeu_ps(c.as_mut_ptr(), corrv[n]);
+        let (mut acc_e, acc_o, mut corr_e, corr_o) = (a[0], a[2], c[1], c[3]);
+        if let Some(((d0, c0), (u0, g0))) = tail {
+            let x0 = &*xp[n].add(b);
+            let v0 = dot_u8_i8(u0, signed_y::<F>(x0, g0));
+            acc_e = (hsum_i32(v0) as f32).mul_add(d0 * x0.d, acc_e);
+            if !F::SIGNED {
+                corr_e = c0.mul_add(x0.s, corr_e);
+            }
+        }
+        if F::SIGNED {
+            acc_e + acc_o
+        } else {
+            (acc_e + acc_o) + (corr_e + corr_o)
+        }
     })
+}
+
+/// `[Σa, Σa, Σb, Σb]` (as floats) of the 8 lanes of `a` and of `b`.
+#[inline(always)]
+unsafe fn pair_sums(a: __m256i, b: __m256i) -> __m128 {
+    // [a01, a23, b01, b23 | a45, a67, b45, b67]
+    let h = _mm256_hadd_epi32(a, b);
+    let s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    _mm_cvtepi32_ps(s)
+}
+
+/// The unsigned operand of the byte dot and the sign source for the activations.
+#[inline(always)]
+unsafe fn unsign<F: Simd32>(q: __m256i) -> (__m256i, __m256i) {
+    if F::SIGNED {
+        (_mm256_sign_epi8(q, q), q)
+    } else {
+        (q, _mm256_setzero_si256())
+    }
+}
+
+/// The activations of block `xb`, with the signs of the weights moved onto them (Q8_0).
+#[inline(always)]
+unsafe fn signed_y<F: Simd32>(xb: &Q8Block, sign: __m256i) -> __m256i {
+    let y = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
+    if F::SIGNED {
+        _mm256_sign_epi8(y, sign)
+    } else {
+        y
+    }
 }
 
 /// `Σ_j mn[j] · (bsums[2j] + bsums[2j + 1])`.
@@ -266,7 +290,7 @@ unsafe fn scaled_dot(u: __m256i, y: __m256i, scale: __m256i) -> __m256i {
 pub(crate) unsafe fn tile_q4k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
     let nb = w.len() / Q4_K_BYTES;
     let mask = _mm256_set1_epi8(0x0F);
-    let mut acc = [_mm256_setzero_ps(); N];
+    let mut acc = [0f32; N];
     let mut corr = [0f32; N];
     let xp: [*const Q8KBlock; N] = std::array::from_fn(|n| xs[n].as_ptr());
     for b in 0..nb {
@@ -292,15 +316,11 @@ pub(crate) unsafe fn tile_q4k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
         }
         for n in 0..N {
             let xb = &*xp[n].add(b);
-            acc[n] = _mm256_fmadd_ps(
-                _mm256_cvtepi32_ps(isum[n]),
-                _mm256_set1_ps(d * xb.d),
-                acc[n],
-            );
-            corr[n] += dmin * xb.d * sum_mins(&mn, &xb.bsums) as f32;
+            acc[n] = (hsum_i32(isum[n]) as f32).mul_add(d * xb.d, acc[n]);
+            corr[n] = (sum_mins(&mn, &xb.bsums) as f32).mul_add(dmin * xb.d, corr[n]);
         }
     }
-    std::array::from_fn(|n| hsum(acc[n]) - corr[n])
+    std::array::from_fn(|n| acc[n] - corr[n])
 }
 
 /// Q5_K row against `N` Q8_K rows. Same length contract as [`tile32`].
@@ -309,7 +329,7 @@ pub(crate) unsafe fn tile_q5k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
     let nb = w.len() / Q5_K_BYTES;
     let mask = _mm256_set1_epi8(0x0F);
     let bit5 = _mm256_set1_epi8(0x10);
-    let mut acc = [_mm256_setzero_ps(); N];
+    let mut acc = [0f32; N];
     let mut corr = [0f32; N];
     let xp: [*const Q8KBlock; N] = std::array::from_fn(|n| xs[n].as_ptr());
     for b in 0..nb {
@@ -340,15 +360,11 @@ pub(crate) unsafe fn tile_q5k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
         }
         for n in 0..N {
             let xb = &*xp[n].add(b);
-            acc[n] = _mm256_fmadd_ps(
-                _mm256_cvtepi32_ps(isum[n]),
-                _mm256_set1_ps(d * xb.d),
-                acc[n],
-            );
-            corr[n] += dmin * xb.d * sum_mins(&mn, &xb.bsums) as f32;
+            acc[n] = (hsum_i32(isum[n]) as f32).mul_add(d * xb.d, acc[n]);
+            corr[n] = (sum_mins(&mn, &xb.bsums) as f32).mul_add(dmin * xb.d, corr[n]);
         }
     }
-    std::array::from_fn(|n| hsum(acc[n]) - corr[n])
+    std::array::from_fn(|n| acc[n] - corr[n])
 }
 
 /// Q6_K row against `N` Q8_K rows. Same length contract as [`tile32`].
@@ -358,7 +374,7 @@ pub(crate) unsafe fn tile_q6k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
     let m4 = _mm256_set1_epi8(0x0F);
     let m2 = _mm256_set1_epi8(0x30);
     let m3 = _mm256_set1_epi8(0x03);
-    let mut acc = [_mm256_setzero_ps(); N];
+    let mut acc = [0f32; N];
     let xp: [*const Q8KBlock; N] = std::array::from_fn(|n| xs[n].as_ptr());
     for b in 0..nb {
         let blk = w.get_unchecked(b * Q6_K_BYTES..(b + 1) * Q6_K_BYTES);
@@ -407,11 +423,11 @@ pub(crate) unsafe fn tile_q6k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
             for (&s, &bs) in sc.iter().zip(&xb.bsums) {
                 off += s as i32 * bs as i32;
             }
-            let total = _mm256_sub_epi32(isum[n], _mm256_setr_epi32(32 * off, 0, 0, 0, 0, 0, 0, 0));
-            acc[n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * xb.d), acc[n]);
+            let total = hsum_i32(isum[n]) - 32 * off;
+            acc[n] = (total as f32).mul_add(d * xb.d, acc[n]);
         }
     }
-    std::array::from_fn(|n| hsum(acc[n]))
+    acc
 }
 
 /// AVX2 side of a float row format: 8 values at a time as f32.
