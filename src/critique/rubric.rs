@@ -51,6 +51,11 @@ impl Criterion {
     }
 }
 
+/// The short name of criterion `id` in `lang` (the id itself when it is unknown).
+pub fn label(id: &str, lang: Lang) -> &str {
+    criterion(id).map_or(id, |c| c.name(lang))
+}
+
 /// The help-request rubric.
 pub const HELP: [Criterion; 7] = [
     Criterion {

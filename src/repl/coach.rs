@@ -524,7 +524,7 @@ pub fn render_debrief(rp: &Roleplay, d: &roleplay::Debrief) -> String {
         out.push_str(&format!(
             "  {} {}\n",
             status_mark(*s),
-            roleplay::debrief::criterion_label(id, lang)
+            critique::rubric::label(id, lang)
         ));
     }
     if !d.strengths.is_empty() {

@@ -38,11 +38,6 @@ pub struct Debrief {
     pub better_version: Option<String>,
 }
 
-/// The short name of a criterion in `lang`.
-pub fn criterion_label(id: &str, lang: Lang) -> &'static str {
-    rubric::criterion(id).map_or("?", |c| c.name(lang))
-}
-
 fn criteria_of(kind: DraftKind) -> &'static [&'static str] {
     match kind {
         DraftKind::Help => &HELP_CRITERIA,
@@ -89,7 +84,7 @@ pub fn hint(rp: &Roleplay, kb: &KnowledgeBase) -> String {
         ));
     }
     for id in todo {
-        out.push_str(&format!("  • {}", criterion_label(id, lang)));
+        out.push_str(&format!("  • {}", rubric::label(id, lang)));
         if let Some(p) = kb.principles_for_criterion(id).first() {
             out.push_str(&format!(" — {}", p.summary.get(lang)));
             if let Some(ex) = p.dos.first() {
@@ -129,7 +124,7 @@ pub fn feedback(rp: &Roleplay) -> Option<String> {
                 Status::Partial => "~",
                 Status::Missing => "✗",
             };
-            out.push_str(&format!("  {mark} {}\n", criterion_label(id, lang)));
+            out.push_str(&format!("  {mark} {}\n", rubric::label(id, lang)));
         }
     }
     Some(out)
@@ -161,7 +156,7 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
     let strengths = criteria
         .iter()
         .filter(|(_, s)| **s == Status::Met)
-        .map(|(id, _)| criterion_label(id, lang).to_string())
+        .map(|(id, _)| rubric::label(id, lang).to_string())
         .collect();
     let practise = weakest_criteria(rp)
         .into_iter()
@@ -174,13 +169,13 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
                     "{}（{} 轮缺少「{}」）",
                     p.summary.zh,
                     missing,
-                    criterion_label(id, lang)
+                    rubric::label(id, lang)
                 ),
                 Lang::En => format!(
                     "{} ({} turns lacked \"{}\")",
                     p.summary.en,
                     missing,
-                    criterion_label(id, lang)
+                    rubric::label(id, lang)
                 ),
             };
             Some(Practice { principle: p.id.clone(), quote, why })

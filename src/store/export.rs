@@ -265,7 +265,7 @@ mod tests {
         let md = export_markdown(&detail());
         assert!(md.starts_with("# Session #7: Weekly report"), "{md}");
         assert!(md.contains("> Could you join the client call?\n>\n> It is on Friday."), "{md}");
-        assert!(md.contains("Clear ask ✓ met"), "{md}");
+        assert!(md.contains("Ask ✓ met"), "{md}");
         assert!(md.contains("Timing ◐ partial"), "{md}");
         assert!(md.contains("Trust: 60"), "{md}");
         assert!(md.contains("## Debrief") && md.contains("**Score**: 72"), "{md}");

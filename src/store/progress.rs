@@ -148,23 +148,7 @@ fn order_key(id: &str) -> (usize, String) {
 
 /// A criterion's name for people.
 pub fn criterion_label(id: &str, lang: Lang) -> String {
-    let (zh, en) = match id {
-        "situation" => ("现状", "Situation"),
-        "effort" => ("已做努力", "Effort"),
-        "ask" => ("明确请求", "Clear ask"),
-        "plan" => ("方案", "Plan"),
-        "tone" => ("语气", "Tone"),
-        "timing" => ("时机", "Timing"),
-        "politics" => ("分寸", "Politics"),
-        "specific" => ("具体", "Specific"),
-        "attribution" => ("归功", "Attribution"),
-        "impact" => ("影响", "Impact"),
-        "sincere" => ("真诚", "Sincere"),
-        "occasion" => ("场合", "Occasion"),
-        "forward" => ("展望", "Forward"),
-        other => return other.to_string(),
-    };
-    lang.pick(zh, en).to_string()
+    crate::critique::rubric::label(id, lang).to_string()
 }
 
 fn local_date(at: &str) -> Option<NaiveDate> {
