@@ -156,6 +156,7 @@ fn dot4(a: &[f32], b: &[f32]) -> [f32; 4] {
 mod tests {
     use super::*;
 
+    #[allow(clippy::too_many_arguments)]
     fn naive(
         q: &[f32],
         k: &[f32],

@@ -207,7 +207,9 @@ fn matvecs(x: &[f32], jobs: &mut [(&QLinear, &mut [f32])]) -> Result<()> {
         if out.len() != rows || w.len() != rows * rb {
             candle_core::bail!("a {rows}x{cols} layer got {} outputs", out.len());
         }
-        let per = (PIECE_BYTES / rb.max(1)).clamp(1, rows.max(1));
+        // Equal pieces of at most about PIECE_BYTES each.
+        let n = (rows * rb).div_ceil(PIECE_BYTES).max(1);
+        let per = rows.div_ceil(n).max(1);
         for (wp, op) in w.chunks(per * rb).zip(out.chunks_mut(per)) {
             pieces.push((dtype, wp, cols, op));
         }
