@@ -50,31 +50,51 @@ pub fn attend(
         let kvh = h / rep;
         let qrow = &q[idx * hd..(idx + 1) * hd];
         let base = kvh * capacity * hd;
+        let keys = &k[base + start * hd..base + (qpos + 1) * hd];
+        let vals = &v[base + start * hd..base + (qpos + 1) * hd];
         let mut scores = Vec::with_capacity(qpos + 1 - start);
-        let mut max = f32::NEG_INFINITY;
-        for j in start..=qpos {
-            let krow = &k[base + j * hd..base + (j + 1) * hd];
-            let sc = dot(qrow, krow) * scale;
-            max = max.max(sc);
-            scores.push(sc);
+        // Four keys at a time for instruction-level parallelism; each key's dot product
+        // keeps the order of `dot`.
+        let mut quads = keys.chunks_exact(4 * hd);
+        for four in quads.by_ref() {
+            scores.extend(dot4(qrow, four).map(|d| d * scale));
         }
+        for krow in quads.remainder().chunks_exact(hd) {
+            scores.push(dot(qrow, krow) * scale);
+        }
+        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
         let mut sum = 0.0f32;
         for sc in scores.iter_mut() {
             *sc = (*sc - max).exp();
             sum += *sc;
         }
         o.fill(0.0);
-        for (jj, p) in scores.iter().enumerate() {
-            let j = start + jj;
-            let vrow = &v[base + j * hd..base + (j + 1) * hd];
+        // Values four rows at a time; every output lane still adds them in key order.
+        let mut vquads = vals.chunks_exact(4 * hd);
+        let mut ps = scores.chunks_exact(4);
+        for (four, p) in vquads.by_ref().zip(ps.by_ref()) {
+            let (w0, w1, w2, w3) = (p[0] / sum, p[1] / sum, p[2] / sum, p[3] / sum);
+            let (v0, rest) = four.split_at(hd);
+            let (v1, rest) = rest.split_at(hd);
+            let (v2, v3) = rest.split_at(hd);
+            for ((((a, x0), x1), x2), x3) in o.iter_mut().zip(v0).zip(v1).zip(v2).zip(v3) {
+                let mut acc = *a;
+                acc += w0 * x0;
+                acc += w1 * x1;
+                acc += w2 * x2;
+                acc += w3 * x3;
+                *a = acc;
+            }
+        }
+        for (vrow, p) in vquads.remainder().chunks_exact(hd).zip(ps.remainder()) {
             let w = p / sum;
             for (a, b) in o.iter_mut().zip(vrow) {
                 *a += w * b;
             }
         }
     };
-    // Decode of a small model: too little work per head to be worth waking threads.
-    if s * heads * (pos + s) < 16_384 {
+    // A few short rows: too little work per head to be worth waking threads.
+    if s * heads * (pos + s) * hd < 64 * 1024 {
         out.chunks_mut(hd).enumerate().for_each(work);
     } else {
         out.par_chunks_mut(hd).enumerate().for_each(work);
@@ -85,27 +105,68 @@ pub fn attend(
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
         for l in 0..8 {
-            acc[l] += a[c * 8 + l] * b[c * 8 + l];
+            acc[l] += x[l] * y[l];
         }
     }
     let mut sum = 0.0;
     for x in acc {
         sum += x;
     }
-    for i in chunks * 8..a.len() {
-        sum += a[i] * b[i];
+    for (x, y) in ta.iter().zip(tb) {
+        sum += x * y;
     }
     sum
+}
+
+/// [`dot`] of `a` with four consecutive rows of `b` (each `a.len()` long), interleaved.
+#[inline]
+fn dot4(a: &[f32], b: &[f32]) -> [f32; 4] {
+    let n = a.len();
+    let rows = [&b[..n], &b[n..2 * n], &b[2 * n..3 * n], &b[3 * n..4 * n]];
+    let mut acc = [[0f32; 8]; 4];
+    let chunks = n / 8;
+    for c in 0..chunks {
+        let x = &a[c * 8..c * 8 + 8];
+        for (acc, row) in acc.iter_mut().zip(rows) {
+            let y = &row[c * 8..c * 8 + 8];
+            for l in 0..8 {
+                acc[l] += x[l] * y[l];
+            }
+        }
+    }
+    let mut out = [0f32; 4];
+    for ((o, acc), row) in out.iter_mut().zip(acc).zip(rows) {
+        let mut sum = 0.0;
+        for x in acc {
+            sum += x;
+        }
+        for i in chunks * 8..n {
+            sum += a[i] * row[i];
+        }
+        *o = sum;
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn naive(q: &[f32], k: &[f32], v: &[f32], sh: AttnShape, pos: usize, s: usize, w: Option<usize>, scale: f32) -> Vec<f32> {
+    #[allow(clippy::too_many_arguments)]
+    fn naive(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        sh: AttnShape,
+        pos: usize,
+        s: usize,
+        w: Option<usize>,
+        scale: f32,
+    ) -> Vec<f32> {
         let hd = sh.head_dim;
         let mut out = vec![0f32; s * sh.heads * hd];
         for i in 0..s {
@@ -116,14 +177,25 @@ mod tests {
                 let sc: Vec<f64> = keys
                     .iter()
                     .map(|&j| {
-                        (0..hd).map(|d| (q[(i * sh.heads + h) * hd + d] * k[(kvh * sh.capacity + j) * hd + d]) as f64).sum::<f64>() * scale as f64
+                        (0..hd)
+                            .map(|d| {
+                                (q[(i * sh.heads + h) * hd + d]
+                                    * k[(kvh * sh.capacity + j) * hd + d])
+                                    as f64
+                            })
+                            .sum::<f64>()
+                            * scale as f64
                     })
                     .collect();
                 let m = sc.iter().cloned().fold(f64::MIN, f64::max);
                 let e: Vec<f64> = sc.iter().map(|x| (x - m).exp()).collect();
                 let z: f64 = e.iter().sum();
                 for d in 0..hd {
-                    let val: f64 = keys.iter().zip(&e).map(|(&j, p)| p / z * v[(kvh * sh.capacity + j) * hd + d] as f64).sum();
+                    let val: f64 = keys
+                        .iter()
+                        .zip(&e)
+                        .map(|(&j, p)| p / z * v[(kvh * sh.capacity + j) * hd + d] as f64)
+                        .sum();
                     out[(i * sh.heads + h) * hd + d] = val as f32;
                 }
             }
@@ -132,11 +204,28 @@ mod tests {
     }
 
     #[test]
+    fn dot4_is_four_dots_bit_for_bit() {
+        for n in [8usize, 12, 64, 70] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..4 * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let got = dot4(&a, &b);
+            for (t, g) in got.iter().enumerate() {
+                assert_eq!(g.to_bits(), dot(&a, &b[t * n..(t + 1) * n]).to_bits());
+            }
+        }
+    }
+
+    #[test]
     fn matches_naive_and_is_chunk_invariant() {
         let sh = AttnShape { heads: 6, kv_heads: 2, head_dim: 12, capacity: 40 };
         let mut seed = 1u32;
         let mut rnd = |n: usize| -> Vec<f32> {
-            (0..n).map(|_| { seed = seed.wrapping_mul(1664525).wrapping_add(1013904223); (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5 }).collect()
+            (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+                    (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+                })
+                .collect()
         };
         let k = rnd(sh.kv_heads * sh.capacity * sh.head_dim);
         let v = rnd(sh.kv_heads * sh.capacity * sh.head_dim);
@@ -151,7 +240,17 @@ mod tests {
             let mut parts = vec![0f32; q.len()];
             attend(&q[..12 * row], &k, &v, sh, 0, 12, window, 0.3, &mut parts[..12 * row]);
             for i in 12..30 {
-                attend(&q[i * row..(i + 1) * row], &k, &v, sh, i, 1, window, 0.3, &mut parts[i * row..(i + 1) * row]);
+                attend(
+                    &q[i * row..(i + 1) * row],
+                    &k,
+                    &v,
+                    sh,
+                    i,
+                    1,
+                    window,
+                    0.3,
+                    &mut parts[i * row..(i + 1) * row],
+                );
             }
             assert_eq!(all, parts);
         }

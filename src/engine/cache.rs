@@ -5,7 +5,7 @@
 //! positions. Truncating is O(1) (the length moves back), which is what lets a new turn
 //! reuse every cached token it shares with the previous prompt.
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{CpuStorage, DType, Device, InplaceOp1, Layout, Result, Tensor};
 
 /// The cache of every layer of one conversation.
 pub struct KvCache {
@@ -87,6 +87,41 @@ impl KvCache {
         Ok((self.keys[layer].narrow(1, 0, total)?, self.values[layer].narrow(1, 0, total)?))
     }
 
+    /// Writes the key and value rows (`[kv_heads, head_dim]` each, row-major) of one new
+    /// position of `layer` at the current length, in place (no allocation on the CPU).
+    /// Call [`KvCache::advance`] once every layer has been written.
+    pub fn write_position(&mut self, layer: usize, k: &[f32], v: &[f32]) -> Result<()> {
+        if self.len >= self.capacity {
+            candle_core::bail!(
+                "the context is full ({} of {} positions used)",
+                self.len,
+                self.capacity
+            );
+        }
+        let (heads, _, head_dim) = self.keys[layer].dims3()?;
+        if k.len() != heads * head_dim || v.len() != heads * head_dim {
+            candle_core::bail!(
+                "a cache position holds {heads}x{head_dim} values, got {} keys and {} values",
+                k.len(),
+                v.len()
+            );
+        }
+        for (t, data) in [(&self.keys[layer], k), (&self.values[layer], v)] {
+            if t.device().is_cpu() {
+                t.inplace_op1(&WriteRow {
+                    data,
+                    head_dim,
+                    capacity: self.capacity,
+                    pos: self.len,
+                })?;
+            } else {
+                let src = Tensor::from_slice(data, (heads, 1, head_dim), t.device())?;
+                t.slice_set(&src, 1, self.len)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The full key and value tensors of `layer` (`[kv_heads, capacity, head_dim]`).
     pub fn layer(&self, layer: usize) -> (&Tensor, &Tensor) {
         (&self.keys[layer], &self.values[layer])
@@ -139,6 +174,37 @@ impl KvCache {
     }
 }
 
+/// Copies one position's `[kv_heads, head_dim]` rows into a `[kv_heads, capacity,
+/// head_dim]` CPU tensor at `pos`.
+struct WriteRow<'a> {
+    data: &'a [f32],
+    head_dim: usize,
+    capacity: usize,
+    pos: usize,
+}
+
+impl InplaceOp1 for WriteRow<'_> {
+    fn name(&self) -> &'static str {
+        "kv-cache-write-row"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let CpuStorage::F32(all) = storage else {
+            candle_core::bail!("the KV cache must be f32");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("the KV cache must be contiguous");
+        };
+        let all = &mut all[start..end];
+        let hd = self.head_dim;
+        for (h, row) in self.data.chunks_exact(hd).enumerate() {
+            let at = (h * self.capacity + self.pos) * hd;
+            all[at..at + hd].copy_from_slice(row);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +224,16 @@ mod tests {
         c.advance(1);
         assert_eq!(k.dims(), &[2, 3, 4]);
         assert_eq!(k.narrow(1, 2, 1)?.flatten_all()?.to_vec1::<f32>()?, vec![5.0; 8]);
+        // Writing one position in place is the same as appending it.
+        let kv: Vec<f32> = (0..8).map(|i| i as f32).collect();
+        c.write_position(0, &kv, &kv)?;
+        c.advance(1);
+        let (k, v) = c.layer(0);
+        for t in [k, v] {
+            let row = t.narrow(1, 3, 1)?.flatten_all()?.to_vec1::<f32>()?;
+            assert_eq!(row, kv);
+        }
+        assert!(c.write_position(0, &kv[..4], &kv).is_err());
         c.restore(&snap)?;
         assert_eq!(c.len(), 2);
         // Overflow is an error, not a panic.

@@ -40,6 +40,24 @@ impl QLinear {
         self.rows
     }
 
+    /// Input features.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The raw weight (type and GGUF bytes) when our CPU kernels run this layer.
+    pub(crate) fn kernel_weight(&self) -> Option<(GgmlDType, &[u8])> {
+        match self.fallback {
+            None => Some((self.weight.dtype, self.weight.bytes())),
+            Some(_) => None,
+        }
+    }
+
+    /// The bias, if any.
+    pub(crate) fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
     /// Applies the layer to `x` of shape `[..., cols]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = match &self.fallback {
@@ -113,6 +131,18 @@ impl Embedding {
     /// The table's bytes (for a tied output layer).
     pub fn table(&self) -> &TensorBytes {
         &self.table
+    }
+
+    /// Dequantizes the row of token `id` into `dst` (`dim` long).
+    pub(crate) fn lookup_into(&self, id: u32, dst: &mut [f32]) -> Result<()> {
+        let id = id as usize;
+        if id >= self.vocab {
+            candle_core::bail!("token id {id} is outside the vocabulary ({})", self.vocab);
+        }
+        let dtype = self.table.dtype;
+        let row_bytes = self.dim / dtype.block_size() * dtype.type_size();
+        let row = &self.table.bytes()[id * row_bytes..(id + 1) * row_bytes];
+        dequantize_row(dtype, row, self.dim, dst)
     }
 
     /// Looks up `ids`, returning `[ids.len(), dim]` f32.
