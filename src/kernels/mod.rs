@@ -15,7 +15,7 @@
 //!
 //! Every path computes each output the same way whatever `m` and the thread count: the
 //! same activation quantization, exact integer dots per weight block, then the per-block
-//! float scaling accumulated in block order with the same fused multiply-adds. So row `i`
+//! float scaling accumulated in one fixed order with the same fused multiply-adds. So row `i`
 //! of a batch is bit-identical to that row alone, which lets the engine continue from its
 //! KV cache and get exactly the logits of a fresh prefill (within one build: the AVX-512,
 //! AVX2 and portable builds differ from each other in the last bits).

@@ -81,7 +81,7 @@ pub(crate) trait Simd32: Fmt32 {
     /// `c / d` for the formats without a stored minimum.
     const CORR: f32;
     /// `[d0, c0, d1, c1]` of the blocks at `p0` and `p1`: the same values as
-    /// [`Simd32::scales`], both blocks at once.
+    /// [`Simd32::scales`], both blocks at once (`c` undefined for Q8_0).
     #[inline(always)]
     unsafe fn scales2(p0: *const u8, p1: *const u8) -> __m128 {
         // The first 4 bytes of a block: `d` and the minimum, or `d` and 2 bytes of values
@@ -89,7 +89,8 @@ pub(crate) trait Simd32: Fmt32 {
         let r0 = (p0 as *const i32).read_unaligned();
         let r1 = (p1 as *const i32).read_unaligned();
         let h = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(r0), r1, 1));
-        if Self::HAS_MIN {
+        if Self::HAS_MIN || Self::SIGNED {
+            // Q8_0 has no `c`: its lanes 1 and 3 are never used.
             h
         } else {
             _mm_mul_ps(_mm_moveldup_ps(h), _mm_setr_ps(1.0, Self::CORR, 1.0, Self::CORR))
