@@ -5,10 +5,11 @@
 //! (which serve decode), so a row of `x` gives the same bits whatever the batch it is in:
 //! the activations are quantized by the same functions (Q8 blocks of 32 for the 32-value
 //! formats, Q8_K super-blocks of 256 for the K-quants), every integer dot of a weight block
-//! is exact, and the float part runs per output in block order with the same fused
-//! multiply-adds: `acc = fma(Σq·y, d·dx, acc)` and, for formats with an offset or a
-//! minimum, a second chain `corr = fma(c, sx, corr)` (32-value formats) or
-//! `corr = fma(Σ mn·bsum, dmin·dx, corr)` (Q4_K, Q5_K), added (subtracted) at the end.
+//! is exact, and the float part runs per output with the same fused multiply-adds in the
+//! same order: `acc = fma(Σq·y, d·dx, acc)` and, for formats with an offset or a minimum, a
+//! second chain `corr = fma(c, sx, corr)` (32-value formats: even and odd blocks in
+//! separate chains, summed as `(acc_e + acc_o) + (corr_e + corr_o)`) or
+//! `corr = fma(Σ mn·bsum, dmin·dx, corr)` (Q4_K, Q5_K: one chain, `acc - corr`).
 //! The repacking costs one pass over the panel's weights and is reused by every
 //! activation row: worth it from a few rows up (decode keeps the direct kernels).
 

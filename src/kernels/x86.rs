@@ -81,7 +81,7 @@ pub(crate) trait Simd32: Fmt32 {
     /// `c / d` for the formats without a stored minimum.
     const CORR: f32;
     /// `[d0, c0, d1, c1]` of the blocks at `p0` and `p1`: the same values as
-    /// [`Simd32::scales`], both blocks at once.
+    /// [`Simd32::scales`], both blocks at once (`c` undefined for Q8_0).
     #[inline(always)]
     unsafe fn scales2(p0: *const u8, p1: *const u8) -> __m128 {
         // The first 4 bytes of a block: `d` and the minimum, or `d` and 2 bytes of values
@@ -89,7 +89,8 @@ pub(crate) trait Simd32: Fmt32 {
         let r0 = (p0 as *const i32).read_unaligned();
         let r1 = (p1 as *const i32).read_unaligned();
         let h = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(r0), r1, 1));
-        if Self::HAS_MIN {
+        if Self::HAS_MIN || Self::SIGNED {
+            // Q8_0 has no `c`: its lanes 1 and 3 are never used.
             h
         } else {
             _mm_mul_ps(_mm_moveldup_ps(h), _mm_setr_ps(1.0, Self::CORR, 1.0, Self::CORR))
@@ -234,6 +235,58 @@ pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]
             (acc_e + acc_o) + (corr_e + corr_o)
         }
     })
+}
+
+/// Four rows of a 32-value format against one Q8 row (decode), lane `r` of every register
+/// for row `r`: the same operations as [`tile32`] per row, so the same bits. Requires
+/// `w[r].len() == x.len() * F::BYTES` for every `r`.
+#[inline(always)]
+pub(crate) unsafe fn rows4_32<F: Simd32>(w: [&[u8]; 4], x: &[Q8Block]) -> [f32; 4] {
+    let nb = x.len();
+    let wp: [*const u8; 4] = std::array::from_fn(|r| w[r].as_ptr());
+    let mut acc = [_mm_setzero_ps(); 2];
+    let mut corr = [_mm_setzero_ps(); 2];
+    for b in 0..nb {
+        let xb = &*x.as_ptr().add(b);
+        let y = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
+        let p: [*const u8; 4] = std::array::from_fn(|r| wp[r].add(b * F::BYTES));
+        let v: [__m256i; 4] = std::array::from_fn(|r| {
+            let (u, g) = unsign::<F>(F::load(p[r]));
+            let y = if F::SIGNED { _mm256_sign_epi8(y, g) } else { y };
+            dot_u8_i8(u, y)
+        });
+        // [Σv0, Σv1, Σv2, Σv3]
+        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+        let isum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        // The first 4 bytes of each block: [d, e] per row, as in `Simd32::scales2`.
+        let raw = _mm_setr_epi32(
+            (p[0] as *const i32).read_unaligned(),
+            (p[1] as *const i32).read_unaligned(),
+            (p[2] as *const i32).read_unaligned(),
+            (p[3] as *const i32).read_unaligned(),
+        );
+        let de = _mm256_cvtph_ps(raw);
+        let (lo, hi) = (_mm256_castps256_ps128(de), _mm256_extractf128_ps(de, 1));
+        let d = _mm_shuffle_ps(lo, hi, 0b10_00_10_00);
+        let chain = b & 1;
+        let dx = _mm_set1_ps(xb.d);
+        acc[chain] = _mm_fmadd_ps(_mm_cvtepi32_ps(isum), _mm_mul_ps(d, dx), acc[chain]);
+        if !F::SIGNED {
+            let c = if F::HAS_MIN {
+                _mm_shuffle_ps(lo, hi, 0b11_01_11_01)
+            } else {
+                _mm_mul_ps(d, _mm_set1_ps(F::CORR))
+            };
+            corr[chain] = _mm_fmadd_ps(c, _mm_set1_ps(xb.s), corr[chain]);
+        }
+    }
+    let mut sum = _mm_add_ps(acc[0], acc[1]);
+    if !F::SIGNED {
+        sum = _mm_add_ps(sum, _mm_add_ps(corr[0], corr[1]));
+    }
+    let mut out = [0f32; 4];
+    _mm_storeu_ps(out.as_mut_ptr(), sum);
+    out
 }
 
 /// `[Σa, Σa, Σb, Σb]` (as floats) of the 8 lanes of `a` and of `b`.
