@@ -99,9 +99,7 @@ impl ModelConfig {
                 "{n_heads} attention heads cannot share {n_kv_heads} key/value heads"
             )));
         }
-        let head_dim = file
-            .meta_usize(&k("attention.key_length"))
-            .unwrap_or(hidden / n_heads);
+        let head_dim = file.meta_usize(&k("attention.key_length")).unwrap_or(hidden / n_heads);
         let sliding_window = match arch {
             Arch::Gemma3 => file.meta_usize(&k("attention.sliding_window")).ok(),
             _ => None,

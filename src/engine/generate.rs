@@ -36,7 +36,9 @@ pub enum EngineError {
     #[error("the prompt is empty")]
     EmptyPrompt,
     /// Even the system prompt and the last message do not fit the context.
-    #[error("the prompt needs {tokens} tokens but the context holds {ctx}; shorten it or raise --ctx")]
+    #[error(
+        "the prompt needs {tokens} tokens but the context holds {ctx}; shorten it or raise --ctx"
+    )]
     PromptTooLong {
         /// Tokens needed.
         tokens: usize,
@@ -138,9 +140,8 @@ impl Engine {
         let cfg = ModelConfig::from_gguf(&file)?;
         let tokenizer = Tokenizer::for_model(path, file.content())
             .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
-        let template =
-            ChatTemplate::from_gguf(file.content(), opts.template_fallback.as_deref())
-                .map_err(|e| EngineError::Template(e.to_string()))?;
+        let template = ChatTemplate::from_gguf(file.content(), opts.template_fallback.as_deref())
+            .map_err(|e| EngineError::Template(e.to_string()))?;
         let mut stop_ids: HashSet<u32> = tokenizer.eot_ids().iter().copied().collect();
         stop_ids.extend(template.stop_token_ids(&tokenizer));
         let ctx = opts.ctx.min(cfg.train_ctx).max(64);
@@ -346,11 +347,14 @@ impl Engine {
         })
     }
 
-
     /// Constrained choice: the index of the `choices` continuation the model finds most
     /// likely after the conversation (mean log-probability per token), so the answer is
     /// always one of them.
-    pub fn choose(&mut self, messages: &[ChatMessage], choices: &[&str]) -> Result<usize, EngineError> {
+    pub fn choose(
+        &mut self,
+        messages: &[ChatMessage],
+        choices: &[&str],
+    ) -> Result<usize, EngineError> {
         let (prompt, _) = self.prompt_tokens(messages, 64)?;
         let mut best = (0, f32::NEG_INFINITY);
         for (i, choice) in choices.iter().enumerate() {

@@ -11,8 +11,9 @@ pub mod sampler;
 
 pub use cache::{KvCache, KvSnapshot};
 pub use config::{Arch, ConfigError, ModelConfig};
+pub use generate::{
+    set_threads, Engine, EngineError, GenerateOptions, LoadOptions, Reply, StopReason,
+    DEFAULT_SYSTEM_PROMPT,
+};
 pub use model::Model;
 pub use sampler::{Sampler, SamplingParams};
-pub use generate::{
-    set_threads, Engine, DEFAULT_SYSTEM_PROMPT, EngineError, GenerateOptions, LoadOptions, Reply, StopReason,
-};

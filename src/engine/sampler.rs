@@ -83,7 +83,9 @@ impl Sampler {
         }
         let c = &mut self.candidates;
         c.clear();
-        c.extend(logits.iter().enumerate().filter(|(_, l)| l.is_finite()).map(|(i, &l)| (i as u32, l)));
+        c.extend(
+            logits.iter().enumerate().filter(|(_, l)| l.is_finite()).map(|(i, &l)| (i as u32, l)),
+        );
         if c.is_empty() {
             return argmax(logits);
         }
@@ -162,7 +164,13 @@ mod tests {
 
     #[test]
     fn seeded_sampling_repeats_and_respects_top_k() {
-        let p = SamplingParams { temperature: 1.0, top_k: 2, min_p: 0.0, top_p: 1.0, ..Default::default() };
+        let p = SamplingParams {
+            temperature: 1.0,
+            top_k: 2,
+            min_p: 0.0,
+            top_p: 1.0,
+            ..Default::default()
+        };
         let logits = vec![1.0, 1.1, 0.9, 5.0, 4.9];
         let run = || {
             let mut s = Sampler::new(p.clone());
@@ -176,7 +184,13 @@ mod tests {
 
     #[test]
     fn min_p_cuts_the_tail() {
-        let p = SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.5, ..Default::default() };
+        let p = SamplingParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.5,
+            ..Default::default()
+        };
         let mut s = Sampler::new(p);
         for _ in 0..100 {
             assert_eq!(s.sample(&mut [0.0, 10.0, 0.0], &[]), 1);

@@ -521,11 +521,7 @@ pub fn render_debrief(rp: &Roleplay, d: &roleplay::Debrief) -> String {
         meter(rp.trust())
     ));
     for (id, s) in &d.criteria {
-        out.push_str(&format!(
-            "  {} {}\n",
-            status_mark(*s),
-            critique::rubric::label(id, lang)
-        ));
+        out.push_str(&format!("  {} {}\n", status_mark(*s), critique::rubric::label(id, lang)));
     }
     if !d.strengths.is_empty() {
         out.push_str(&format!(

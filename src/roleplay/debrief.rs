@@ -97,7 +97,11 @@ pub fn hint(rp: &Roleplay, kb: &KnowledgeBase) -> String {
     let topic = rp.turns().last().map_or(rp.scenario.situation.get(lang), |t| t.user.as_str());
     if let Some(hit) = kb.search(topic, Some(lang), 1).first() {
         let p = hit.principle;
-        out.push_str(&format!("{} {}", lang.pick("相关原则：", "From the talk:"), p.title.get(lang)));
+        out.push_str(&format!(
+            "{} {}",
+            lang.pick("相关原则：", "From the talk:"),
+            p.title.get(lang)
+        ));
         if let Some(q) = p.quotes.first() {
             out.push_str(&format!("\n    「{q}」"));
         }
@@ -165,12 +169,9 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
             let p = kb.principles_for_criterion(id).into_iter().next()?;
             let quote = p.quotes.first()?.clone();
             let why = match lang {
-                Lang::Zh => format!(
-                    "{}（{} 轮缺少「{}」）",
-                    p.summary.zh,
-                    missing,
-                    rubric::label(id, lang)
-                ),
+                Lang::Zh => {
+                    format!("{}（{} 轮缺少「{}」）", p.summary.zh, missing, rubric::label(id, lang))
+                }
                 Lang::En => format!(
                     "{} ({} turns lacked \"{}\")",
                     p.summary.en,
