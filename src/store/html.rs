@@ -124,15 +124,7 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
     if p.criteria.is_empty() {
         let _ = writeln!(h, "<p>{}</p>", esc(lang.pick("还没有可统计的练习。", "No results yet.")));
     } else {
-        let heads = [
-            lang.pick("标准", "Criterion"),
-            lang.pick("次数", "Count"),
-            lang.pick("走势", "History"),
-            lang.pick("首次", "First"),
-            lang.pick("最佳", "Best"),
-            lang.pick("最近", "Latest"),
-            lang.pick("趋势", "Trend"),
-        ];
+        let heads = super::progress::column_heads(lang);
         h.push_str("<table>\n<tr>");
         for x in heads {
             let _ = write!(h, "<th>{}</th>", esc(x));

@@ -146,6 +146,19 @@ fn order_key(id: &str) -> (usize, String) {
     (pos, id.to_string())
 }
 
+/// The column headings of a progress table (terminal and HTML).
+pub fn column_heads(lang: Lang) -> [&'static str; 7] {
+    [
+        lang.pick("标准", "Criterion"),
+        lang.pick("次数", "Count"),
+        lang.pick("走势", "History"),
+        lang.pick("首次", "First"),
+        lang.pick("最佳", "Best"),
+        lang.pick("最近", "Latest"),
+        lang.pick("趋势", "Trend"),
+    ]
+}
+
 /// A criterion's name for people.
 pub fn criterion_label(id: &str, lang: Lang) -> String {
     crate::critique::rubric::label(id, lang).to_string()
@@ -309,15 +322,7 @@ pub fn progress_chart(p: &Progress, lang: Lang) -> String {
     out.push('\n');
     let spark_cols = 12;
     let labels: Vec<String> = p.criteria.iter().map(|c| criterion_label(&c.id, lang)).collect();
-    let head = [
-        lang.pick("标准", "Criterion"),
-        lang.pick("次数", "Count"),
-        lang.pick("走势", "History"),
-        lang.pick("首次", "First"),
-        lang.pick("最佳", "Best"),
-        lang.pick("最近", "Latest"),
-        lang.pick("趋势", "Trend"),
-    ];
+    let head = column_heads(lang);
     let label_cols =
         labels.iter().map(|l| display_width(l)).chain([display_width(head[0])]).max().unwrap_or(8);
     let num = 5;
