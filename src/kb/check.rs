@@ -217,6 +217,28 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// Collects problems for one file.
+/// Reads one knowledge file's text and parses it, reporting an unreadable file or
+/// malformed TOML (with its line) instead.
+fn parse_file<'a, T: serde::de::DeserializeOwned>(
+    f: &'a SourceFile,
+    problems: &mut Vec<Problem>,
+) -> Option<(&'a str, T)> {
+    let text = match &f.text {
+        Ok(t) => t.as_str(),
+        Err(e) => {
+            problems.push(Problem { file: f.shown.clone(), line: 0, message: e.clone() });
+            return None;
+        }
+    };
+    match toml::from_str(text) {
+        Ok(raw) => Some((text, raw)),
+        Err(e) => {
+            Reporter { file: &f.shown, text, out: problems }.toml_error(&e);
+            None
+        }
+    }
+}
+
 struct Reporter<'a> {
     file: &'a Path,
     text: &'a str,
@@ -310,21 +332,8 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
     let mut principles = Vec::new();
     let mut seen: HashMap<String, (PathBuf, usize)> = HashMap::new();
     for f in &set.principles {
-        let text = match &f.text {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(Problem { file: f.shown.clone(), line: 0, message: e.clone() });
-                continue;
-            }
-        };
+        let Some((text, raw)) = parse_file::<RawPrinciple>(f, &mut problems) else { continue };
         let mut r = Reporter { file: &f.shown, text, out: &mut problems };
-        let raw: RawPrinciple = match toml::from_str(text) {
-            Ok(raw) => raw,
-            Err(e) => {
-                r.toml_error(&e);
-                continue;
-            }
-        };
         let id = r.id(&raw.id);
         let id_line = line_of(text, raw.id.span().start);
         if let Some((file, line)) = seen.get(&id) {
@@ -410,21 +419,8 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
     let mut scenarios = Vec::new();
     let mut seen_sc: HashMap<String, (PathBuf, usize)> = HashMap::new();
     for f in &set.scenarios {
-        let text = match &f.text {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(Problem { file: f.shown.clone(), line: 0, message: e.clone() });
-                continue;
-            }
-        };
+        let Some((text, raw)) = parse_file::<RawScenario>(f, &mut problems) else { continue };
         let mut r = Reporter { file: &f.shown, text, out: &mut problems };
-        let raw: RawScenario = match toml::from_str(text) {
-            Ok(raw) => raw,
-            Err(e) => {
-                r.toml_error(&e);
-                continue;
-            }
-        };
         let id = r.id(&raw.id);
         if let Some((file, line)) = seen_sc.get(&id) {
             let msg = format!(
