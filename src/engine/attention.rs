@@ -39,65 +39,105 @@ pub fn attend(
     out: &mut [f32],
 ) {
     let AttnShape { heads, kv_heads, head_dim: hd, capacity } = shape;
-    let rep = heads / kv_heads;
     debug_assert_eq!(q.len(), s * heads * hd);
     debug_assert_eq!(out.len(), s * heads * hd);
     debug_assert!(k.len() >= kv_heads * capacity * hd && pos + s <= capacity);
     let work = |(idx, o): (usize, &mut [f32])| {
         let (i, h) = (idx / heads, idx % heads);
-        let qpos = pos + i;
-        let start = window.map_or(0, |w| (qpos + 1).saturating_sub(w));
-        let kvh = h / rep;
         let qrow = &q[idx * hd..(idx + 1) * hd];
-        let base = kvh * capacity * hd;
-        let keys = &k[base + start * hd..base + (qpos + 1) * hd];
-        let vals = &v[base + start * hd..base + (qpos + 1) * hd];
-        let mut scores = Vec::with_capacity(qpos + 1 - start);
-        // Four keys at a time for instruction-level parallelism; each key's dot product
-        // keeps the order of `dot`.
-        let mut quads = keys.chunks_exact(4 * hd);
-        for four in quads.by_ref() {
-            scores.extend(dot4(qrow, four).map(|d| d * scale));
-        }
-        for krow in quads.remainder().chunks_exact(hd) {
-            scores.push(dot(qrow, krow) * scale);
-        }
-        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-        let mut sum = 0.0f32;
-        for sc in scores.iter_mut() {
-            *sc = (*sc - max).exp();
-            sum += *sc;
-        }
-        o.fill(0.0);
-        // Values four rows at a time; every output lane still adds them in key order.
-        let mut vquads = vals.chunks_exact(4 * hd);
-        let mut ps = scores.chunks_exact(4);
-        for (four, p) in vquads.by_ref().zip(ps.by_ref()) {
-            let (w0, w1, w2, w3) = (p[0] / sum, p[1] / sum, p[2] / sum, p[3] / sum);
-            let (v0, rest) = four.split_at(hd);
-            let (v1, rest) = rest.split_at(hd);
-            let (v2, v3) = rest.split_at(hd);
-            for ((((a, x0), x1), x2), x3) in o.iter_mut().zip(v0).zip(v1).zip(v2).zip(v3) {
-                let mut acc = *a;
-                acc += w0 * x0;
-                acc += w1 * x1;
-                acc += w2 * x2;
-                acc += w3 * x3;
-                *a = acc;
-            }
-        }
-        for (vrow, p) in vquads.remainder().chunks_exact(hd).zip(ps.remainder()) {
-            let w = p / sum;
-            for (a, b) in o.iter_mut().zip(vrow) {
-                *a += w * b;
-            }
-        }
+        head_row(qrow, k, v, shape, pos + i, h, window, scale, o);
     };
     // A few short rows: too little work per head to be worth waking threads.
     if s * heads * (pos + s) * hd < 64 * 1024 {
         out.chunks_mut(hd).enumerate().for_each(work);
     } else {
         out.par_chunks_mut(hd).enumerate().for_each(work);
+    }
+}
+
+/// Attention of the single query at position `pos` (its cache entry already written) for
+/// heads `first..first + out.len() / head_dim` only, on the calling thread: `q` holds all
+/// heads of the query, `out` the chosen heads' outputs. The decode step splits heads over
+/// threads with it; each head's result is bit-identical to [`attend`]'s.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_heads(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    shape: AttnShape,
+    pos: usize,
+    window: Option<usize>,
+    scale: f32,
+    first: usize,
+    out: &mut [f32],
+) {
+    let hd = shape.head_dim;
+    for (j, o) in out.chunks_mut(hd).enumerate() {
+        let h = first + j;
+        head_row(&q[h * hd..(h + 1) * hd], k, v, shape, pos, h, window, scale, o);
+    }
+}
+
+/// One query row of head `h` at position `qpos` against the cached keys and values it
+/// sees, into `o` (`head_dim` values).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn head_row(
+    qrow: &[f32],
+    k: &[f32],
+    v: &[f32],
+    shape: AttnShape,
+    qpos: usize,
+    h: usize,
+    window: Option<usize>,
+    scale: f32,
+    o: &mut [f32],
+) {
+    let AttnShape { heads, kv_heads, head_dim: hd, capacity } = shape;
+    let start = window.map_or(0, |w| (qpos + 1).saturating_sub(w));
+    let kvh = h / (heads / kv_heads);
+    let base = kvh * capacity * hd;
+    let keys = &k[base + start * hd..base + (qpos + 1) * hd];
+    let vals = &v[base + start * hd..base + (qpos + 1) * hd];
+    let mut scores = Vec::with_capacity(qpos + 1 - start);
+    // Four keys at a time for instruction-level parallelism; each key's dot product
+    // keeps the order of `dot`.
+    let mut quads = keys.chunks_exact(4 * hd);
+    for four in quads.by_ref() {
+        scores.extend(dot4(qrow, four).map(|d| d * scale));
+    }
+    for krow in quads.remainder().chunks_exact(hd) {
+        scores.push(dot(qrow, krow) * scale);
+    }
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let mut sum = 0.0f32;
+    for sc in scores.iter_mut() {
+        *sc = (*sc - max).exp();
+        sum += *sc;
+    }
+    o.fill(0.0);
+    // Values four rows at a time; every output lane still adds them in key order.
+    let mut vquads = vals.chunks_exact(4 * hd);
+    let mut ps = scores.chunks_exact(4);
+    for (four, p) in vquads.by_ref().zip(ps.by_ref()) {
+        let (w0, w1, w2, w3) = (p[0] / sum, p[1] / sum, p[2] / sum, p[3] / sum);
+        let (v0, rest) = four.split_at(hd);
+        let (v1, rest) = rest.split_at(hd);
+        let (v2, v3) = rest.split_at(hd);
+        for ((((a, x0), x1), x2), x3) in o.iter_mut().zip(v0).zip(v1).zip(v2).zip(v3) {
+            let mut acc = *a;
+            acc += w0 * x0;
+            acc += w1 * x1;
+            acc += w2 * x2;
+            acc += w3 * x3;
+            *a = acc;
+        }
+    }
+    for (vrow, p) in vquads.remainder().chunks_exact(hd).zip(ps.remainder()) {
+        let w = p / sum;
+        for (a, b) in o.iter_mut().zip(vrow) {
+            *a += w * b;
+        }
     }
 }
 
@@ -253,6 +293,13 @@ mod tests {
                 );
             }
             assert_eq!(all, parts);
+            // The last position's heads in two groups, as decode threads split them.
+            let last = &q[29 * row..];
+            let mut heads = vec![0f32; row];
+            let (a, b) = heads.split_at_mut(4 * sh.head_dim);
+            attend_heads(last, &k, &v, sh, 29, window, 0.3, 0, a);
+            attend_heads(last, &k, &v, sh, 29, window, 0.3, 4, b);
+            assert_eq!(heads, all[29 * row..]);
         }
     }
 }

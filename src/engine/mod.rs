@@ -8,6 +8,7 @@ pub mod generate;
 pub mod linear;
 pub mod model;
 pub mod sampler;
+pub mod team;
 
 pub use cache::{KvCache, KvSnapshot};
 pub use config::{Arch, ConfigError, ModelConfig};

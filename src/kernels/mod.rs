@@ -81,6 +81,9 @@ pub enum KernelError {
         /// The length the shape implies.
         want: usize,
     },
+    /// [`matvec_rows`] got a row that was not prepared for this weight type.
+    #[error("quantized kernels: the input row was not prepared for {0:?} weights")]
+    NotPrepared(GgmlDType),
     /// The shape is too large to address.
     #[error("quantized kernels: shape {rows}x{cols} overflows the address space")]
     Overflow {
@@ -260,14 +263,19 @@ trait Act: Copy + Default + Send + Sync + 'static {
     /// (the decode path allocates nothing), a fresh one when it is in use by a caller
     /// further up this thread's stack (rayon may run one matmul inside another's wait).
     fn with_buf<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+    /// This format's copy of a prepared row (empty when it was not prepared).
+    fn prepared(row: &PreparedRow) -> &[Self];
 }
 
 macro_rules! act_buffer {
-    ($t:ty, $name:ident) => {
+    ($t:ty, $name:ident, $field:ident) => {
         thread_local! {
             static $name: RefCell<Vec<$t>> = const { RefCell::new(Vec::new()) };
         }
         impl Act for $t {
+            fn prepared(row: &PreparedRow) -> &[Self] {
+                &row.$field
+            }
             fn with_buf<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
                 $name.with(|cell| match cell.try_borrow_mut() {
                     Ok(mut buf) => {
@@ -283,9 +291,106 @@ macro_rules! act_buffer {
     };
 }
 
-act_buffer!(Q8Block, Q8_BUF);
-act_buffer!(Q8KBlock, Q8K_BUF);
-act_buffer!(f32, F32_BUF);
+act_buffer!(Q8Block, Q8_BUF, q8);
+act_buffer!(Q8KBlock, Q8K_BUF, q8k);
+act_buffer!(f32, F32_BUF, f32s);
+
+/// One activation row quantized once, in every format its mat-vecs need, so that several
+/// weight matrices (or several threads' row ranges of one) share the work: see
+/// [`matvec_rows`]. The buffers are reused from one [`prepare`](PreparedRow::prepare) to
+/// the next.
+#[derive(Default)]
+pub struct PreparedRow {
+    cols: usize,
+    q8: Vec<Q8Block>,
+    q8k: Vec<Q8KBlock>,
+    f32s: Vec<f32>,
+}
+
+impl PreparedRow {
+    /// Quantizes `x` for weights of each of `dtypes` (the formats they share are computed
+    /// once), exactly as [`matmul`] quantizes a single row.
+    pub fn prepare(&mut self, x: &[f32], dtypes: &[GgmlDType]) -> Result<(), KernelError> {
+        let cols = x.len();
+        self.cols = cols;
+        self.q8.clear();
+        self.q8k.clear();
+        self.f32s.clear();
+        for &dtype in dtypes {
+            check_cols(dtype, cols)?;
+            use GgmlDType::*;
+            match dtype {
+                F32 | F16 | BF16 if self.f32s.is_empty() => self.f32s.extend_from_slice(x),
+                Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 if self.q8.is_empty() => {
+                    self.q8.resize(cols / 32, Q8Block::default());
+                    blocks::quantize_q8(x, &mut self.q8);
+                }
+                Q4K | Q5K | Q6K if self.q8k.is_empty() => {
+                    self.q8k.resize(cols / 256, Q8KBlock::default());
+                    blocks::quantize_q8k(x, &mut self.q8k);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rows `first..first + out.len()` of `x · Wᵀ` for one prepared row `x`, on the calling
+/// thread: `weights` is the whole `rows × x.cols` matrix in GGUF layout. Bit-identical to
+/// the same rows of [`matmul`] with `m = 1`, so callers may split a matrix any way.
+pub fn matvec_rows(
+    dtype: GgmlDType,
+    weights: &[u8],
+    x: &PreparedRow,
+    first: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    let cols = x.cols;
+    let rb = check_cols(dtype, cols)?;
+    let end = first.checked_add(out.len()).ok_or(KernelError::Overflow { rows: first, cols })?;
+    let want = rb.checked_mul(end).ok_or(KernelError::Overflow { rows: end, cols })?;
+    if weights.len() < want {
+        return Err(KernelError::Length { what: "the weights (bytes)", got: weights.len(), want });
+    }
+    fn go<K: Kernel>(
+        w: &[u8],
+        rb: usize,
+        cols: usize,
+        x: &PreparedRow,
+        r0: usize,
+        out: &mut [f32],
+    ) {
+        let xq = <K::A as Act>::prepared(x);
+        let na = cols / K::ACT;
+        debug_assert_eq!(xq.len(), na, "the row was not prepared for this weight type");
+        compute_rows::<K>(w, rb, xq, na, 1, r0, r0 + out.len(), |_, r, v| out[r - r0] = v);
+    }
+    use GgmlDType::*;
+    let prepared = match dtype {
+        F32 | F16 | BF16 => x.f32s.len() == cols,
+        Q4K | Q5K | Q6K => x.q8k.len() * 256 == cols,
+        _ => x.q8.len() * 32 == cols,
+    };
+    if !prepared {
+        return Err(KernelError::NotPrepared(dtype));
+    }
+    match dtype {
+        F32 => go::<KFloat<scalar::RowF32>>(weights, rb, cols, x, first, out),
+        F16 => go::<KFloat<scalar::RowF16>>(weights, rb, cols, x, first, out),
+        BF16 => go::<KFloat<scalar::RowBf16>>(weights, rb, cols, x, first, out),
+        Q4_0 => go::<K32<blocks::Q4_0>>(weights, rb, cols, x, first, out),
+        Q4_1 => go::<K32<blocks::Q4_1>>(weights, rb, cols, x, first, out),
+        Q5_0 => go::<K32<blocks::Q5_0>>(weights, rb, cols, x, first, out),
+        Q5_1 => go::<K32<blocks::Q5_1>>(weights, rb, cols, x, first, out),
+        Q8_0 => go::<K32<blocks::Q8_0>>(weights, rb, cols, x, first, out),
+        Q4K => go::<KQ4K>(weights, rb, cols, x, first, out),
+        Q5K => go::<KQ5K>(weights, rb, cols, x, first, out),
+        Q6K => go::<KQ6K>(weights, rb, cols, x, first, out),
+        other => return Err(KernelError::Unsupported(other)),
+    }
+    Ok(())
+}
 
 trait Kernel {
     type A: Act;

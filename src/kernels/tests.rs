@@ -353,3 +353,43 @@ fn rows_are_bit_identical_whatever_the_batch() {
         }
     }
 }
+
+#[test]
+fn prepared_rows_in_any_ranges_equal_matmul() {
+    for (t, &dtype) in ALL.iter().enumerate() {
+        let (rows, cols) = (53, cols_for(dtype));
+        let (bytes, _) = quantized(dtype, rows, cols, 500 + t as u64);
+        let x = Rng(600 + t as u64).data(cols);
+        let mut want = vec![0f32; rows];
+        matmul(dtype, &bytes, rows, cols, &x, 1, &mut want).unwrap();
+        let mut row = PreparedRow::default();
+        // Prepared for several types at once, this one among them.
+        let extra = if cols % 32 == 0 { GgmlDType::Q8_0 } else { GgmlDType::F32 };
+        row.prepare(&x, &[GgmlDType::F16, dtype, extra]).unwrap();
+        for cut in [1, 4, 7, 16, 53] {
+            let mut got = vec![f32::NAN; rows];
+            for (i, part) in got.chunks_mut(cut).enumerate() {
+                matvec_rows(dtype, &bytes, &row, i * cut, part).unwrap();
+            }
+            let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{dtype:?} in ranges of {cut} rows differs from matmul");
+        }
+    }
+}
+
+#[test]
+fn prepared_rows_check_their_inputs() {
+    let (bytes, _) = quantized(GgmlDType::Q4K, 4, 256, 1);
+    let x = vec![0.5f32; 256];
+    let mut row = PreparedRow::default();
+    row.prepare(&x, &[GgmlDType::Q4_0]).unwrap();
+    let mut out = vec![0f32; 2];
+    let err = matvec_rows(GgmlDType::Q4K, &bytes, &row, 0, &mut out).unwrap_err();
+    assert_eq!(err, KernelError::NotPrepared(GgmlDType::Q4K));
+    row.prepare(&x, &[GgmlDType::Q4K]).unwrap();
+    assert!(matvec_rows(GgmlDType::Q4K, &bytes, &row, 2, &mut out).is_ok());
+    let err = matvec_rows(GgmlDType::Q4K, &bytes, &row, 3, &mut out).unwrap_err();
+    assert!(matches!(err, KernelError::Length { got: 576, want: 720, .. }), "{err}");
+    let err = row.prepare(&x[..100], &[GgmlDType::Q4K]).unwrap_err();
+    assert!(matches!(err, KernelError::PartialBlock { .. }), "{err}");
+}

@@ -1,17 +1,18 @@
 //! Our transformer forward pass for the llama, qwen2, qwen3 and gemma3 architectures,
 //! on candle tensors, with mmap'd quantized weights and a reusable KV cache.
 
+mod decode;
+
 use super::attention::{attend, AttnShape};
 use super::cache::KvCache;
 use super::config::{Arch, ModelConfig};
 use super::linear::{with_f32_slice, Embedding, QLinear};
 use crate::gguf::GgufFile;
-use crate::kernels;
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::ops::{rms_norm, softmax_last_dim};
 use candle_nn::rotary_emb::{rope, rope_i};
-use rayon::prelude::*;
+use decode::Decode;
 
 /// How many prompt tokens go through the network at once (bounds attention memory).
 const PREFILL_CHUNK: usize = 512;
@@ -65,197 +66,6 @@ impl Rope {
             cos: Tensor::from_vec(cos, (positions, half), dev)?,
             sin: Tensor::from_vec(sin, (positions, half), dev)?,
         })
-    }
-}
-
-/// Host (f32 `Vec`) copies of one layer's small vectors, for the CPU decode path.
-struct HostLayer {
-    attn_norm: Vec<f32>,
-    q_norm: Option<Vec<f32>>,
-    k_norm: Option<Vec<f32>>,
-    q_bias: Option<Vec<f32>>,
-    k_bias: Option<Vec<f32>>,
-    v_bias: Option<Vec<f32>>,
-    post_attn_norm: Option<Vec<f32>>,
-    ffn_norm: Vec<f32>,
-    post_ffn_norm: Option<Vec<f32>>,
-}
-
-/// Reusable activations of one decode step.
-struct Scratch {
-    x: Vec<f32>,
-    h: Vec<f32>,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    att: Vec<f32>,
-    o: Vec<f32>,
-    gate: Vec<f32>,
-    up: Vec<f32>,
-}
-
-/// The CPU decode path (one token at a time): every step works on reusable f32 buffers
-/// and calls the kernels directly, with no tensor op, allocation or copy per layer.
-/// It computes exactly what the tensor path computes, in the same order.
-struct Decode {
-    layers: Vec<HostLayer>,
-    norm: Vec<f32>,
-    cos: Vec<f32>,
-    sin: Vec<f32>,
-    local: Option<(Vec<f32>, Vec<f32>)>,
-    scratch: Scratch,
-}
-
-fn host(t: &Tensor) -> Result<Vec<f32>> {
-    t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()
-}
-
-fn host_opt(t: Option<&Tensor>) -> Result<Option<Vec<f32>>> {
-    t.map(host).transpose()
-}
-
-impl Decode {
-    /// Builds the decode path when every layer runs on our CPU kernels (else `None`).
-    fn new(m: &Model) -> Result<Option<Decode>> {
-        if !m.device.is_cpu() {
-            return Ok(None);
-        }
-        let all = m.layers.iter().flat_map(|l| {
-            [&l.attn.q, &l.attn.k, &l.attn.v, &l.attn.o, &l.mlp.gate, &l.mlp.up, &l.mlp.down]
-        });
-        if all.chain([&m.lm_head]).any(|l| l.kernel_weight().is_none()) {
-            return Ok(None);
-        }
-        let layers = m
-            .layers
-            .iter()
-            .map(|l| {
-                Ok(HostLayer {
-                    attn_norm: host(&l.attn_norm)?,
-                    q_norm: host_opt(l.attn.q_norm.as_ref())?,
-                    k_norm: host_opt(l.attn.k_norm.as_ref())?,
-                    q_bias: host_opt(l.attn.q.bias())?,
-                    k_bias: host_opt(l.attn.k.bias())?,
-                    v_bias: host_opt(l.attn.v.bias())?,
-                    post_attn_norm: host_opt(l.post_attn_norm.as_ref())?,
-                    ffn_norm: host(&l.ffn_norm)?,
-                    post_ffn_norm: host_opt(l.post_ffn_norm.as_ref())?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let cfg = &m.cfg;
-        let (q_rows, kv_rows) = (cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim);
-        let ff = m.layers.first().map_or(0, |l| l.mlp.gate.rows());
-        let scratch = Scratch {
-            x: vec![0.0; cfg.hidden],
-            h: vec![0.0; cfg.hidden],
-            q: vec![0.0; q_rows],
-            k: vec![0.0; kv_rows],
-            v: vec![0.0; kv_rows],
-            att: vec![0.0; q_rows],
-            o: vec![0.0; cfg.hidden],
-            gate: vec![0.0; ff],
-            up: vec![0.0; ff],
-        };
-        let local = match &m.rope_local {
-            Some(r) => Some((host(&r.cos)?, host(&r.sin)?)),
-            None => None,
-        };
-        Ok(Some(Decode {
-            layers,
-            norm: host(&m.norm)?,
-            cos: host(&m.rope.cos)?,
-            sin: host(&m.rope.sin)?,
-            local,
-            scratch,
-        }))
-    }
-}
-
-/// √(2/π) as candle's tanh GELU rounds it.
-const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-
-/// `out = x · Wᵀ` for one row with our kernels.
-fn matvec(l: &QLinear, x: &[f32], out: &mut [f32]) -> Result<()> {
-    let Some((dtype, w)) = l.kernel_weight() else {
-        candle_core::bail!("the decode path needs a layer our CPU kernels run");
-    };
-    kernels::matmul(dtype, w, l.rows(), l.cols(), x, 1, out).map_err(candle_core::Error::wrap)
-}
-
-/// Bytes of weights below which one piece of a grouped mat-vec runs on one thread (the
-/// kernels then stay serial inside it).
-const PIECE_BYTES: usize = 64 * 1024;
-
-/// Several mat-vecs over the same input `x` in one parallel region: each matrix is cut
-/// into row ranges run as independent kernel calls, so the threads wake once for the
-/// group. Row results do not depend on the ranges: bit-identical to one call each.
-fn matvecs(x: &[f32], jobs: &mut [(&QLinear, &mut [f32])]) -> Result<()> {
-    if rayon::current_num_threads() <= 1 {
-        for (l, out) in jobs.iter_mut() {
-            matvec(l, x, out)?;
-        }
-        return Ok(());
-    }
-    let mut pieces = Vec::new();
-    for (l, out) in jobs.iter_mut() {
-        let Some((dtype, w)) = l.kernel_weight() else {
-            candle_core::bail!("the decode path needs a layer our CPU kernels run");
-        };
-        let (rows, cols) = (l.rows(), l.cols());
-        let rb = kernels::row_bytes(dtype, cols);
-        if out.len() != rows || w.len() != rows * rb {
-            candle_core::bail!("a {rows}x{cols} layer got {} outputs", out.len());
-        }
-        // Equal pieces of at most about PIECE_BYTES each.
-        let n = (rows * rb).div_ceil(PIECE_BYTES).max(1);
-        let per = rows.div_ceil(n).max(1);
-        for (wp, op) in w.chunks(per * rb).zip(out.chunks_mut(per)) {
-            pieces.push((dtype, wp, cols, op));
-        }
-    }
-    pieces.into_par_iter().try_for_each(|(dtype, w, cols, out)| {
-        kernels::matmul(dtype, w, out.len(), cols, x, 1, out).map_err(candle_core::Error::wrap)
-    })
-}
-
-/// RMSNorm of `x` into `out`, with candle's arithmetic (sequential sum of squares).
-fn rms_into(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
-    let sum2 = x.iter().map(|&v| v * v).sum::<f32>();
-    let m = (sum2 / x.len() as f32 + eps).sqrt();
-    for ((d, s), a) in out.iter_mut().zip(x).zip(w) {
-        *d = *s / m * *a;
-    }
-}
-
-/// RMSNorm in place, over consecutive rows of `w.len()` values.
-fn rms_rows(x: &mut [f32], w: &[f32], eps: f32) {
-    for row in x.chunks_exact_mut(w.len()) {
-        let sum2 = row.iter().map(|&v| v * v).sum::<f32>();
-        let m = (sum2 / row.len() as f32 + eps).sqrt();
-        for (d, a) in row.iter_mut().zip(w) {
-            *d = *d / m * *a;
-        }
-    }
-}
-
-/// Rotates every head (`head_dim` values each) of `x` by one position's `cos`/`sin`
-/// (`head_dim / 2` each): adjacent pairs when `interleaved` (llama), else halves.
-fn rope_rows(x: &mut [f32], cos: &[f32], sin: &[f32], interleaved: bool) {
-    let half = cos.len();
-    for head in x.chunks_exact_mut(2 * half) {
-        for (i, (&c, &s)) in cos.iter().zip(sin).enumerate() {
-            let (i1, i2) = if interleaved { (2 * i, 2 * i + 1) } else { (i, i + half) };
-            let (a, b) = (head[i1], head[i2]);
-            head[i1] = a * c - b * s;
-            head[i2] = a * s + b * c;
-        }
-    }
-}
-
-fn add_into(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += *b;
     }
 }
 
@@ -392,109 +202,17 @@ impl Model {
 
     /// One token through the CPU decode path; returns its logits.
     fn decode_step(&mut self, token: u32) -> Result<Tensor> {
-        let Model { cfg, embed, layers, lm_head, cache, decode, .. } = self;
+        let Model { cfg, embed, layers, lm_head, cache, decode, device, .. } = self;
         let Some(d) = decode.as_mut() else {
             candle_core::bail!("the decode path is not available on this device");
         };
-        let pos = cache.len();
-        if pos >= cache.capacity() {
-            candle_core::bail!(
-                "the context is full ({} of {} positions used)",
-                pos,
-                cache.capacity()
-            );
+        let logits = d.step(token, cfg, embed, layers, lm_head, cache)?;
+        let n = logits.len();
+        let logits = Tensor::from_vec(logits, n, device)?;
+        match lm_head.bias() {
+            Some(b) => logits.broadcast_add(b),
+            None => Ok(logits),
         }
-        let eps = cfg.eps as f32;
-        let (hd, nh, nkv) = (cfg.head_dim, cfg.n_heads, cfg.n_kv_heads);
-        let half = hd / 2;
-        let shape =
-            AttnShape { heads: nh, kv_heads: nkv, head_dim: hd, capacity: cache.capacity() };
-        let scale = 1.0 / (hd as f32).sqrt();
-        let interleaved = cfg.arch == Arch::Llama;
-        let sc = &mut d.scratch;
-        embed.lookup_into(token, &mut sc.x)?;
-        if cfg.arch == Arch::Gemma3 {
-            let mul = (cfg.hidden as f64).sqrt() as f32;
-            for v in sc.x.iter_mut() {
-                *v = *v * mul + 0.0;
-            }
-        }
-        for (i, (layer, hl)) in layers.iter().zip(&d.layers).enumerate() {
-            rms_into(&sc.x, &hl.attn_norm, eps, &mut sc.h);
-            matvecs(
-                &sc.h,
-                &mut [
-                    (&layer.attn.q, &mut sc.q),
-                    (&layer.attn.k, &mut sc.k),
-                    (&layer.attn.v, &mut sc.v),
-                ],
-            )?;
-            for (out, bias) in
-                [(&mut sc.q, &hl.q_bias), (&mut sc.k, &hl.k_bias), (&mut sc.v, &hl.v_bias)]
-            {
-                if let Some(b) = bias {
-                    add_into(out, b);
-                }
-            }
-            if let (Some(qn), Some(kn)) = (&hl.q_norm, &hl.k_norm) {
-                rms_rows(&mut sc.q, qn, eps);
-                rms_rows(&mut sc.k, kn, eps);
-            }
-            let (cos, sin) = match (&d.local, layer.local) {
-                (Some((c, s)), true) => (c, s),
-                _ => (&d.cos, &d.sin),
-            };
-            let (cos, sin) =
-                (&cos[pos * half..(pos + 1) * half], &sin[pos * half..(pos + 1) * half]);
-            rope_rows(&mut sc.q, cos, sin, interleaved);
-            rope_rows(&mut sc.k, cos, sin, interleaved);
-            cache.write_position(i, &sc.k, &sc.v)?;
-            let window = if layer.local { cfg.sliding_window } else { None };
-            let (kc, vc) = cache.layer(i);
-            with_f32_slice(kc, |ks| {
-                with_f32_slice(vc, |vs| {
-                    attend(&sc.q, ks, vs, shape, pos, 1, window, scale, &mut sc.att);
-                    Ok(())
-                })
-            })?;
-            matvec(&layer.attn.o, &sc.att, &mut sc.o)?;
-            if let Some(w) = &hl.post_attn_norm {
-                rms_rows(&mut sc.o, w, eps);
-            }
-            add_into(&mut sc.x, &sc.o);
-            rms_into(&sc.x, &hl.ffn_norm, eps, &mut sc.h);
-            matvecs(&sc.h, &mut [(&layer.mlp.gate, &mut sc.gate), (&layer.mlp.up, &mut sc.up)])?;
-            match cfg.arch {
-                Arch::Gemma3 => {
-                    for (g, u) in sc.gate.iter_mut().zip(&sc.up) {
-                        let v = *g;
-                        *g = 0.5
-                            * v
-                            * (1.0 + f32::tanh(SQRT_2_OVER_PI * v * (1.0 + 0.044715 * v * v)))
-                            * u;
-                    }
-                }
-                _ => {
-                    for (g, u) in sc.gate.iter_mut().zip(&sc.up) {
-                        let v = *g;
-                        *g = v / (1.0 + (-v).exp()) * u;
-                    }
-                }
-            }
-            matvec(&layer.mlp.down, &sc.gate, &mut sc.o)?;
-            if let Some(w) = &hl.post_ffn_norm {
-                rms_rows(&mut sc.o, w, eps);
-            }
-            add_into(&mut sc.x, &sc.o);
-        }
-        cache.advance(1);
-        rms_into(&sc.x, &d.norm, eps, &mut sc.h);
-        let mut logits = vec![0f32; lm_head.rows()];
-        matvec(lm_head, &sc.h, &mut logits)?;
-        if let Some(b) = lm_head.bias() {
-            return Tensor::from_vec(logits, b.dims(), &self.device)?.broadcast_add(b);
-        }
-        Tensor::from_vec(logits, lm_head.rows(), &self.device)
     }
 
     /// Processes one chunk and returns the hidden state of its last position `[1, hidden]`.
