@@ -11,6 +11,23 @@
 
 use std::arch::x86_64::*;
 
+/// How far ahead of the block being read the kernels ask for weight bytes. Decode streams
+/// every weight once from main memory; software prefetching this far ahead keeps enough
+/// loads in flight (1B-class Q4_K decode: +45% on the development machine, where the
+/// hardware prefetcher alone left the cores waiting).
+const PREFETCH_AHEAD: usize = 2048;
+
+/// Prefetches the cache lines `PREFETCH_AHEAD` bytes past `p..p + len` into L1. Never
+/// faults, even past the end of the weights (hence `wrapping_add`).
+#[inline(always)]
+unsafe fn prefetch_ahead(p: *const u8, len: usize) {
+    let mut off = 0;
+    while off < len {
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH_AHEAD + off) as *const i8);
+        off += 64;
+    }
+}
+
 use super::blocks::{f16_at, scale_min_k4, Fmt32, Q8Block, Q8KBlock};
 use super::blocks::{Q4_0, Q4_1, Q4_K_BYTES, Q5_0, Q5_1, Q5_K_BYTES, Q6_K_BYTES, Q8_0};
 
@@ -193,6 +210,7 @@ pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]
     while b + 2 <= nb {
         let p0 = wp.add(b * F::BYTES);
         let p1 = wp.add((b + 1) * F::BYTES);
+        prefetch_ahead(p0, 2 * F::BYTES);
         let sc = F::scales2(p0, p1);
         let (u0, g0) = unsign::<F>(F::load(p0));
         let (u1, g1) = unsign::<F>(F::load(p1));
@@ -250,6 +268,11 @@ pub(crate) unsafe fn rows4_32<F: Simd32>(w: [&[u8]; 4], x: &[Q8Block]) -> [f32; 
         let xb = &*x.as_ptr().add(b);
         let y = _mm256_loadu_si256(xb.qs.as_ptr() as *const __m256i);
         let p: [*const u8; 4] = std::array::from_fn(|r| wp[r].add(b * F::BYTES));
+        if b % 2 == 0 {
+            for pr in p {
+                prefetch_ahead(pr, 2 * F::BYTES);
+            }
+        }
         let v: [__m256i; 4] = std::array::from_fn(|r| {
             let (u, g) = unsign::<F>(F::load(p[r]));
             let y = if F::SIGNED { _mm256_sign_epi8(y, g) } else { y };
@@ -348,6 +371,7 @@ pub(crate) unsafe fn tile_q4k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
     let xp: [*const Q8KBlock; N] = std::array::from_fn(|n| xs[n].as_ptr());
     for b in 0..nb {
         let blk = w.get_unchecked(b * Q4_K_BYTES..(b + 1) * Q4_K_BYTES);
+        prefetch_ahead(blk.as_ptr(), Q4_K_BYTES);
         let d = f16_at(blk, 0);
         let dmin = f16_at(blk, 2);
         let (sc, mn) = scale_min_k4(&blk[4..16]);
@@ -387,6 +411,7 @@ pub(crate) unsafe fn tile_q5k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
     let xp: [*const Q8KBlock; N] = std::array::from_fn(|n| xs[n].as_ptr());
     for b in 0..nb {
         let blk = w.get_unchecked(b * Q5_K_BYTES..(b + 1) * Q5_K_BYTES);
+        prefetch_ahead(blk.as_ptr(), Q5_K_BYTES);
         let d = f16_at(blk, 0);
         let dmin = f16_at(blk, 2);
         let (sc, mn) = scale_min_k4(&blk[4..16]);
@@ -431,6 +456,7 @@ pub(crate) unsafe fn tile_q6k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
     let xp: [*const Q8KBlock; N] = std::array::from_fn(|n| xs[n].as_ptr());
     for b in 0..nb {
         let blk = w.get_unchecked(b * Q6_K_BYTES..(b + 1) * Q6_K_BYTES);
+        prefetch_ahead(blk.as_ptr(), Q6_K_BYTES);
         let d = f16_at(blk, 208);
         let p = blk.as_ptr();
         let mut sc = [0i16; 16];
@@ -522,6 +548,9 @@ pub(crate) unsafe fn tile_float<R: SimdFloat, const N: usize>(
     let main = cols / 8 * 8;
     let mut k = 0;
     while k < main {
+        if k % 32 == 0 {
+            prefetch_ahead(wp.add(k * R::BYTES), 32 * R::BYTES);
+        }
         let wv = R::load8(wp.add(k * R::BYTES));
         for n in 0..N {
             acc[n] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xs[n].as_ptr().add(k)), acc[n]);
