@@ -3,8 +3,12 @@
 
 use super::Global;
 use anyhow::Context;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
-use upward::engine::Engine;
+use upward::engine::{Engine, GenerateOptions, SamplingParams};
+use upward::kb::KnowledgeBase;
+use upward::lang::Lang;
+use upward::roleplay::{load_personas, Roleplay};
 
 /// Arguments of `upward bench`.
 #[derive(Debug, clap::Args)]
@@ -27,7 +31,53 @@ pub struct BenchArgs {
     /// Python interpreter with llama-cpp-python installed (for --compare).
     #[arg(long, env = "UPWARD_LLAMA_PYTHON", default_value = "python3")]
     pub python: String,
+    /// Also play this many scripted role-play turns (weekly-report scenario, greedy) and
+    /// report the time to the boss's first token at each.
+    #[arg(long, default_value_t = 0)]
+    pub roleplay_turns: usize,
+    /// Most boss tokens per role-play turn.
+    #[arg(long, default_value_t = 64)]
+    pub reply_tokens: usize,
 }
+
+/// One role-play turn's timing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TurnTiming {
+    /// Seconds from sending the turn to the boss's first streamed text.
+    pub first_token_s: f64,
+    /// Tokens in the whole rendered conversation.
+    pub prompt_tokens: usize,
+    /// Of those, tokens run through the model (the rest came from the KV cache).
+    pub prefilled_tokens: usize,
+    /// Boss tokens generated.
+    pub generated_tokens: usize,
+}
+
+/// The salesperson's side of the scripted role-play, in both languages.
+const ROLEPLAY_TURNS_ZH: [&str; 10] = [
+    "王总，这周华东区签了两单，合计80万，回款60万，还有一单卡在法务审核。",
+    "法务那边我已经约了周四开会，把合同条款逐条过一遍，争取下周一前盖章。",
+    "如果周一还没结果，我的备选方案是先签框架协议，让客户先下首批订单。",
+    "另外想请教您：客户采购总监下个月换人，您觉得我们该怎么提前建立关系？",
+    "明白了，我这周先约新总监喝个咖啡，把我们过去三年的服务记录整理给他。",
+    "还有一件事需要您支持：交付团队人手紧，下个月的上线可能要延期一周。",
+    "我已经和交付经理谈过，他们可以加班，但需要您和交付总监打个招呼。",
+    "好的，我今天下班前把上线计划和风险清单发给您和交付总监。",
+    "这个季度我们团队完成了目标的92%，差的部分我计划在12月补上。",
+    "谢谢王总，这一年您教我很多，特别是每周汇报的习惯，我会继续坚持。",
+];
+const ROLEPLAY_TURNS_EN: [&str; 10] = [
+    "This week we closed two deals in the east region, $800k in total, and one is stuck in legal review.",
+    "I have booked a meeting with legal on Thursday to go through the clauses, aiming to sign by Monday.",
+    "If we have no answer by Monday, my fallback is a framework agreement so the first order can ship.",
+    "I'd also like your advice: the client's head of purchasing changes next month. How should we prepare?",
+    "Understood. I'll invite the new director for coffee this week and bring our three-year service record.",
+    "One more thing I need your support on: delivery is short of people and the launch may slip a week.",
+    "I've talked to the delivery manager; they can work extra hours if you give their director a call.",
+    "Fine, I'll send you and the delivery director the launch plan and the risk list before I leave today.",
+    "This quarter the team reached 92% of target; I plan to close the rest of the gap in December.",
+    "Thank you for this year. You taught me a lot, especially the weekly report habit; I'll keep it up.",
+];
 
 /// One engine's figures.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -48,11 +98,24 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     upward::engine::set_threads(threads);
-    let ctx = args.prompt_tokens + args.gen_tokens + 16;
+    let mut ctx = args.prompt_tokens + args.gen_tokens + 16;
+    if args.roleplay_turns > 0 {
+        // The persona prompt plus every turn (user text, director's note, reply).
+        ctx = ctx.max(1024 + args.roleplay_turns * (160 + args.reply_tokens));
+    }
     let g = Global { threads: Some(threads), ..g.clone() };
     let (mut engine, name) = super::load_engine(&g, ctx, !args.json)?;
     let tokens = bench_tokens(&engine, args.prompt_tokens + args.gen_tokens);
     let ours = measure(&mut engine, &tokens, &args)?;
+    let turns = if args.roleplay_turns > 0 {
+        roleplay_timings(&mut engine, &args, g.lang())?
+    } else {
+        Vec::new()
+    };
+    let first_token_ratio = match (turns.first(), turns.last()) {
+        (Some(a), Some(b)) if a.first_token_s > 0.0 => Some(b.first_token_s / a.first_token_s),
+        _ => None,
+    };
     let path = engine.file().path().to_path_buf();
     let kv = engine.kv_cache_bytes();
     let file_bytes = engine.file().len();
@@ -76,6 +139,12 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
             "model_file_bytes": file_bytes,
             "kv_cache_bytes": kv,
         });
+        if !turns.is_empty() {
+            v["roleplay"] = serde_json::json!({
+                "turns": turns,
+                "first_token_ratio_last_to_first": first_token_ratio,
+            });
+        }
         if let Some(r) = &reference {
             v["llama_cpp"] = serde_json::to_value(r)?;
             v["ratio"] = serde_json::json!({
@@ -115,7 +184,57 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
             ratio(ours.decode_tok_s, r.decode_tok_s)
         );
     }
+    if !turns.is_empty() {
+        println!("role-play turn  prompt tokens  prefilled  first token ms");
+        for (i, t) in turns.iter().enumerate() {
+            println!(
+                "{:>14} {:>14} {:>10} {:>15.0}",
+                i + 1,
+                t.prompt_tokens,
+                t.prefilled_tokens,
+                t.first_token_s * 1e3
+            );
+        }
+        if let Some(r) = first_token_ratio {
+            println!("first token at turn {} / turn 1: {r:.2}x", turns.len());
+        }
+    }
     Ok(())
+}
+
+/// Plays `args.roleplay_turns` scripted turns of the weekly-report scenario from an empty
+/// cache, as the REPL does (greedy, so runs are comparable), timing each.
+fn roleplay_timings(
+    engine: &mut Engine,
+    args: &BenchArgs,
+    lang: Lang,
+) -> anyhow::Result<Vec<TurnTiming>> {
+    let kb = KnowledgeBase::load_default().context("loading the knowledge base")?;
+    let personas = load_personas()?;
+    let mut rp = Roleplay::new(&kb, &personas, "weekly-report", None, lang)?;
+    let script = match lang {
+        Lang::Zh => ROLEPLAY_TURNS_ZH,
+        Lang::En => ROLEPLAY_TURNS_EN,
+    };
+    let opts =
+        GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: args.reply_tokens };
+    let cancel = AtomicBool::new(false);
+    engine.reset();
+    let mut out = Vec::new();
+    for text in script.iter().cycle().take(args.roleplay_turns) {
+        let start = Instant::now();
+        let mut first = None;
+        let (_, reply) = rp.take_turn(engine, text, &opts, &cancel, &mut |_| {
+            first.get_or_insert_with(|| start.elapsed());
+        })?;
+        out.push(TurnTiming {
+            first_token_s: first.unwrap_or_else(|| start.elapsed()).as_secs_f64(),
+            prompt_tokens: reply.prompt_tokens,
+            prefilled_tokens: reply.prefilled_tokens,
+            generated_tokens: reply.generated_tokens,
+        });
+    }
+    Ok(out)
 }
 
 /// Deterministic benchmark tokens: the source talk, repeated as needed.

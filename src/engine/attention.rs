@@ -100,13 +100,12 @@ fn head_row(
     let keys = &k[base + start * hd..base + (qpos + 1) * hd];
     let vals = &v[base + start * hd..base + (qpos + 1) * hd];
     let mut scores = Vec::with_capacity(qpos + 1 - start);
-    // Four keys at a time for instruction-level parallelism; each key's dot product
-    // keeps the order of `dot`.
-    let mut quads = keys.chunks_exact(4 * hd);
-    for four in quads.by_ref() {
-        scores.extend(dot4(qrow, four).map(|d| d * scale));
+    // Eight keys at a time; each key's dot product is `dot`'s, bit for bit.
+    let mut eights = keys.chunks_exact(8 * hd);
+    for eight in eights.by_ref() {
+        scores.extend(dot8(qrow, eight).map(|d| d * scale));
     }
-    for krow in quads.remainder().chunks_exact(hd) {
+    for krow in eights.remainder().chunks_exact(hd) {
         scores.push(dot(qrow, krow) * scale);
     }
     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
@@ -115,33 +114,76 @@ fn head_row(
         *sc = (*sc - max).exp();
         sum += *sc;
     }
-    o.fill(0.0);
-    // Values four rows at a time; every output lane still adds them in key order.
-    let mut vquads = vals.chunks_exact(4 * hd);
-    let mut ps = scores.chunks_exact(4);
-    for (four, p) in vquads.by_ref().zip(ps.by_ref()) {
-        let (w0, w1, w2, w3) = (p[0] / sum, p[1] / sum, p[2] / sum, p[3] / sum);
-        let (v0, rest) = four.split_at(hd);
-        let (v1, rest) = rest.split_at(hd);
-        let (v2, v3) = rest.split_at(hd);
-        for ((((a, x0), x1), x2), x3) in o.iter_mut().zip(v0).zip(v1).zip(v2).zip(v3) {
-            let mut acc = *a;
-            acc += w0 * x0;
-            acc += w1 * x1;
-            acc += w2 * x2;
-            acc += w3 * x3;
-            *a = acc;
+    for sc in scores.iter_mut() {
+        *sc /= sum;
+    }
+    weighted_sum(&scores, vals, o);
+}
+
+/// `o = Σ_k p[k] · vals_k` over the rows of `vals` (each `o.len()` long): every lane
+/// accumulates from zero with fused multiply-adds in key order.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[inline]
+fn weighted_sum(p: &[f32], vals: &[f32], o: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let hd = o.len();
+    assert_eq!(vals.len(), p.len() * hd, "one value row per weight");
+    /// Lanes `c..c + 8W` of `o`, held in `W` registers over all keys.
+    ///
+    /// SAFETY: `c + 8W <= hd == o.len()` and `vals.len() == p.len() * hd`.
+    #[inline(always)]
+    unsafe fn lanes<const W: usize>(p: &[f32], vals: &[f32], o: &mut [f32], c: usize) {
+        let hd = o.len();
+        let mut acc = [_mm256_setzero_ps(); W];
+        for (k, &w) in p.iter().enumerate() {
+            let w = _mm256_set1_ps(w);
+            let row = vals.as_ptr().add(k * hd + c);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(row.add(8 * j)), *acc);
+            }
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            _mm256_storeu_ps(o.as_mut_ptr().add(c + 8 * j), *acc);
         }
     }
-    for (vrow, p) in vquads.remainder().chunks_exact(hd).zip(ps.remainder()) {
-        let w = p / sum;
-        for (a, b) in o.iter_mut().zip(vrow) {
-            *a += w * b;
+    let mut c = 0;
+    // SAFETY: each call covers lanes below `hd`; the lengths were checked above.
+    unsafe {
+        while c + 64 <= hd {
+            lanes::<8>(p, vals, o, c);
+            c += 64;
+        }
+        while c + 8 <= hd {
+            lanes::<1>(p, vals, o, c);
+            c += 8;
+        }
+    }
+    if c < hd {
+        o[c..].fill(0.0);
+        for (&w, row) in p.iter().zip(vals.chunks_exact(hd)) {
+            for (a, v) in o[c..].iter_mut().zip(&row[c..]) {
+                *a = w.mul_add(*v, *a);
+            }
         }
     }
 }
 
-/// Dot product with a fixed summation order (eight lanes, then the lanes in order).
+/// `o = Σ_k p[k] · vals_k` over the rows of `vals` (each `o.len()` long): every lane
+/// accumulates from zero with fused multiply-adds in key order.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+#[inline]
+fn weighted_sum(p: &[f32], vals: &[f32], o: &mut [f32]) {
+    o.fill(0.0);
+    for (&w, row) in p.iter().zip(vals.chunks_exact(o.len())) {
+        for (a, v) in o.iter_mut().zip(row) {
+            *a = w.mul_add(*v, *a);
+        }
+    }
+}
+
+/// Dot product with a fixed summation order: eight lanes accumulate `a[8c + l] · b[8c + l]`
+/// with fused multiply-adds in order of `c`, are summed pairwise
+/// (`((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))`), then any tail follows in order.
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
@@ -149,47 +191,62 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (ta, tb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for l in 0..8 {
-            acc[l] += x[l] * y[l];
+            acc[l] = x[l].mul_add(y[l], acc[l]);
         }
     }
-    let mut sum = 0.0;
-    for x in acc {
-        sum += x;
-    }
+    let mut sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     for (x, y) in ta.iter().zip(tb) {
-        sum += x * y;
+        sum = x.mul_add(*y, sum);
     }
     sum
 }
 
-/// [`dot`] of `a` with four consecutive rows of `b` (each `a.len()` long), interleaved.
+/// [`dot`] of `a` with eight consecutive rows of `b` (each `a.len()` long).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
 #[inline]
-fn dot4(a: &[f32], b: &[f32]) -> [f32; 4] {
+fn dot8(a: &[f32], b: &[f32]) -> [f32; 8] {
+    use std::arch::x86_64::*;
     let n = a.len();
-    let rows = [&b[..n], &b[n..2 * n], &b[2 * n..3 * n], &b[3 * n..4 * n]];
-    let mut acc = [[0f32; 8]; 4];
-    let chunks = n / 8;
-    for c in 0..chunks {
-        let x = &a[c * 8..c * 8 + 8];
-        for (acc, row) in acc.iter_mut().zip(rows) {
-            let y = &row[c * 8..c * 8 + 8];
-            for l in 0..8 {
-                acc[l] += x[l] * y[l];
+    assert_eq!(b.len(), 8 * n, "dot8 takes eight rows");
+    let main = n / 8 * 8;
+    let mut out = [0f32; 8];
+    // SAFETY: every load reads 8 floats at an offset below `main` of `a` or of one of the
+    // eight rows of `b`, whose lengths were checked above.
+    unsafe {
+        let (ap, bp) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let mut c = 0;
+        while c < main {
+            let x = _mm256_loadu_ps(ap.add(c));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm256_fmadd_ps(x, _mm256_loadu_ps(bp.add(r * n + c)), *acc);
+            }
+            c += 8;
+        }
+        // Lanes 0..4 of `g0123` hold (l0+l1)+(l2+l3) of rows 0..4, lanes 4..8 the
+        // (l4+l5)+(l6+l7); likewise `g4567` for rows 4..8.
+        let g0123 = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+        let g4567 = _mm256_hadd_ps(_mm256_hadd_ps(acc[4], acc[5]), _mm256_hadd_ps(acc[6], acc[7]));
+        let first = _mm256_permute2f128_ps(g0123, g4567, 0x20);
+        let second = _mm256_permute2f128_ps(g0123, g4567, 0x31);
+        _mm256_storeu_ps(out.as_mut_ptr(), _mm256_add_ps(first, second));
+    }
+    if main < n {
+        for (r, o) in out.iter_mut().enumerate() {
+            for (x, y) in a[main..].iter().zip(&b[r * n + main..(r + 1) * n]) {
+                *o = x.mul_add(*y, *o);
             }
         }
     }
-    let mut out = [0f32; 4];
-    for ((o, acc), row) in out.iter_mut().zip(acc).zip(rows) {
-        let mut sum = 0.0;
-        for x in acc {
-            sum += x;
-        }
-        for i in chunks * 8..n {
-            sum += a[i] * row[i];
-        }
-        *o = sum;
-    }
     out
+}
+
+/// [`dot`] of `a` with eight consecutive rows of `b` (each `a.len()` long).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+#[inline]
+fn dot8(a: &[f32], b: &[f32]) -> [f32; 8] {
+    let n = a.len();
+    std::array::from_fn(|r| dot(a, &b[r * n..(r + 1) * n]))
 }
 
 #[cfg(test)]
@@ -244,11 +301,29 @@ mod tests {
     }
 
     #[test]
-    fn dot4_is_four_dots_bit_for_bit() {
-        for n in [8usize, 12, 64, 70] {
+    fn weighted_sum_keeps_key_order_in_every_lane() {
+        for hd in [8usize, 12, 64, 72, 256] {
+            let keys = 13;
+            let p: Vec<f32> = (0..keys).map(|i| (i as f32 * 0.7).sin().abs()).collect();
+            let v: Vec<f32> = (0..keys * hd).map(|i| (i as f32 * 0.13).cos()).collect();
+            let mut got = vec![f32::NAN; hd];
+            weighted_sum(&p, &v, &mut got);
+            for (l, g) in got.iter().enumerate() {
+                let mut want = 0f32;
+                for k in 0..keys {
+                    want = p[k].mul_add(v[k * hd + l], want);
+                }
+                assert_eq!(g.to_bits(), want.to_bits(), "hd {hd} lane {l}");
+            }
+        }
+    }
+
+    #[test]
+    fn dot8_is_eight_dots_bit_for_bit() {
+        for n in [8usize, 12, 64, 70, 256] {
             let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..4 * n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let got = dot4(&a, &b);
+            let b: Vec<f32> = (0..8 * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let got = dot8(&a, &b);
             for (t, g) in got.iter().enumerate() {
                 assert_eq!(g.to_bits(), dot(&a, &b[t * n..(t + 1) * n]).to_bits());
             }
