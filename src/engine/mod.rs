@@ -1,6 +1,7 @@
 //! The inference engine: our forward pass over GGUF weights, a reusable KV cache,
 //! sampling and streaming generation.
 
+pub mod activation;
 pub mod attention;
 pub mod cache;
 pub mod config;

@@ -8,6 +8,7 @@
 //! they become free. Every output element is computed exactly as the tensor path computes
 //! it (row results do not depend on the ranges), so decode continues a prefill bit for bit.
 
+use super::activate;
 use super::{Layer, Model};
 use crate::engine::attention::{attend_heads, AttnShape};
 use crate::engine::cache::KvCache;
@@ -63,9 +64,6 @@ fn host(t: &Tensor) -> Result<Vec<f32>> {
 fn host_opt(t: Option<&Tensor>) -> Result<Option<Vec<f32>>> {
     t.map(host).transpose()
 }
-
-/// √(2/π) as candle's tanh GELU rounds it.
-const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 
 /// Row ranges of one matrix are cut to about this share of its bytes per thread...
 const PIECES_PER_THREAD: usize = 4;
@@ -145,24 +143,6 @@ fn matvecs(
     let input = &*input;
     team.for_each(&mut items, |p| p.run(input)).map_err(candle_core::Error::wrap)?;
     items.into_iter().try_for_each(|p| p.done).map_err(candle_core::Error::wrap)
-}
-
-/// The activation between gate and up: `gate = act(gate) · up`, element by element.
-fn activate(arch: Arch, gate: &mut [f32], up: &[f32]) {
-    match arch {
-        Arch::Gemma3 => {
-            for (g, u) in gate.iter_mut().zip(up) {
-                let v = *g;
-                *g = 0.5 * v * (1.0 + f32::tanh(SQRT_2_OVER_PI * v * (1.0 + 0.044715 * v * v))) * u;
-            }
-        }
-        _ => {
-            for (g, u) in gate.iter_mut().zip(up) {
-                let v = *g;
-                *g = v / (1.0 + (-v).exp()) * u;
-            }
-        }
-    }
 }
 
 /// The gated MLP's first half as one parallel step: the same rows of gate and up in each

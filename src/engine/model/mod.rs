@@ -3,6 +3,7 @@
 
 mod decode;
 
+use super::activation;
 use super::attention::{attend, AttnShape};
 use super::cache::KvCache;
 use super::config::{Arch, ModelConfig};
@@ -66,6 +67,14 @@ impl Rope {
             cos: Tensor::from_vec(cos, (positions, half), dev)?,
             sin: Tensor::from_vec(sin, (positions, half), dev)?,
         })
+    }
+}
+
+/// The gated MLP's activation on host values: `gate = act(gate) · up`.
+fn activate(arch: Arch, gate: &mut [f32], up: &[f32]) {
+    match arch {
+        Arch::Gemma3 => activation::gelu_tanh_mul(gate, up),
+        _ => activation::silu_mul(gate, up),
     }
 }
 
@@ -280,12 +289,23 @@ impl Model {
         let x = (x + a)?;
         let h = rms_norm(&x, &layer.ffn_norm, eps)?;
         let gate = layer.mlp.gate.forward(&h)?;
-        let gate = match self.cfg.arch {
-            Arch::Gemma3 => gate.gelu()?,
-            _ => candle_nn::ops::silu(&gate)?,
-        };
         let up = layer.mlp.up.forward(&h)?;
-        let mut m = layer.mlp.down.forward(&(gate * up)?)?;
+        let act = if self.device.is_cpu() {
+            // The decode path's own activation code, so both paths give the same bits.
+            let mut g = gate.flatten_all()?.to_vec1::<f32>()?;
+            with_f32_slice(&up, |u| {
+                activate(self.cfg.arch, &mut g, u);
+                Ok(())
+            })?;
+            Tensor::from_vec(g, gate.shape(), &self.device)?
+        } else {
+            let gate = match self.cfg.arch {
+                Arch::Gemma3 => gate.gelu()?,
+                _ => candle_nn::ops::silu(&gate)?,
+            };
+            (gate * up)?
+        };
+        let mut m = layer.mlp.down.forward(&act)?;
         if let Some(w) = &layer.post_ffn_norm {
             m = rms_norm(&m, w, eps)?;
         }
