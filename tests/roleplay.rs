@@ -62,6 +62,11 @@ fn each_turn_prefills_only_its_new_tokens() {
         "The main risk is the discount request; I will bring two options to Tuesday's call.",
         "Thanks, I will send you the summary tonight.",
     ];
+    // As the REPL does while the user reads the opening: the persona prompt is run once.
+    let warmed = rp.warm_cache(&mut engine, opts.max_tokens).unwrap();
+    assert!(warmed > 300, "the warm-up ran only {warmed} tokens");
+    // Again: all cached (the engine re-runs only the last token, for its logits).
+    assert!(rp.warm_cache(&mut engine, opts.max_tokens).unwrap() <= 1, "warmed twice");
     let mut previous_total = 0;
     for (i, text) in turns.iter().enumerate() {
         let (_, reply) = rp.take_turn(&mut engine, text, &opts, &stop, &mut |_| {}).unwrap();
@@ -73,6 +78,8 @@ fn each_turn_prefills_only_its_new_tokens() {
             reply.prefilled_tokens,
             reply.generated_tokens
         );
+        // Not even the first turn re-reads the persona prompt.
+        assert!(reply.prefilled_tokens * 4 < reply.prompt_tokens, "turn {} re-read it", i + 1);
         if i > 0 {
             // Everything up to the end of the previous answer is reused; what is new is
             // this turn's message (with its note) and the end-of-turn glue.

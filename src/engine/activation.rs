@@ -33,7 +33,7 @@ fn tanh(y: f32) -> f32 {
 /// for NaN: `x = n·ln2 + r` with `|r| <= ln2/2`, a degree-6 polynomial for `e^r`, and `2^n`
 /// built from its exponent bits.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     let x = x.clamp(-87.0, 88.0);

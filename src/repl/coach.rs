@@ -92,6 +92,11 @@ impl Coach {
         });
         self.engine.reset();
         self.print_opening(&rp);
+        // Prefill the persona prompt while the user reads the opening: the first reply
+        // then starts as fast as later ones.
+        if let Err(e) = rp.warm_cache(&mut self.engine, self.gen.max_tokens) {
+            eprintln!("upward: {e}");
+        }
         self.active = Some((rp, session));
         Ok(())
     }
@@ -127,8 +132,8 @@ impl Coach {
         self.lang = s.lang;
         self.engine.reset();
         // Warm the cache with the conversation so far.
-        if let Ok((tokens, _)) = self.engine.prompt_tokens(&rp.messages(""), self.gen.max_tokens) {
-            let _ = self.engine.eval(&tokens);
+        if let Err(e) = rp.warm_cache(&mut self.engine, self.gen.max_tokens) {
+            eprintln!("upward: {e}");
         }
         self.print_opening(&rp);
         for t in rp.turns() {

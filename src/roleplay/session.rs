@@ -182,6 +182,16 @@ impl Roleplay {
         m
     }
 
+    /// Prefills the conversation so far (persona prompt, opening, past turns) into the
+    /// engine's KV cache, so that the next reply only runs the new user turn. The REPL
+    /// calls it while the user reads the opening. `reserve` is the room kept for the
+    /// reply, as in [`Engine::prompt_tokens`]. Returns the tokens run.
+    pub fn warm_cache(&self, engine: &mut Engine, reserve: usize) -> Result<usize, RoleplayError> {
+        let (tokens, _) = engine.prompt_tokens(&self.messages(""), reserve)?;
+        let (_, reused) = engine.eval(&tokens)?;
+        Ok(tokens.len() - reused)
+    }
+
     /// Scores the user's turn, steers the boss with a director's note and streams the
     /// boss's answer. An interrupted answer is kept (marked) and the role-play goes on.
     pub fn take_turn(
