@@ -10,8 +10,10 @@
 //! Decode (`m = 1`) and small batches multiply each weight block in place (unpacked into
 //! registers once, reused for up to 4 activation rows). Prefill (`m >= 8`) on AVX-512 VNNI
 //! repacks the weights per call into 16-row panels of bytes so that one `vpdpbusd` serves
-//! 16 rows (see `panel.rs`). Work is split over rayon's global pool by row chunks; the
-//! quantized activations of decode calls live in a reusable thread-local buffer.
+//! 16 rows (see `panel.rs`). [`matmul`] splits work over rayon's global pool by row chunks.
+//! The engine's decode step instead quantizes its input once ([`PreparedRow`]) and runs row
+//! ranges on its own threads ([`matvec_rows`]). On x86 the row kernels prefetch the weight
+//! bytes they will read 2 KB later: decode streams each weight once from main memory.
 //!
 //! Every path computes each output the same way whatever `m` and the thread count: the
 //! same activation quantization, exact integer dots per weight block, then the per-block
