@@ -44,16 +44,18 @@ pub fn attend(
     debug_assert_eq!(q.len(), s * heads * hd);
     debug_assert_eq!(out.len(), s * heads * hd);
     debug_assert!(k.len() >= kv_heads * capacity * hd && pos + s <= capacity);
+    // One item per (query, KV head): its query heads are contiguous in `q` and `out`.
+    let group = heads / kv_heads * hd;
     let work = |(idx, o): (usize, &mut [f32])| {
-        let (i, h) = (idx / heads, idx % heads);
-        let qrow = &q[idx * hd..(idx + 1) * hd];
-        head_row(qrow, k, v, shape, pos + i, h, window, scale, o);
+        let (i, g) = (idx / kv_heads, idx % kv_heads);
+        let qs = &q[idx * group..(idx + 1) * group];
+        group_rows(qs, k, v, shape, pos + i, g * (heads / kv_heads), window, scale, o);
     };
     // A few short rows: too little work per head to be worth waking threads.
     if s * heads * (pos + s) * hd < 64 * 1024 {
-        out.chunks_mut(hd).enumerate().for_each(work);
+        out.chunks_mut(group).enumerate().for_each(work);
     } else {
-        out.par_chunks_mut(hd).enumerate().for_each(work);
+        out.par_chunks_mut(group).enumerate().for_each(work);
     }
 }
 
@@ -76,45 +78,80 @@ pub fn attend_heads(
     let hd = shape.head_dim;
     for (j, o) in out.chunks_mut(hd).enumerate() {
         let h = first + j;
-        head_row(&q[h * hd..(h + 1) * hd], k, v, shape, pos, h, window, scale, o);
+        group_rows(&q[h * hd..(h + 1) * hd], k, v, shape, pos, h, window, scale, o);
     }
 }
 
-/// One query row of head `h` at position `qpos` against the cached keys and values it
-/// sees, into `o` (`head_dim` values).
+/// Keys per block of the value pass: a block stays in L1 while every head of the group
+/// adds it.
+const VALUE_BLOCK: usize = 64;
+
+/// The query at position `qpos` for heads `h0..h0 + n`, which share one KV head: `qs` holds
+/// their `n` query rows, `o` receives their outputs (`n * head_dim` values). Each key and
+/// value block is read once for the whole group; each head's result is the same bits as
+/// when it is computed alone (`n = 1`), because every (head, key) pair and every output
+/// lane is computed in the same order either way.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn head_row(
-    qrow: &[f32],
+fn group_rows(
+    qs: &[f32],
     k: &[f32],
     v: &[f32],
     shape: AttnShape,
     qpos: usize,
-    h: usize,
+    h0: usize,
     window: Option<usize>,
     scale: f32,
     o: &mut [f32],
 ) {
     let AttnShape { heads, kv_heads, head_dim: hd, capacity } = shape;
+    let n = qs.len() / hd;
     let start = window.map_or(0, |w| (qpos + 1).saturating_sub(w));
-    let kvh = h / (heads / kv_heads);
+    let kvh = h0 / (heads / kv_heads);
     let base = kvh * capacity * hd;
     let keys = &k[base + start * hd..base + (qpos + 1) * hd];
     let vals = &v[base + start * hd..base + (qpos + 1) * hd];
-    let mut scores = Vec::with_capacity(qpos + 1 - start);
+    let nk = qpos + 1 - start;
+    let mut scores = vec![0f32; n * nk];
     // Eight keys at a time; each key's dot product is `dot`'s, bit for bit.
-    let mut eights = keys.chunks_exact(8 * hd);
-    for eight in eights.by_ref() {
-        scores.extend(dot8(qrow, eight).map(|d| d * scale));
+    let full = nk / 8 * 8;
+    for (b, eight) in keys[..full * hd].chunks_exact(8 * hd).enumerate() {
+        for (j, q) in qs.chunks_exact(hd).enumerate() {
+            let d = dot8(q, eight);
+            for (sc, d) in scores[j * nk + 8 * b..j * nk + 8 * b + 8].iter_mut().zip(d) {
+                *sc = d * scale;
+            }
+        }
     }
-    for krow in eights.remainder().chunks_exact(hd) {
-        scores.push(dot(qrow, krow) * scale);
+    for (j, q) in qs.chunks_exact(hd).enumerate() {
+        for (t, krow) in keys[full * hd..].chunks_exact(hd).enumerate() {
+            scores[j * nk + full + t] = dot(q, krow) * scale;
+        }
     }
+    let sums: Vec<f32> = scores.chunks_exact_mut(nk.max(1)).map(softmax_numerators).collect();
+    o.fill(0.0);
+    for (b, block) in vals.chunks(VALUE_BLOCK * hd).enumerate() {
+        let keys_in = block.len() / hd;
+        for (j, oj) in o.chunks_exact_mut(hd).enumerate() {
+            let p = &scores[j * nk + b * VALUE_BLOCK..j * nk + b * VALUE_BLOCK + keys_in];
+            weighted_sum(p, block, oj);
+        }
+    }
+    for (oj, sum) in o.chunks_exact_mut(hd).zip(sums) {
+        let inv = 1.0 / sum;
+        for x in oj.iter_mut() {
+            *x *= inv;
+        }
+    }
+}
+
+/// Replaces scores by `e^(score - max)` and returns their sum (eight partial sums, added
+/// pairwise like `dot`'s lanes).
+fn softmax_numerators(scores: &mut [f32]) -> f32 {
     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
     for sc in scores.iter_mut() {
         *sc = exp(*sc - max);
     }
-    // Eight partial sums (vectorizable), added pairwise like `dot`'s lanes.
     let mut part = [0f32; 8];
     let mut eights = scores.chunks_exact(8);
     for e in eights.by_ref() {
@@ -127,15 +164,12 @@ fn head_row(
     for &x in eights.remainder() {
         sum += x;
     }
-    weighted_sum(&scores, vals, o);
-    let inv = 1.0 / sum;
-    for x in o.iter_mut() {
-        *x *= inv;
-    }
+    sum
 }
 
-/// `o = Σ_k p[k] · vals_k` over the rows of `vals` (each `o.len()` long): every lane
-/// accumulates from zero with fused multiply-adds in key order.
+/// `o += Σ_k p[k] · vals_k` over the rows of `vals` (each `o.len()` long): every lane
+/// accumulates with fused multiply-adds in key order, so summing a list of keys in
+/// consecutive blocks gives the same bits as in one call.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
 #[inline]
 fn weighted_sum(p: &[f32], vals: &[f32], o: &mut [f32]) {
@@ -148,7 +182,8 @@ fn weighted_sum(p: &[f32], vals: &[f32], o: &mut [f32]) {
     #[inline(always)]
     unsafe fn lanes<const W: usize>(p: &[f32], vals: &[f32], o: &mut [f32], c: usize) {
         let hd = o.len();
-        let mut acc = [_mm256_setzero_ps(); W];
+        let mut acc: [__m256; W] =
+            std::array::from_fn(|j| _mm256_loadu_ps(o.as_ptr().add(c + 8 * j)));
         for (k, &w) in p.iter().enumerate() {
             let w = _mm256_set1_ps(w);
             let row = vals.as_ptr().add(k * hd + c);
@@ -173,7 +208,6 @@ fn weighted_sum(p: &[f32], vals: &[f32], o: &mut [f32]) {
         }
     }
     if c < hd {
-        o[c..].fill(0.0);
         for (&w, row) in p.iter().zip(vals.chunks_exact(hd)) {
             for (a, v) in o[c..].iter_mut().zip(&row[c..]) {
                 *a = w.mul_add(*v, *a);
@@ -182,12 +216,12 @@ fn weighted_sum(p: &[f32], vals: &[f32], o: &mut [f32]) {
     }
 }
 
-/// `o = Σ_k p[k] · vals_k` over the rows of `vals` (each `o.len()` long): every lane
-/// accumulates from zero with fused multiply-adds in key order.
+/// `o += Σ_k p[k] · vals_k` over the rows of `vals` (each `o.len()` long): every lane
+/// accumulates with fused multiply-adds in key order, so summing a list of keys in
+/// consecutive blocks gives the same bits as in one call.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
 #[inline]
 fn weighted_sum(p: &[f32], vals: &[f32], o: &mut [f32]) {
-    o.fill(0.0);
     for (&w, row) in p.iter().zip(vals.chunks_exact(o.len())) {
         for (a, v) in o.iter_mut().zip(row) {
             *a = w.mul_add(*v, *a);
@@ -320,8 +354,10 @@ mod tests {
             let keys = 13;
             let p: Vec<f32> = (0..keys).map(|i| (i as f32 * 0.7).sin().abs()).collect();
             let v: Vec<f32> = (0..keys * hd).map(|i| (i as f32 * 0.13).cos()).collect();
-            let mut got = vec![f32::NAN; hd];
-            weighted_sum(&p, &v, &mut got);
+            // In two blocks of keys, from zero.
+            let mut got = vec![0f32; hd];
+            weighted_sum(&p[..5], &v[..5 * hd], &mut got);
+            weighted_sum(&p[5..], &v[5 * hd..], &mut got);
             for (l, g) in got.iter().enumerate() {
                 let mut want = 0f32;
                 for k in 0..keys {
