@@ -27,9 +27,8 @@
 mod blocks;
 #[cfg(all(
     target_arch = "x86_64",
-    target_feature = "avx512f",
-    target_feature = "avx512bw",
-    target_feature = "avx512vnni",
+    target_feature = "avx2",
+    target_feature = "fma",
     not(feature = "portable-kernels")
 ))]
 mod panel;
@@ -203,30 +202,15 @@ fn matmul_with(
     }
     #[cfg(all(
         target_arch = "x86_64",
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vnni",
+        target_feature = "avx2",
+        target_feature = "fma",
         not(feature = "portable-kernels")
     ))]
-    if !portable && m >= PANEL_MIN_M {
-        macro_rules! panel {
-            ($d:ty) => {{
-                panel::run::<$d>(weights, rows, cols, rb, x, m, out);
-                return Ok(());
-            }};
-        }
-        use panel::{D32, DQ4K, DQ5K, DQ6K};
-        match dtype {
-            GgmlDType::Q4_0 => panel!(D32<blocks::Q4_0>),
-            GgmlDType::Q4_1 => panel!(D32<blocks::Q4_1>),
-            GgmlDType::Q5_0 => panel!(D32<blocks::Q5_0>),
-            GgmlDType::Q5_1 => panel!(D32<blocks::Q5_1>),
-            GgmlDType::Q8_0 => panel!(D32<blocks::Q8_0>),
-            GgmlDType::Q4K => panel!(DQ4K),
-            GgmlDType::Q5K => panel!(DQ5K),
-            GgmlDType::Q6K => panel!(DQ6K),
-            _ => {}
-        }
+    if !portable
+        && m >= PANEL_MIN_M
+        && panel_matmul::<PanelWidth>(dtype, weights, rows, cols, x, m, out)
+    {
+        return Ok(());
     }
     macro_rules! go {
         ($k:ty) => {
@@ -253,6 +237,67 @@ fn matmul_with(
         other => return Err(KernelError::Unsupported(other)),
     }
     Ok(())
+}
+
+/// The panel width of this build: 16 rows with AVX-512 VNNI, else 8 with AVX2.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512f",
+    target_feature = "avx512bw",
+    target_feature = "avx512vnni",
+    not(feature = "portable-kernels")
+))]
+type PanelWidth = panel::V512;
+/// The panel width of this build: 16 rows with AVX-512 VNNI, else 8 with AVX2.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma",
+    not(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vnni"
+    )),
+    not(feature = "portable-kernels")
+))]
+type PanelWidth = panel::V256;
+
+/// [`matmul`] through repacked panels of width `W` (lengths already checked); `false` when
+/// this weight type has no panel kernel at this width, and nothing was written.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma",
+    not(feature = "portable-kernels")
+))]
+fn panel_matmul<W: panel::Wide>(
+    dtype: GgmlDType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    m: usize,
+    out: &mut [f32],
+) -> bool {
+    use panel::{D32, DQ4K, DQ5K, DQ6K};
+    let rb = row_bytes(dtype, cols);
+    macro_rules! go {
+        ($d:ty) => {
+            panel::run::<$d, W>(weights, rows, cols, rb, x, m, out)
+        };
+    }
+    match dtype {
+        GgmlDType::Q4_0 => go!(D32<blocks::Q4_0>),
+        GgmlDType::Q4_1 => go!(D32<blocks::Q4_1>),
+        GgmlDType::Q5_0 => go!(D32<blocks::Q5_0>),
+        GgmlDType::Q5_1 => go!(D32<blocks::Q5_1>),
+        GgmlDType::Q8_0 if W::FULL_BYTES => go!(D32<blocks::Q8_0>),
+        GgmlDType::Q4K => go!(DQ4K),
+        GgmlDType::Q5K => go!(DQ5K),
+        GgmlDType::Q6K => go!(DQ6K),
+        _ => return false,
+    }
+    true
 }
 
 // ---------------------------------------------------------------------------------------
@@ -600,7 +645,7 @@ impl<R: FloatFast> Kernel for KFloat<R> {
 const SERIAL_WORK: usize = 96 * 1024;
 /// Row chunks of prefill calls stay under this many weight bytes, to be reused from L2.
 const CHUNK_BYTES: usize = 192 * 1024;
-/// From this many activation rows up, prefill repacks weights into panels (AVX-512 VNNI).
+/// From this many activation rows up, prefill repacks weights into panels.
 #[allow(dead_code)]
 const PANEL_MIN_M: usize = 8;
 /// Row chunks per pool thread, for load balance.

@@ -1,5 +1,8 @@
-//! Prefill on AVX-512 VNNI: weights repacked per call into 16-row panels of unsigned bytes,
-//! so that one `vpdpbusd` multiplies 16 weight rows by 4 activation values at once.
+//! Prefill through repacked weight panels: weights repacked per call into panels of
+//! `LANES` rows of unsigned bytes, so that one integer dot instruction multiplies a whole
+//! panel by 4 activation values at once. Two widths ([`Wide`]): 16 rows with AVX-512 VNNI
+//! (`vpdpbusd` on 512 bits), and 8 rows with AVX2 for CPUs without AVX-512 (most laptops:
+//! `vpmaddubsw` + `vpmaddwd`, exact for weight bytes below 128, so every format but Q8_0).
 //!
 //! The arithmetic is, output by output, exactly that of the direct kernels in `x86.rs`
 //! (which serve decode), so a row of `x` gives the same bits whatever the batch it is in:
@@ -20,12 +23,206 @@ use rayon::prelude::*;
 use super::blocks::{self, f16_at, scale_min_k4, Q8KBlock};
 use super::x86::{absmax32, quant32, Simd32};
 
-/// Weight rows per panel (the lanes of a 512-bit register of i32).
-const PANEL: usize = 16;
-/// Activation rows per register tile.
-const MT: usize = 4;
 /// Panels per parallel task: the activations stream once per task from L2.
 const MAX_PANELS_PER_TASK: usize = 4;
+/// The widest panel ([`Wide::LANES`]).
+const MAX_LANES: usize = 16;
+
+/// A vector width for the panels: `LANES` lanes of i32 (`I`) or f32 (`F`), one weight row
+/// per lane.
+pub(crate) trait Wide {
+    /// Integer register.
+    type I: Copy;
+    /// Float register.
+    type F: Copy;
+    /// Weight rows per panel.
+    const LANES: usize;
+    /// Activation rows per register tile (as many as the registers hold).
+    const MT: usize;
+    /// Whether [`dot4`](Wide::dot4) is exact for weight bytes up to 255 (else up to 128).
+    const FULL_BYTES: bool;
+    unsafe fn zero_i() -> Self::I;
+    unsafe fn zero_f() -> Self::F;
+    unsafe fn load_i(p: *const u8) -> Self::I;
+    unsafe fn load_f(p: *const f32) -> Self::F;
+    /// `acc + Σ_j w[4l + j] · y[j]` in every lane `l`: `w` unsigned bytes, `y` the four
+    /// signed bytes of one activation group (little-endian in an i32).
+    unsafe fn dot4(acc: Self::I, w: Self::I, y: i32) -> Self::I;
+    unsafe fn add_i(a: Self::I, b: Self::I) -> Self::I;
+    unsafe fn sub_i(a: Self::I, b: Self::I) -> Self::I;
+    unsafe fn mullo_i(a: Self::I, b: Self::I) -> Self::I;
+    unsafe fn set1_i(v: i32) -> Self::I;
+    unsafe fn set1_f(v: f32) -> Self::F;
+    unsafe fn to_f(v: Self::I) -> Self::F;
+    unsafe fn fmadd(a: Self::F, b: Self::F, c: Self::F) -> Self::F;
+    unsafe fn mul_f(a: Self::F, b: Self::F) -> Self::F;
+    unsafe fn add_f(a: Self::F, b: Self::F) -> Self::F;
+    unsafe fn sub_f(a: Self::F, b: Self::F) -> Self::F;
+    /// Stores all `LANES` floats at `p`.
+    unsafe fn store_f(p: *mut f32, v: Self::F);
+}
+
+/// 16 rows per panel on AVX-512 VNNI.
+#[cfg(all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"))]
+pub(crate) struct V512;
+
+#[cfg(all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"))]
+impl Wide for V512 {
+    type I = __m512i;
+    type F = __m512;
+    const LANES: usize = 16;
+    const MT: usize = 4;
+    const FULL_BYTES: bool = true;
+    #[inline(always)]
+    unsafe fn zero_i() -> __m512i {
+        _mm512_setzero_si512()
+    }
+    #[inline(always)]
+    unsafe fn zero_f() -> __m512 {
+        _mm512_setzero_ps()
+    }
+    #[inline(always)]
+    unsafe fn load_i(p: *const u8) -> __m512i {
+        _mm512_loadu_si512(p as *const _)
+    }
+    #[inline(always)]
+    unsafe fn load_f(p: *const f32) -> __m512 {
+        _mm512_loadu_ps(p)
+    }
+    #[inline(always)]
+    unsafe fn dot4(acc: __m512i, w: __m512i, y: i32) -> __m512i {
+        _mm512_dpbusd_epi32(acc, w, _mm512_set1_epi32(y))
+    }
+    #[inline(always)]
+    unsafe fn add_i(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_add_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub_i(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_sub_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn mullo_i(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_mullo_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn set1_i(v: i32) -> __m512i {
+        _mm512_set1_epi32(v)
+    }
+    #[inline(always)]
+    unsafe fn set1_f(v: f32) -> __m512 {
+        _mm512_set1_ps(v)
+    }
+    #[inline(always)]
+    unsafe fn to_f(v: __m512i) -> __m512 {
+        _mm512_cvtepi32_ps(v)
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+        _mm512_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn mul_f(a: __m512, b: __m512) -> __m512 {
+        _mm512_mul_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn add_f(a: __m512, b: __m512) -> __m512 {
+        _mm512_add_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub_f(a: __m512, b: __m512) -> __m512 {
+        _mm512_sub_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn store_f(p: *mut f32, v: __m512) {
+        _mm512_storeu_ps(p, v)
+    }
+}
+
+/// 8 rows per panel on AVX2 (`vpmaddubsw` + `vpmaddwd`). AVX-512 builds use it in tests only.
+#[cfg_attr(
+    all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"),
+    allow(dead_code)
+)]
+pub(crate) struct V256;
+
+impl Wide for V256 {
+    type I = __m256i;
+    type F = __m256;
+    const LANES: usize = 8;
+    // Two activation rows keep the chains of a tile within the 16 AVX2 registers.
+    const MT: usize = 2;
+    const FULL_BYTES: bool = false;
+    #[inline(always)]
+    unsafe fn zero_i() -> __m256i {
+        _mm256_setzero_si256()
+    }
+    #[inline(always)]
+    unsafe fn zero_f() -> __m256 {
+        _mm256_setzero_ps()
+    }
+    #[inline(always)]
+    unsafe fn load_i(p: *const u8) -> __m256i {
+        _mm256_loadu_si256(p as *const __m256i)
+    }
+    #[inline(always)]
+    unsafe fn load_f(p: *const f32) -> __m256 {
+        _mm256_loadu_ps(p)
+    }
+    #[inline(always)]
+    unsafe fn dot4(acc: __m256i, w: __m256i, y: i32) -> __m256i {
+        let y = _mm256_set1_epi32(y);
+        // Pairs of u8·i8 products in i16 are exact while 2·w·128 <= 32767, i.e. for weight
+        // bytes below 128: the 4- and 5-bit formats and Q6_K use at most 63 (Q8_0, whose
+        // shifted bytes reach 255, is not given to this form).
+        let pairs = _mm256_maddubs_epi16(w, y);
+        _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    }
+    #[inline(always)]
+    unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_add_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub_i(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_sub_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn mullo_i(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_mullo_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn set1_i(v: i32) -> __m256i {
+        _mm256_set1_epi32(v)
+    }
+    #[inline(always)]
+    unsafe fn set1_f(v: f32) -> __m256 {
+        _mm256_set1_ps(v)
+    }
+    #[inline(always)]
+    unsafe fn to_f(v: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(v)
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+        _mm256_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn mul_f(a: __m256, b: __m256) -> __m256 {
+        _mm256_mul_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn add_f(a: __m256, b: __m256) -> __m256 {
+        _mm256_add_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub_f(a: __m256, b: __m256) -> __m256 {
+        _mm256_sub_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn store_f(p: *mut f32, v: __m256) {
+        _mm256_storeu_ps(p, v)
+    }
+}
 
 /// A task's repacked panels: bytes `[panel][group of 4][16 rows][4]`, and per panel the
 /// float scales `d`, `c` per block (`[panel][block][16]`) and, for the K-quants, the integer
@@ -58,17 +255,18 @@ pub(crate) trait PanelKernel {
         sc: &mut [i32],
         mn: &mut [f32],
     );
-    /// `M` activation rows (from `i`) against panel `pi`; returns `[M][16]` results.
+    /// `M` activation rows (from `i`) against panel `pi`; returns `[M][LANES]` results.
     ///
     /// # Safety
-    /// `p` holds panel `pi` for rows of `cols` values and rows `i..i + M` exist in `a`.
-    unsafe fn tile<const M: usize>(
+    /// `p` holds panel `pi` (of `W::LANES` rows) for rows of `cols` values and rows
+    /// `i..i + M` exist in `a`.
+    unsafe fn tile<W: Wide, const M: usize>(
         p: &Panels,
         pi: usize,
         a: &Self::Acts,
         cols: usize,
         i: usize,
-    ) -> [__m512; M];
+    ) -> [W::F; M];
 }
 
 /// Activations of the 32-value formats: as `blocks::quantize_q8` (the same functions), plus
@@ -146,32 +344,32 @@ impl<F: Simd32> PanelKernel for D32<F> {
     }
 
     #[inline(always)]
-    unsafe fn tile<const M: usize>(
+    unsafe fn tile<W: Wide, const M: usize>(
         p: &Panels,
         pi: usize,
         a: &Acts32,
         cols: usize,
         i: usize,
-    ) -> [__m512; M] {
+    ) -> [W::F; M] {
         let nb = cols / 32;
-        let mut acc = [[_mm512_setzero_ps(); M]; 2];
-        let mut corr = [[_mm512_setzero_ps(); M]; 2];
+        let mut acc = [[W::zero_f(); M]; 2];
+        let mut corr = [[W::zero_f(); M]; 2];
         // Even blocks into chain 0, odd ones into chain 1, as `x86::tile32`.
         let mut t = 0;
         while t + 2 <= nb {
-            step32::<F, M>(p, pi, a, cols, i, t, &mut acc[0], &mut corr[0]);
-            step32::<F, M>(p, pi, a, cols, i, t + 1, &mut acc[1], &mut corr[1]);
+            step32::<W, F, M>(p, pi, a, cols, i, t, &mut acc[0], &mut corr[0]);
+            step32::<W, F, M>(p, pi, a, cols, i, t + 1, &mut acc[1], &mut corr[1]);
             t += 2;
         }
         if t < nb {
-            step32::<F, M>(p, pi, a, cols, i, t, &mut acc[0], &mut corr[0]);
+            step32::<W, F, M>(p, pi, a, cols, i, t, &mut acc[0], &mut corr[0]);
         }
         std::array::from_fn(|n| {
-            let sum = _mm512_add_ps(acc[0][n], acc[1][n]);
+            let sum = W::add_f(acc[0][n], acc[1][n]);
             if F::SIGNED {
                 sum
             } else {
-                _mm512_add_ps(sum, _mm512_add_ps(corr[0][n], corr[1][n]))
+                W::add_f(sum, W::add_f(corr[0][n], corr[1][n]))
             }
         })
     }
@@ -183,45 +381,46 @@ impl<F: Simd32> PanelKernel for D32<F> {
 /// As [`PanelKernel::tile`], and `t < cols / 32`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn step32<F: Simd32, const M: usize>(
+unsafe fn step32<W: Wide, F: Simd32, const M: usize>(
     p: &Panels,
     pi: usize,
     a: &Acts32,
     cols: usize,
     i: usize,
     t: usize,
-    acc: &mut [__m512; M],
-    corr: &mut [__m512; M],
+    acc: &mut [W::F; M],
+    corr: &mut [W::F; M],
 ) {
+    let lanes = W::LANES;
     let nb = cols / 32;
-    let qp = p.q.as_ptr().add(pi * PANEL * cols);
-    let dv = _mm512_loadu_ps(p.d.as_ptr().add(pi * PANEL * nb + t * PANEL));
+    let qp = p.q.as_ptr().add(pi * lanes * cols);
+    let dv = W::load_f(p.d.as_ptr().add(pi * lanes * nb + t * lanes));
     let yp: [*const i8; M] = std::array::from_fn(|n| a.q.as_ptr().add((i + n) * cols));
     let at = |n: usize| (i + n) * nb + t;
-    let mut s0 = [_mm512_setzero_si512(); M];
-    let mut s1 = [_mm512_setzero_si512(); M];
+    let mut s0 = [W::zero_i(); M];
+    let mut s1 = [W::zero_i(); M];
     for g in (0..8).step_by(2) {
         let k = 32 * t + 4 * g;
-        let w0 = _mm512_loadu_si512(qp.add(k * PANEL) as *const _);
-        let w1 = _mm512_loadu_si512(qp.add((k + 4) * PANEL) as *const _);
+        let w0 = W::load_i(qp.add(k * lanes));
+        let w1 = W::load_i(qp.add((k + 4) * lanes));
         for n in 0..M {
-            let y0 = _mm512_set1_epi32((yp[n].add(k) as *const i32).read_unaligned());
-            let y1 = _mm512_set1_epi32((yp[n].add(k + 4) as *const i32).read_unaligned());
-            s0[n] = _mm512_dpbusd_epi32(s0[n], w0, y0);
-            s1[n] = _mm512_dpbusd_epi32(s1[n], w1, y1);
+            let y0 = (yp[n].add(k) as *const i32).read_unaligned();
+            let y1 = (yp[n].add(k + 4) as *const i32).read_unaligned();
+            s0[n] = W::dot4(s0[n], w0, y0);
+            s1[n] = W::dot4(s1[n], w1, y1);
         }
     }
     for n in 0..M {
-        let mut isum = _mm512_add_epi32(s0[n], s1[n]);
+        let mut isum = W::add_i(s0[n], s1[n]);
         if F::SIGNED {
-            isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(128 * *a.si.get_unchecked(at(n))));
+            isum = W::sub_i(isum, W::set1_i(128 * *a.si.get_unchecked(at(n))));
         }
-        let scale = _mm512_mul_ps(dv, _mm512_set1_ps(*a.d.get_unchecked(at(n))));
-        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[n]);
+        let scale = W::mul_f(dv, W::set1_f(*a.d.get_unchecked(at(n))));
+        acc[n] = W::fmadd(W::to_f(isum), scale, acc[n]);
         if !F::SIGNED {
-            let cv = _mm512_loadu_ps(p.c.as_ptr().add(pi * PANEL * nb + t * PANEL));
-            let sx = _mm512_set1_ps(*a.s.get_unchecked(at(n)));
-            corr[n] = _mm512_fmadd_ps(cv, sx, corr[n]);
+            let cv = W::load_f(p.c.as_ptr().add(pi * lanes * nb + t * lanes));
+            let sx = W::set1_f(*a.s.get_unchecked(at(n)));
+            corr[n] = W::fmadd(cv, sx, corr[n]);
         }
     }
 }
@@ -243,69 +442,68 @@ fn acts_k(x: &[f32], m: usize, cols: usize) -> ActsK {
 /// the float chains as in `x86::tile_q4k` / `tile_q6k`. `MIN`: Q4_K/Q5_K; else Q6_K
 /// (sub-blocks of 16 with the offset -32 in the integers).
 #[inline(always)]
-unsafe fn tile_k<const SUB: usize, const MIN: bool, const M: usize>(
+unsafe fn tile_k<W: Wide, const SUB: usize, const MIN: bool, const M: usize>(
     p: &Panels,
     pi: usize,
     a: &ActsK,
     cols: usize,
     i: usize,
-) -> [__m512; M] {
+) -> [W::F; M] {
+    let lanes = W::LANES;
     let nb = a.nb;
     let per = 256 / SUB;
-    let qp = p.q.as_ptr().add(pi * PANEL * cols);
-    let pd = p.d.as_ptr().add(pi * PANEL * nb);
-    let pc = p.c.as_ptr().add(pi * PANEL * nb);
-    let psc = p.sc.as_ptr().add(pi * PANEL * nb * per);
-    let pmn = p.mn.as_ptr().add(pi * PANEL * nb * per);
-    let mut acc = [_mm512_setzero_ps(); M];
-    let mut corr = [_mm512_setzero_ps(); M];
+    let qp = p.q.as_ptr().add(pi * lanes * cols);
+    let pd = p.d.as_ptr().add(pi * lanes * nb);
+    let pc = p.c.as_ptr().add(pi * lanes * nb);
+    let psc = p.sc.as_ptr().add(pi * lanes * nb * per);
+    let pmn = p.mn.as_ptr().add(pi * lanes * nb * per);
+    let mut acc = [W::zero_f(); M];
+    let mut corr = [W::zero_f(); M];
     let xb: [*const Q8KBlock; M] = std::array::from_fn(|n| a.x.as_ptr().add((i + n) * nb));
     for b in 0..nb {
-        let mut isum = [_mm512_setzero_si512(); M];
-        let mut msum = [_mm512_setzero_ps(); M];
+        let mut isum = [W::zero_i(); M];
+        let mut msum = [W::zero_f(); M];
         for s in 0..per {
             let t = b * per + s;
-            let mut s0 = [_mm512_setzero_si512(); M];
-            let mut s1 = [_mm512_setzero_si512(); M];
+            let mut s0 = [W::zero_i(); M];
+            let mut s1 = [W::zero_i(); M];
             for g in (0..SUB / 4).step_by(2) {
                 let k = SUB * t + 4 * g;
-                let w0 = _mm512_loadu_si512(qp.add(k * PANEL) as *const _);
-                let w1 = _mm512_loadu_si512(qp.add((k + 4) * PANEL) as *const _);
+                let w0 = W::load_i(qp.add(k * lanes));
+                let w1 = W::load_i(qp.add((k + 4) * lanes));
                 for n in 0..M {
                     let y = (*xb[n].add(b)).qs.as_ptr().add(SUB * s + 4 * g);
-                    let y0 = _mm512_set1_epi32((y as *const i32).read_unaligned());
-                    let y1 = _mm512_set1_epi32((y.add(4) as *const i32).read_unaligned());
-                    s0[n] = _mm512_dpbusd_epi32(s0[n], w0, y0);
-                    s1[n] = _mm512_dpbusd_epi32(s1[n], w1, y1);
+                    s0[n] = W::dot4(s0[n], w0, (y as *const i32).read_unaligned());
+                    s1[n] = W::dot4(s1[n], w1, (y.add(4) as *const i32).read_unaligned());
                 }
             }
-            let scv = _mm512_loadu_si512(psc.add(t * PANEL) as *const _);
+            let scv = W::load_i(psc.add(t * lanes) as *const u8);
             for n in 0..M {
                 let bs = &(*xb[n].add(b)).bsums;
-                let mut dot = _mm512_add_epi32(s0[n], s1[n]);
+                let mut dot = W::add_i(s0[n], s1[n]);
                 if MIN {
                     let pair = bs[2 * s] as i32 + bs[2 * s + 1] as i32;
-                    let mnv = _mm512_loadu_ps(pmn.add(t * PANEL));
-                    msum[n] = _mm512_fmadd_ps(mnv, _mm512_set1_ps(pair as f32), msum[n]);
+                    let mnv = W::load_f(pmn.add(t * lanes));
+                    msum[n] = W::fmadd(mnv, W::set1_f(pair as f32), msum[n]);
                 } else {
-                    dot = _mm512_sub_epi32(dot, _mm512_set1_epi32(32 * bs[s] as i32));
+                    dot = W::sub_i(dot, W::set1_i(32 * bs[s] as i32));
                 }
-                isum[n] = _mm512_add_epi32(isum[n], _mm512_mullo_epi32(dot, scv));
+                isum[n] = W::add_i(isum[n], W::mullo_i(dot, scv));
             }
         }
-        let dv = _mm512_loadu_ps(pd.add(b * PANEL));
+        let dv = W::load_f(pd.add(b * lanes));
         for n in 0..M {
-            let xd = _mm512_set1_ps((*xb[n].add(b)).d);
-            acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[n]), _mm512_mul_ps(dv, xd), acc[n]);
+            let xd = W::set1_f((*xb[n].add(b)).d);
+            acc[n] = W::fmadd(W::to_f(isum[n]), W::mul_f(dv, xd), acc[n]);
             if MIN {
-                let mv = _mm512_loadu_ps(pc.add(b * PANEL));
-                corr[n] = _mm512_fmadd_ps(msum[n], _mm512_mul_ps(mv, xd), corr[n]);
+                let mv = W::load_f(pc.add(b * lanes));
+                corr[n] = W::fmadd(msum[n], W::mul_f(mv, xd), corr[n]);
             }
         }
     }
     if MIN {
         for n in 0..M {
-            acc[n] = _mm512_sub_ps(acc[n], corr[n]);
+            acc[n] = W::sub_f(acc[n], corr[n]);
         }
     }
     acc
@@ -357,14 +555,14 @@ impl PanelKernel for DQ4K {
         }
     }
     #[inline(always)]
-    unsafe fn tile<const M: usize>(
+    unsafe fn tile<W: Wide, const M: usize>(
         p: &Panels,
         pi: usize,
         a: &ActsK,
         cols: usize,
         i: usize,
-    ) -> [__m512; M] {
-        tile_k::<32, true, M>(p, pi, a, cols, i)
+    ) -> [W::F; M] {
+        tile_k::<W, 32, true, M>(p, pi, a, cols, i)
     }
 }
 
@@ -398,14 +596,14 @@ impl PanelKernel for DQ5K {
         }
     }
     #[inline(always)]
-    unsafe fn tile<const M: usize>(
+    unsafe fn tile<W: Wide, const M: usize>(
         p: &Panels,
         pi: usize,
         a: &ActsK,
         cols: usize,
         i: usize,
-    ) -> [__m512; M] {
-        tile_k::<32, true, M>(p, pi, a, cols, i)
+    ) -> [W::F; M] {
+        tile_k::<W, 32, true, M>(p, pi, a, cols, i)
     }
 }
 
@@ -466,47 +664,55 @@ impl PanelKernel for DQ6K {
         }
     }
     #[inline(always)]
-    unsafe fn tile<const M: usize>(
+    unsafe fn tile<W: Wide, const M: usize>(
         p: &Panels,
         pi: usize,
         a: &ActsK,
         cols: usize,
         i: usize,
-    ) -> [__m512; M] {
-        tile_k::<16, false, M>(p, pi, a, cols, i)
+    ) -> [W::F; M] {
+        tile_k::<W, 16, false, M>(p, pi, a, cols, i)
     }
 }
 
-fn repack<K: PanelKernel>(w: &[u8], rb: usize, cols: usize, r0: usize, r1: usize) -> Panels {
+fn repack<K: PanelKernel, W: Wide>(
+    w: &[u8],
+    rb: usize,
+    cols: usize,
+    r0: usize,
+    r1: usize,
+) -> Panels {
+    const { assert!(W::LANES <= MAX_LANES) };
+    let panel = W::LANES;
     let nb = cols / K::BLOCK;
     let nsub = cols.checked_div(K::SUB).unwrap_or(0);
-    let np = (r1 - r0).div_ceil(PANEL);
+    let np = (r1 - r0).div_ceil(panel);
     let mut p = Panels {
-        q: vec![0; np * PANEL * cols],
-        d: vec![0.0; np * PANEL * nb],
-        c: vec![0.0; np * PANEL * nb],
-        sc: vec![0; np * PANEL * nsub],
-        mn: vec![0.0; np * PANEL * nsub],
+        q: vec![0; np * panel * cols],
+        d: vec![0.0; np * panel * nb],
+        c: vec![0.0; np * panel * nb],
+        sc: vec![0; np * panel * nsub],
+        mn: vec![0.0; np * panel * nsub],
     };
     let mut q = vec![0u8; cols];
     let (mut d, mut c) = (vec![0f32; nb], vec![0f32; nb]);
     let (mut sc, mut mn) = (vec![0i32; nsub], vec![0f32; nsub]);
     for r in r0..r1 {
         K::decode_row(&w[r * rb..(r + 1) * rb], &mut q, &mut d, &mut c, &mut sc, &mut mn);
-        let (pi, lane) = ((r - r0) / PANEL, (r - r0) % PANEL);
-        let pq = &mut p.q[pi * PANEL * cols..(pi + 1) * PANEL * cols];
+        let (pi, lane) = ((r - r0) / panel, (r - r0) % panel);
+        let pq = &mut p.q[pi * panel * cols..(pi + 1) * panel * cols];
         for (g, four) in q.chunks_exact(4).enumerate() {
-            pq[(g * PANEL + lane) * 4..(g * PANEL + lane) * 4 + 4].copy_from_slice(four);
+            pq[(g * panel + lane) * 4..(g * panel + lane) * 4 + 4].copy_from_slice(four);
         }
-        let base = pi * PANEL * nb;
+        let base = pi * panel * nb;
         for t in 0..nb {
-            p.d[base + t * PANEL + lane] = d[t];
-            p.c[base + t * PANEL + lane] = c[t];
+            p.d[base + t * panel + lane] = d[t];
+            p.c[base + t * panel + lane] = c[t];
         }
-        let base = pi * PANEL * nsub;
+        let base = pi * panel * nsub;
         for t in 0..nsub {
-            p.sc[base + t * PANEL + lane] = sc[t];
-            p.mn[base + t * PANEL + lane] = mn[t];
+            p.sc[base + t * panel + lane] = sc[t];
+            p.mn[base + t * panel + lane] = mn[t];
         }
     }
     p
@@ -536,12 +742,12 @@ impl SharedOut {
     }
 }
 
-/// Stores `[M][16]` results (the first `lanes` of each) at row `i..` and column `col`.
+/// Stores `[M][LANES]` results (the first `lanes` of each) at row `i..` and column `col`.
 ///
 /// # Safety
 /// As [`SharedOut::write`]: the calling task owns columns `col..col + lanes`.
-unsafe fn store<const M: usize>(
-    acc: [__m512; M],
+unsafe fn store<W: Wide, const M: usize>(
+    acc: [W::F; M],
     out: SharedOut,
     rows: usize,
     i: usize,
@@ -549,8 +755,8 @@ unsafe fn store<const M: usize>(
     lanes: usize,
 ) {
     for (n, v) in acc.iter().enumerate() {
-        let mut tmp = [0f32; PANEL];
-        _mm512_storeu_ps(tmp.as_mut_ptr(), *v);
+        let mut tmp = [0f32; MAX_LANES];
+        W::store_f(tmp.as_mut_ptr(), *v);
         out.write((i + n) * rows + col, &tmp[..lanes]);
     }
 }
@@ -561,7 +767,7 @@ unsafe fn store<const M: usize>(
 /// The calling task is the only one writing columns `r0..r1` of `out` (`m × rows`), and `a`
 /// holds `m` rows of `cols` values.
 #[allow(clippy::too_many_arguments)]
-unsafe fn compute_task<K: PanelKernel>(
+unsafe fn compute_task<K: PanelKernel, W: Wide>(
     w: &[u8],
     rb: usize,
     cols: usize,
@@ -572,22 +778,22 @@ unsafe fn compute_task<K: PanelKernel>(
     r1: usize,
     out: SharedOut,
 ) {
-    let p = repack::<K>(w, rb, cols, r0, r1);
+    let p = repack::<K, W>(w, rb, cols, r0, r1);
     let n_out = r1 - r0;
-    let np = n_out.div_ceil(PANEL);
+    let np = n_out.div_ceil(W::LANES);
     let mut i = 0;
     while i < m {
-        let mt = (m - i).min(MT);
+        let mt = (m - i).min(W::MT);
         for pi in 0..np {
-            let lanes = (n_out - pi * PANEL).min(PANEL);
-            let col = r0 + pi * PANEL;
+            let lanes = (n_out - pi * W::LANES).min(W::LANES);
+            let col = r0 + pi * W::LANES;
             // SAFETY: `p` holds panel `pi`, rows i..i+mt exist, and this task owns columns
             // `col..col + lanes`.
             match mt {
-                4 => store(K::tile::<4>(&p, pi, a, cols, i), out, rows, i, col, lanes),
-                3 => store(K::tile::<3>(&p, pi, a, cols, i), out, rows, i, col, lanes),
-                2 => store(K::tile::<2>(&p, pi, a, cols, i), out, rows, i, col, lanes),
-                _ => store(K::tile::<1>(&p, pi, a, cols, i), out, rows, i, col, lanes),
+                4 => store::<W, 4>(K::tile::<W, 4>(&p, pi, a, cols, i), out, rows, i, col, lanes),
+                3 => store::<W, 3>(K::tile::<W, 3>(&p, pi, a, cols, i), out, rows, i, col, lanes),
+                2 => store::<W, 2>(K::tile::<W, 2>(&p, pi, a, cols, i), out, rows, i, col, lanes),
+                _ => store::<W, 1>(K::tile::<W, 1>(&p, pi, a, cols, i), out, rows, i, col, lanes),
             }
         }
         i += mt;
@@ -604,7 +810,7 @@ fn panels_per_task(panels: usize, threads: usize) -> usize {
 }
 
 /// `out = x · Wᵀ` through repacked panels (lengths already checked by the caller).
-pub(crate) fn run<K: PanelKernel>(
+pub(crate) fn run<K: PanelKernel, W: Wide>(
     w: &[u8],
     rows: usize,
     cols: usize,
@@ -617,7 +823,7 @@ pub(crate) fn run<K: PanelKernel>(
     assert!(cols.is_multiple_of(K::BLOCK));
     let a = K::acts(x, m, cols);
     let threads = rayon::current_num_threads().max(1);
-    let chunk = panels_per_task(rows.div_ceil(PANEL), threads) * PANEL;
+    let chunk = panels_per_task(rows.div_ceil(W::LANES), threads) * W::LANES;
     let shared = SharedOut { ptr: out.as_mut_ptr(), len: out.len() };
     (0..rows.div_ceil(chunk)).into_par_iter().for_each(|c| {
         let r0 = c * chunk;
@@ -625,6 +831,6 @@ pub(crate) fn run<K: PanelKernel>(
         // SAFETY: task `c` alone handles weight rows (output columns) `r0..r1`, `a` was
         // built for `m` rows of `cols`, and `out` stays mutably borrowed by this function
         // until every task has finished.
-        unsafe { compute_task::<K>(w, rb, cols, &a, m, rows, r0, r1, shared) };
+        unsafe { compute_task::<K, W>(w, rb, cols, &a, m, rows, r0, r1, shared) };
     });
 }

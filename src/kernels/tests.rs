@@ -393,3 +393,39 @@ fn prepared_rows_check_their_inputs() {
     let err = row.prepare(&x[..100], &[GgmlDType::Q4K]).unwrap_err();
     assert!(matches!(err, KernelError::PartialBlock { .. }), "{err}");
 }
+
+/// The AVX2 panels (8 rows, what CPUs without AVX-512 run for prefill) give every row the
+/// bits it gets alone, on any build with AVX2; Q8_0 is left to the row kernels there.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma",
+    not(feature = "portable-kernels")
+))]
+#[test]
+fn avx2_panels_give_each_row_its_own_bits() {
+    for (t, &dtype) in ALL.iter().enumerate() {
+        let (rows, cols) = (53, cols_for(dtype));
+        let (bytes, deq) = quantized(dtype, rows, cols, 700 + t as u64);
+        let x = Rng(800 + t as u64).data(33 * cols);
+        let mut single = vec![0f32; 33 * rows];
+        for (xi, oi) in x.chunks_exact(cols).zip(single.chunks_exact_mut(rows)) {
+            matmul(dtype, &bytes, rows, cols, xi, 1, oi).unwrap();
+        }
+        for m in [8, 9, 17, 33] {
+            let mut out = vec![f32::NAN; m * rows];
+            let ran =
+                panel_matmul::<panel::V256>(dtype, &bytes, rows, cols, &x[..m * cols], m, &mut out);
+            use GgmlDType::*;
+            let expected = matches!(dtype, Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q4K | Q5K | Q6K);
+            assert_eq!(ran, expected, "{dtype:?}: panel path taken");
+            if !ran {
+                continue;
+            }
+            check(&out, &deq, &x[..m * cols], rows, cols, m, act_for(dtype), &format!("{dtype:?}"));
+            for (k, (a, b)) in out.iter().zip(&single).enumerate() {
+                assert_eq!(a.to_bits(), b.to_bits(), "{dtype:?} m={m} [{k}]: {a} vs {b} alone");
+            }
+        }
+    }
+}
