@@ -2,7 +2,7 @@
 //! `LANES` rows of unsigned bytes, so that one integer dot instruction multiplies a whole
 //! panel by 4 activation values at once. Two widths ([`Wide`]): 16 rows with AVX-512 VNNI
 //! (`vpdpbusd` on 512 bits), and 8 rows with AVX2 for CPUs without AVX-512 (most laptops:
-//! `vpmaddubsw` + `vpmaddwd`, exact for weight bytes below 128, so every format but Q8_0).
+//! `vpmaddubsw` + `vpmaddwd`, exact for weight bytes up to 63, so every format but Q8_0).
 //!
 //! The arithmetic is, output by output, exactly that of the direct kernels in `x86.rs`
 //! (which serve decode), so a row of `x` gives the same bits whatever the batch it is in:
@@ -48,6 +48,20 @@ pub(crate) trait Wide {
     /// `acc + Σ_j w[4l + j] · y[j]` in every lane `l`: `w` unsigned bytes, `y` the four
     /// signed bytes of one activation group (little-endian in an i32).
     unsafe fn dot4(acc: Self::I, w: Self::I, y: i32) -> Self::I;
+    /// Two groups at once: `s0 + s1` gains `Σ w0·y0 + Σ w1·y1` per lane (how it is split
+    /// between `s0` and `s1` is the width's choice).
+    #[inline(always)]
+    unsafe fn dot4x2(
+        s0: &mut Self::I,
+        s1: &mut Self::I,
+        w0: Self::I,
+        y0: i32,
+        w1: Self::I,
+        y1: i32,
+    ) {
+        *s0 = Self::dot4(*s0, w0, y0);
+        *s1 = Self::dot4(*s1, w1, y1);
+    }
     unsafe fn add_i(a: Self::I, b: Self::I) -> Self::I;
     unsafe fn sub_i(a: Self::I, b: Self::I) -> Self::I;
     unsafe fn mullo_i(a: Self::I, b: Self::I) -> Self::I;
@@ -177,6 +191,22 @@ impl Wide for V256 {
         // shifted bytes reach 255, is not given to this form).
         let pairs = _mm256_maddubs_epi16(w, y);
         _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    }
+    #[inline(always)]
+    unsafe fn dot4x2(
+        s0: &mut __m256i,
+        _: &mut __m256i,
+        w0: __m256i,
+        y0: i32,
+        w1: __m256i,
+        y1: i32,
+    ) {
+        // The two groups' pairs add up in i16 first: |sum| <= 4·63·128 = 32256 for the
+        // weight bytes this width gets (at most 63), so one widening step serves both.
+        let p0 = _mm256_maddubs_epi16(w0, _mm256_set1_epi32(y0));
+        let p1 = _mm256_maddubs_epi16(w1, _mm256_set1_epi32(y1));
+        let quads = _mm256_madd_epi16(_mm256_add_epi16(p0, p1), _mm256_set1_epi16(1));
+        *s0 = _mm256_add_epi32(*s0, quads);
     }
     #[inline(always)]
     unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
@@ -406,8 +436,7 @@ unsafe fn step32<W: Wide, F: Simd32, const M: usize>(
         for n in 0..M {
             let y0 = (yp[n].add(k) as *const i32).read_unaligned();
             let y1 = (yp[n].add(k + 4) as *const i32).read_unaligned();
-            s0[n] = W::dot4(s0[n], w0, y0);
-            s1[n] = W::dot4(s1[n], w1, y1);
+            W::dot4x2(&mut s0[n], &mut s1[n], w0, y0, w1, y1);
         }
     }
     for n in 0..M {
@@ -473,8 +502,9 @@ unsafe fn tile_k<W: Wide, const SUB: usize, const MIN: bool, const M: usize>(
                 let w1 = W::load_i(qp.add((k + 4) * lanes));
                 for n in 0..M {
                     let y = (*xb[n].add(b)).qs.as_ptr().add(SUB * s + 4 * g);
-                    s0[n] = W::dot4(s0[n], w0, (y as *const i32).read_unaligned());
-                    s1[n] = W::dot4(s1[n], w1, (y.add(4) as *const i32).read_unaligned());
+                    let y0 = (y as *const i32).read_unaligned();
+                    let y1 = (y.add(4) as *const i32).read_unaligned();
+                    W::dot4x2(&mut s0[n], &mut s1[n], w0, y0, w1, y1);
                 }
             }
             let scv = W::load_i(psc.add(t * lanes) as *const u8);
