@@ -1,15 +1,14 @@
 //! The CPU decode path: one token through the network on reusable f32 buffers, calling the
 //! kernels directly, with no tensor op or copy per layer.
 //!
-//! Each layer runs four parallel steps on a spinning [`Team`]: the q/k/v mat-vecs, the
+//! Each layer runs five parallel steps on a spinning [`Team`]: the q/k/v mat-vecs, the
 //! attention heads, the output projection, gate and up (with the activation), and the
 //! down projection; then the output layer. The input of each step is quantized once
 //! ([`PreparedRow`]) and the matrices are cut into row ranges that the threads take as
 //! they become free. Every output element is computed exactly as the tensor path computes
 //! it (row results do not depend on the ranges), so decode continues a prefill bit for bit.
 
-use super::activate;
-use super::{Layer, Model};
+use super::{activate, Layer, Model};
 use crate::engine::attention::{attend_heads, AttnShape};
 use crate::engine::cache::KvCache;
 use crate::engine::config::{Arch, ModelConfig};
