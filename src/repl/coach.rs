@@ -11,7 +11,7 @@ use crate::render::Painter;
 use crate::roleplay::record::{save_turn, turns_from_store};
 use crate::roleplay::{self, Persona, Roleplay};
 use crate::store::{CritiqueRecord, NewSession, SessionKind, Store};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The commands, for `/help` and tab completion.
@@ -93,8 +93,21 @@ impl Coach {
         self.engine.reset();
         self.print_opening(&rp);
         // Prefill the persona prompt while the user reads the opening: the first reply
-        // then starts as fast as later ones.
-        if let Err(e) = rp.warm_cache(&mut self.engine, self.gen.max_tokens) {
+        // then starts as fast as later ones. On a terminal, a note shows meanwhile.
+        let tty = std::io::stdout().is_terminal();
+        if tty {
+            let p = Painter::for_stdout();
+            let note = self.lang.pick("（正在准备……）", "(getting ready…)");
+            print!("{}", p.paint(note, crate::render::Style::Dim));
+            let _ = std::io::stdout().flush();
+        }
+        let warmed = rp.warm_cache(&mut self.engine, self.gen.max_tokens);
+        if tty {
+            // Carriage return and erase the line: the note goes away.
+            print!("\r\x1b[2K");
+            let _ = std::io::stdout().flush();
+        }
+        if let Err(e) = warmed {
             eprintln!("upward: {e}");
         }
         self.active = Some((rp, session));
