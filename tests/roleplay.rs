@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
-use upward::engine::{Engine, GenerateOptions, LoadOptions, SamplingParams};
+use upward::engine::{Engine, GenerateOptions, LoadOptions, PromptCache, SamplingParams};
 use upward::kb::KnowledgeBase;
 use upward::lang::Lang;
 use upward::roleplay::{load_personas, score_turn, Roleplay};
@@ -63,10 +63,10 @@ fn each_turn_prefills_only_its_new_tokens() {
         "Thanks, I will send you the summary tonight.",
     ];
     // As the REPL does while the user reads the opening: the persona prompt is run once.
-    let warmed = rp.warm_cache(&mut engine, opts.max_tokens).unwrap();
+    let warmed = rp.warm_cache(&mut engine, opts.max_tokens, None).unwrap();
     assert!(warmed > 300, "the warm-up ran only {warmed} tokens");
     // Again: all cached (the engine re-runs only the last token, for its logits).
-    assert!(rp.warm_cache(&mut engine, opts.max_tokens).unwrap() <= 1, "warmed twice");
+    assert!(rp.warm_cache(&mut engine, opts.max_tokens, None).unwrap() <= 1, "warmed twice");
     let mut previous_total = 0;
     for (i, text) in turns.iter().enumerate() {
         let (_, reply) = rp.take_turn(&mut engine, text, &opts, &stop, &mut |_| {}).unwrap();
@@ -94,9 +94,50 @@ fn each_turn_prefills_only_its_new_tokens() {
     }
 }
 
+#[test]
+fn a_saved_persona_prompt_replaces_its_prefill() {
+    let kb = KnowledgeBase::load_default().unwrap();
+    let personas = load_personas().unwrap();
+    let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 16 };
+    let stop = AtomicBool::new(false);
+    let dir = tempfile::tempdir().unwrap();
+    let saved = PromptCache::new(dir.path().join("prompts"));
+    let start = |saved: &PromptCache| {
+        let mut engine = Engine::load(&model_path(), &LoadOptions::default()).unwrap();
+        let mut rp = Roleplay::new(&kb, &personas, "weekly-report", None, Lang::En).unwrap();
+        let t = std::time::Instant::now();
+        let ran = rp.warm_cache(&mut engine, opts.max_tokens, Some(saved)).unwrap();
+        println!("warm-up ran {ran} tokens in {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+        let (_, reply) = rp.take_turn(&mut engine, STRUCTURED, &opts, &stop, &mut |_| {}).unwrap();
+        (ran, reply)
+    };
+    let files = || std::fs::read_dir(saved.dir()).unwrap().count();
+    // First start: the persona prompt runs and is saved.
+    let (ran, first) = start(&saved);
+    assert!(ran > 300, "ran {ran}");
+    assert_eq!(files(), 1);
+    // A later start (a new engine, as in a new session) loads it: nothing runs, and the
+    // boss answers exactly as before.
+    let (ran, again) = start(&saved);
+    assert_eq!(ran, 0);
+    assert_eq!(
+        (again.text.as_str(), again.prefilled_tokens),
+        (first.text.as_str(), first.prefilled_tokens)
+    );
+    // A damaged file is a miss: it is removed, the prompt runs and is saved again.
+    let file = std::fs::read_dir(saved.dir()).unwrap().next().unwrap().unwrap().path();
+    let full = std::fs::metadata(&file).unwrap().len();
+    std::fs::write(&file, b"UPWKV01\n garbage").unwrap();
+    let (ran, third) = start(&saved);
+    assert!(ran > 300, "ran {ran}");
+    assert_eq!(third.text, first.text);
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), full);
+}
+
 fn upward_cmd(data: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_upward"));
     c.env("UPWARD_DATA_DIR", data).env("NO_COLOR", "1").env("UPWARD_MODEL", model_path());
+    c.env("UPWARD_CACHE_DIR", data.join("cache"));
     c
 }
 

@@ -237,7 +237,7 @@ fn roleplay_timings(
     engine.reset();
     // As the REPL does while the user reads the opening (not timed as a turn).
     let warm = Instant::now();
-    let warmed = rp.warm_cache(engine, opts.max_tokens)?;
+    let warmed = rp.warm_cache(engine, opts.max_tokens, None)?;
     let warm_s = warm.elapsed().as_secs_f64();
     let mut out = Vec::new();
     for text in script.iter().cycle().take(args.roleplay_turns) {

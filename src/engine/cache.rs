@@ -156,6 +156,44 @@ impl KvCache {
         Ok(KvSnapshot { keys: copy(&self.keys)?, values: copy(&self.values)?, len })
     }
 
+    /// The first `len` positions (at most the filled length) as plain values: for each
+    /// layer its keys, then its values, each `[kv_heads, len, head_dim]` row-major.
+    pub fn export(&self, len: usize) -> Result<Vec<f32>> {
+        let snap = self.snapshot(len)?;
+        let mut out = Vec::new();
+        for (k, v) in snap.keys.iter().zip(&snap.values) {
+            out.extend(k.flatten_all()?.to_vec1::<f32>()?);
+            out.extend(v.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+
+    /// Replaces the contents with `len` positions laid out as [`export`](Self::export)
+    /// gives them.
+    pub fn import(&mut self, len: usize, data: &[f32]) -> Result<()> {
+        let (kv_heads, _, head_dim) = self.keys[0].dims3()?;
+        let per = kv_heads * len * head_dim;
+        if len > self.capacity || data.len() != self.keys.len() * 2 * per {
+            candle_core::bail!(
+                "saved cache of {len} positions ({} values) does not fit this cache",
+                data.len()
+            );
+        }
+        let dev = self.keys[0].device().clone();
+        let mut keys = Vec::with_capacity(self.keys.len());
+        let mut values = Vec::with_capacity(self.keys.len());
+        for layer in data.chunks_exact(2 * per.max(1)).take(self.keys.len()) {
+            let (k, v) = layer.split_at(per);
+            keys.push(Tensor::from_slice(k, (kv_heads, len, head_dim), &dev)?);
+            values.push(Tensor::from_slice(v, (kv_heads, len, head_dim), &dev)?);
+        }
+        if len == 0 {
+            self.len = 0;
+            return Ok(());
+        }
+        self.restore(&KvSnapshot { keys, values, len })
+    }
+
     /// Replaces the cache contents with a snapshot.
     pub fn restore(&mut self, snap: &KvSnapshot) -> Result<()> {
         if snap.keys.len() != self.keys.len() || snap.len > self.capacity {
@@ -236,6 +274,14 @@ mod tests {
         assert!(c.write_position(0, &kv[..4], &kv).is_err());
         c.restore(&snap)?;
         assert_eq!(c.len(), 2);
+        // Export and import round-trip; a wrong length is an error.
+        let saved = c.export(2)?;
+        assert_eq!(saved.len(), 2 * 2 * 2 * 4);
+        c.truncate(0);
+        c.import(2, &saved)?;
+        assert_eq!((c.len(), c.export(2)?), (2, saved.clone()));
+        assert!(c.import(2, &saved[1..]).is_err());
+        assert!(c.import(9, &vec![0.0; 2 * 2 * 9 * 4]).is_err());
         // Overflow is an error, not a panic.
         let big = Tensor::ones((2, 7, 4), DType::F32, &dev)?;
         assert!(c.append(0, &big, &big).is_err());

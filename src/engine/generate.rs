@@ -198,6 +198,33 @@ impl Engine {
         self.tokenizer.encode(text, false, false).len()
     }
 
+    /// The tokens in the KV cache and their keys and values (in the layout of
+    /// [`KvCache::export`](super::KvCache::export)), to save them.
+    pub fn export_cache(&self) -> Result<(Vec<u32>, Vec<f32>), EngineError> {
+        let data = self.model.cache().export(self.processed.len())?;
+        Ok((self.processed.clone(), data))
+    }
+
+    /// Replaces the KV cache with `tokens` and their keys and values, as
+    /// [`export_cache`](Self::export_cache) gave them for this model.
+    pub fn import_cache(&mut self, tokens: &[u32], data: &[f32]) -> Result<(), EngineError> {
+        if tokens.len() > self.context_size() {
+            return Err(EngineError::PromptTooLong {
+                tokens: tokens.len(),
+                ctx: self.context_size(),
+            });
+        }
+        self.processed.clear();
+        self.model.cache_mut().import(tokens.len(), data)?;
+        self.processed = tokens.to_vec();
+        Ok(())
+    }
+
+    /// How many leading tokens of `tokens` the KV cache already holds.
+    pub fn cached_prefix(&self, tokens: &[u32]) -> usize {
+        common_prefix(&self.processed, tokens)
+    }
+
     /// Forgets the cached conversation.
     pub fn reset(&mut self) {
         self.processed.clear();

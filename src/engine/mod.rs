@@ -8,6 +8,7 @@ pub mod config;
 pub mod generate;
 pub mod linear;
 pub mod model;
+pub mod prompt_cache;
 pub mod sampler;
 pub mod team;
 
@@ -18,4 +19,5 @@ pub use generate::{
     DEFAULT_SYSTEM_PROMPT,
 };
 pub use model::Model;
+pub use prompt_cache::PromptCache;
 pub use sampler::{Sampler, SamplingParams};

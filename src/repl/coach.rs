@@ -3,7 +3,7 @@
 
 use super::{LineEditor, ReadLine};
 use crate::critique::{self, KindChoice};
-use crate::engine::{Engine, GenerateOptions, StopReason};
+use crate::engine::{Engine, GenerateOptions, PromptCache, StopReason};
 use crate::gguf::chat_template::ChatMessage;
 use crate::kb::KnowledgeBase;
 use crate::lang::Lang;
@@ -50,6 +50,8 @@ pub struct Coach {
     pub store: Option<Store>,
     /// Ctrl-C flag, set while a reply streams.
     pub cancel: &'static AtomicBool,
+    /// Saved persona-prompt caches (None: no cache folder).
+    prompts: Option<PromptCache>,
     active: Option<(Roleplay, Option<i64>)>,
 }
 
@@ -66,7 +68,8 @@ impl Coach {
         store: Option<Store>,
         cancel: &'static AtomicBool,
     ) -> Coach {
-        Coach { engine, model_name, kb, personas, lang, gen, store, cancel, active: None }
+        let prompts = PromptCache::from_env();
+        Coach { engine, model_name, kb, personas, lang, gen, store, cancel, prompts, active: None }
     }
 
     fn say(&self, zh: &str, en: &str) {
@@ -90,8 +93,8 @@ impl Coach {
                 }
             }
         });
-        self.engine.reset();
         self.print_opening(&rp);
+        // The cache keeps whatever prefix the new conversation shares with the last one.
         // Prefill the persona prompt while the user reads the opening: the first reply
         // then starts as fast as later ones. On a terminal, a note shows meanwhile.
         let tty = std::io::stdout().is_terminal();
@@ -101,7 +104,7 @@ impl Coach {
             print!("{}", p.paint(note, crate::render::Style::Dim));
             let _ = std::io::stdout().flush();
         }
-        let warmed = rp.warm_cache(&mut self.engine, self.gen.max_tokens);
+        let warmed = rp.warm_cache(&mut self.engine, self.gen.max_tokens, self.prompts.as_ref());
         if tty {
             // Carriage return and erase the line: the note goes away.
             print!("\r\x1b[2K");
@@ -143,9 +146,8 @@ impl Coach {
         let turns = turns_from_store(&rp, &detail.turns);
         rp.restore(turns);
         self.lang = s.lang;
-        self.engine.reset();
-        // Warm the cache with the conversation so far.
-        if let Err(e) = rp.warm_cache(&mut self.engine, self.gen.max_tokens) {
+        // Warm the cache with the conversation so far (reusing any prefix it holds).
+        if let Err(e) = rp.warm_cache(&mut self.engine, self.gen.max_tokens, None) {
             eprintln!("upward: {e}");
         }
         self.print_opening(&rp);

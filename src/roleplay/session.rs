@@ -4,7 +4,7 @@
 use super::coach::{director_note, score_turn, trust_delta, TurnScore};
 use super::persona::Persona;
 use crate::critique::{DraftKind, Status};
-use crate::engine::{Engine, EngineError, GenerateOptions, Reply, StopReason};
+use crate::engine::{Engine, EngineError, GenerateOptions, PromptCache, Reply, StopReason};
 use crate::gguf::chat_template::ChatMessage;
 use crate::kb::{KnowledgeBase, Scenario};
 use crate::lang::Lang;
@@ -185,10 +185,31 @@ impl Roleplay {
     /// Prefills the conversation so far (persona prompt, opening, past turns) into the
     /// engine's KV cache, so that the next reply only runs the new user turn. The REPL
     /// calls it while the user reads the opening. `reserve` is the room kept for the
-    /// reply, as in [`Engine::prompt_tokens`]. Returns the tokens run.
-    pub fn warm_cache(&self, engine: &mut Engine, reserve: usize) -> Result<usize, RoleplayError> {
+    /// reply, as in [`Engine::prompt_tokens`]. With `saved`, a role-play started before
+    /// with the same model loads its cache from disk instead, and a new one is saved.
+    /// Returns the tokens run.
+    pub fn warm_cache(
+        &self,
+        engine: &mut Engine,
+        reserve: usize,
+        saved: Option<&PromptCache>,
+    ) -> Result<usize, RoleplayError> {
+        /// Fewer new tokens than this are quicker to run than a file is to read.
+        const WORTH_A_FILE: usize = 32;
         let (tokens, _) = engine.prompt_tokens(&self.messages(""), reserve)?;
+        // Only a fresh start is worth a file: later turns are in the session store.
+        let fresh = self.turns.is_empty();
+        let missing = tokens.len() - engine.cached_prefix(&tokens);
+        let saved = saved.filter(|_| fresh && missing > WORTH_A_FILE);
+        // A file that cannot be read or does not match is a miss, never an error.
+        if saved.is_some_and(|s| s.load(engine, &tokens).unwrap_or(false)) {
+            return Ok(0);
+        }
         let (_, reused) = engine.eval(&tokens)?;
+        if let Some(saved) = saved {
+            // Not saving only costs the next start its prefill.
+            let _ = saved.save(engine);
+        }
         Ok(tokens.len() - reused)
     }
 
