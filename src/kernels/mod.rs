@@ -239,7 +239,7 @@ fn matmul_with(
     Ok(())
 }
 
-/// The panel width of this build: 16 rows with AVX-512 VNNI, else 8 with AVX2.
+/// The panel width of this build: 16 rows with AVX-512 VNNI, else 8 (AVX-VNNI or AVX2).
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx512f",
@@ -248,11 +248,26 @@ fn matmul_with(
     not(feature = "portable-kernels")
 ))]
 type PanelWidth = panel::V512;
-/// The panel width of this build: 16 rows with AVX-512 VNNI, else 8 with AVX2.
+/// The panel width of this build: 16 rows with AVX-512 VNNI, else 8 (AVX-VNNI or AVX2).
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
     target_feature = "fma",
+    target_feature = "avxvnni",
+    not(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vnni"
+    )),
+    not(feature = "portable-kernels")
+))]
+type PanelWidth = panel::V256Vnni;
+/// The panel width of this build: 16 rows with AVX-512 VNNI, else 8 (AVX-VNNI or AVX2).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma",
+    not(target_feature = "avxvnni"),
     not(all(
         target_feature = "avx512f",
         target_feature = "avx512bw",

@@ -1,8 +1,9 @@
 //! Prefill through repacked weight panels: weights repacked per call into panels of
 //! `LANES` rows of unsigned bytes, so that one integer dot instruction multiplies a whole
 //! panel by 4 activation values at once. Two widths ([`Wide`]): 16 rows with AVX-512 VNNI
-//! (`vpdpbusd` on 512 bits), and 8 rows with AVX2 for CPUs without AVX-512 (most laptops:
-//! `vpmaddubsw` + `vpmaddwd`, exact for weight bytes up to 63, so every format but Q8_0).
+//! (`vpdpbusd` on 512 bits), and 8 rows for CPUs without AVX-512 (most laptops): `vpdpbusd`
+//! on 256 bits with AVX-VNNI, else AVX2's `vpmaddubsw` + `vpmaddwd` (exact for weight bytes
+//! up to 63, so every format but Q8_0).
 //!
 //! The arithmetic is, output by output, exactly that of the direct kernels in `x86.rs`
 //! (which serve decode), so a row of `x` gives the same bits whatever the batch it is in:
@@ -150,6 +151,94 @@ impl Wide for V512 {
     #[inline(always)]
     unsafe fn store_f(p: *mut f32, v: __m512) {
         _mm512_storeu_ps(p, v)
+    }
+}
+
+/// 8 rows per panel with `vpdpbusd` on 256 bits (AVX-VNNI, or AVX-512 VL): exact for every
+/// format, Q8_0 included. AVX-512 builds use it in tests only.
+#[cfg(any(
+    all(target_feature = "avx512vnni", target_feature = "avx512vl"),
+    target_feature = "avxvnni"
+))]
+#[cfg_attr(
+    all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"),
+    allow(dead_code)
+)]
+pub(crate) struct V256Vnni;
+
+#[cfg(any(
+    all(target_feature = "avx512vnni", target_feature = "avx512vl"),
+    target_feature = "avxvnni"
+))]
+impl Wide for V256Vnni {
+    type I = __m256i;
+    type F = __m256;
+    const LANES: usize = 8;
+    const MT: usize = V256::MT;
+    const FULL_BYTES: bool = true;
+    #[inline(always)]
+    unsafe fn zero_i() -> __m256i {
+        V256::zero_i()
+    }
+    #[inline(always)]
+    unsafe fn zero_f() -> __m256 {
+        V256::zero_f()
+    }
+    #[inline(always)]
+    unsafe fn load_i(p: *const u8) -> __m256i {
+        V256::load_i(p)
+    }
+    #[inline(always)]
+    unsafe fn load_f(p: *const f32) -> __m256 {
+        V256::load_f(p)
+    }
+    #[inline(always)]
+    unsafe fn dot4(acc: __m256i, w: __m256i, y: i32) -> __m256i {
+        super::x86::dpbusd256(acc, w, _mm256_set1_epi32(y))
+    }
+    #[inline(always)]
+    unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
+        V256::add_i(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub_i(a: __m256i, b: __m256i) -> __m256i {
+        V256::sub_i(a, b)
+    }
+    #[inline(always)]
+    unsafe fn mullo_i(a: __m256i, b: __m256i) -> __m256i {
+        V256::mullo_i(a, b)
+    }
+    #[inline(always)]
+    unsafe fn set1_i(v: i32) -> __m256i {
+        V256::set1_i(v)
+    }
+    #[inline(always)]
+    unsafe fn set1_f(v: f32) -> __m256 {
+        V256::set1_f(v)
+    }
+    #[inline(always)]
+    unsafe fn to_f(v: __m256i) -> __m256 {
+        V256::to_f(v)
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+        V256::fmadd(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn mul_f(a: __m256, b: __m256) -> __m256 {
+        V256::mul_f(a, b)
+    }
+    #[inline(always)]
+    unsafe fn add_f(a: __m256, b: __m256) -> __m256 {
+        V256::add_f(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub_f(a: __m256, b: __m256) -> __m256 {
+        V256::sub_f(a, b)
+    }
+    #[inline(always)]
+    unsafe fn store_f(p: *mut f32, v: __m256) {
+        V256::store_f(p, v)
     }
 }
 

@@ -394,16 +394,15 @@ fn prepared_rows_check_their_inputs() {
     assert!(matches!(err, KernelError::PartialBlock { .. }), "{err}");
 }
 
-/// The AVX2 panels (8 rows, what CPUs without AVX-512 run for prefill) give every row the
-/// bits it gets alone, on any build with AVX2; Q8_0 is left to the row kernels there.
+/// Panels of width `W` give every row the bits it gets alone; `q8_0` says whether this
+/// width takes Q8_0 weights (the other types without a panel kernel must be declined).
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
     target_feature = "fma",
     not(feature = "portable-kernels")
 ))]
-#[test]
-fn avx2_panels_give_each_row_its_own_bits() {
+fn panels_give_each_row_its_own_bits<W: panel::Wide>(q8_0: bool) {
     for (t, &dtype) in ALL.iter().enumerate() {
         let (rows, cols) = (53, cols_for(dtype));
         let (bytes, deq) = quantized(dtype, rows, cols, 700 + t as u64);
@@ -414,10 +413,10 @@ fn avx2_panels_give_each_row_its_own_bits() {
         }
         for m in [8, 9, 17, 33] {
             let mut out = vec![f32::NAN; m * rows];
-            let ran =
-                panel_matmul::<panel::V256>(dtype, &bytes, rows, cols, &x[..m * cols], m, &mut out);
+            let ran = panel_matmul::<W>(dtype, &bytes, rows, cols, &x[..m * cols], m, &mut out);
             use GgmlDType::*;
-            let expected = matches!(dtype, Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q4K | Q5K | Q6K);
+            let expected = matches!(dtype, Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q4K | Q5K | Q6K)
+                || (q8_0 && dtype == Q8_0);
             assert_eq!(ran, expected, "{dtype:?}: panel path taken");
             if !ran {
                 continue;
@@ -428,4 +427,33 @@ fn avx2_panels_give_each_row_its_own_bits() {
             }
         }
     }
+}
+
+/// The AVX2 panels (8 rows, what CPUs without AVX-512 or AVX-VNNI run for prefill), on any
+/// build with AVX2; Q8_0 is left to the row kernels there.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma",
+    not(feature = "portable-kernels")
+))]
+#[test]
+fn avx2_panels_give_each_row_its_own_bits() {
+    panels_give_each_row_its_own_bits::<panel::V256>(false);
+}
+
+/// The 8-row panels with 256-bit `vpdpbusd` (AVX-VNNI laptops), Q8_0 included.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma",
+    any(
+        all(target_feature = "avx512vnni", target_feature = "avx512vl"),
+        target_feature = "avxvnni"
+    ),
+    not(feature = "portable-kernels")
+))]
+#[test]
+fn vnni256_panels_give_each_row_its_own_bits() {
+    panels_give_each_row_its_own_bits::<panel::V256Vnni>(true);
 }

@@ -3,7 +3,7 @@
 //! Each function computes one weight row against `N` activation rows, unpacking every weight
 //! block into registers once and reusing it `N` times (prefill), which also serves mat-vec
 //! (`N = 1`, decode). Integer products use `_mm256_maddubs_epi16` (u8 × i8 → i16 pairs);
-//! with AVX-512 VNNI the 32-value formats use `vpdpbusd` instead.
+//! with AVX-512 VNNI (and VL) or AVX-VNNI the 32-value formats use `vpdpbusd` instead.
 //!
 //! Safety: every function here reads weight blocks through raw pointers. The safe wrappers in
 //! `mod.rs` check that `w.len()` is exactly `blocks × block_bytes` and that every activation
@@ -39,14 +39,39 @@ unsafe fn hsum(v: __m256) -> f32 {
     _mm_cvtss_f32(s)
 }
 
+/// `acc` plus, in each i32 lane, the sum of the 4 products `u·s` of its bytes (u unsigned,
+/// s signed), exact, in one instruction: `vpdpbusd` of AVX-512 VL or of AVX-VNNI (recent
+/// laptop CPUs without AVX-512), the same operation in two encodings.
+#[cfg(any(
+    all(target_feature = "avx512vnni", target_feature = "avx512vl"),
+    target_feature = "avxvnni"
+))]
+#[inline(always)]
+pub(crate) unsafe fn dpbusd256(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+    #[cfg(all(target_feature = "avx512vnni", target_feature = "avx512vl"))]
+    {
+        _mm256_dpbusd_epi32(acc, u, s)
+    }
+    #[cfg(not(all(target_feature = "avx512vnni", target_feature = "avx512vl")))]
+    {
+        _mm256_dpbusd_avx_epi32(acc, u, s)
+    }
+}
+
 /// Σ over groups of 4 of `u[i] * s[i]` (u unsigned, s signed) as 8 i32 lanes.
 #[inline(always)]
 unsafe fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256i {
-    #[cfg(all(target_feature = "avx512vnni", target_feature = "avx512vl"))]
+    #[cfg(any(
+        all(target_feature = "avx512vnni", target_feature = "avx512vl"),
+        target_feature = "avxvnni"
+    ))]
     {
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+        dpbusd256(_mm256_setzero_si256(), u, s)
     }
-    #[cfg(not(all(target_feature = "avx512vnni", target_feature = "avx512vl")))]
+    #[cfg(not(any(
+        all(target_feature = "avx512vnni", target_feature = "avx512vl"),
+        target_feature = "avxvnni"
+    )))]
     {
         _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
     }
