@@ -103,8 +103,8 @@ impl PromptCache {
                 Ok(true)
             }
             Err(reason) => {
+                // The engine is untouched (or, if it refused the values, holds nothing).
                 let _ = std::fs::remove_file(&path);
-                engine.reset();
                 Err(PromptCacheError::Mismatch { path, reason })
             }
         }

@@ -22,7 +22,7 @@ use std::arch::x86_64::*;
 use rayon::prelude::*;
 
 use super::blocks::{self, f16_at, scale_min_k4, Q8KBlock};
-use super::x86::{absmax32, quant32, Simd32};
+use super::x86::{absmax32, q6k_half, quant32, Simd32};
 
 /// Panels per parallel task: the activations stream once per task from L2.
 const MAX_PANELS_PER_TASK: usize = 4;
@@ -154,8 +154,29 @@ impl Wide for V512 {
     }
 }
 
-/// 8 rows per panel with `vpdpbusd` on 256 bits (AVX-VNNI, or AVX-512 VL): exact for every
-/// format, Q8_0 included. AVX-512 builds use it in tests only.
+/// Whether this build has a 256-bit `vpdpbusd` (AVX-VNNI, or AVX-512 VNNI with VL).
+const HAS_VNNI256: bool = cfg!(any(
+    all(target_feature = "avx512vnni", target_feature = "avx512vl"),
+    target_feature = "avxvnni"
+));
+
+/// 8 rows per panel on 256-bit registers: with `VNNI` (and a build that has it) one
+/// `vpdpbusd` per group, exact for every format; otherwise AVX2's `vpmaddubsw` + `vpmaddwd`,
+/// exact for weight bytes up to 63 (every format but Q8_0). AVX-512 builds use these in
+/// tests only.
+#[cfg_attr(
+    all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"),
+    allow(dead_code)
+)]
+pub(crate) struct Wide256<const VNNI: bool>;
+
+/// The AVX2 panels.
+#[cfg_attr(
+    all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"),
+    allow(dead_code)
+)]
+pub(crate) type V256 = Wide256<false>;
+/// The AVX-VNNI panels.
 #[cfg(any(
     all(target_feature = "avx512vnni", target_feature = "avx512vl"),
     target_feature = "avxvnni"
@@ -164,98 +185,15 @@ impl Wide for V512 {
     all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"),
     allow(dead_code)
 )]
-pub(crate) struct V256Vnni;
+pub(crate) type V256Vnni = Wide256<true>;
 
-#[cfg(any(
-    all(target_feature = "avx512vnni", target_feature = "avx512vl"),
-    target_feature = "avxvnni"
-))]
-impl Wide for V256Vnni {
-    type I = __m256i;
-    type F = __m256;
-    const LANES: usize = 8;
-    const MT: usize = V256::MT;
-    const FULL_BYTES: bool = true;
-    #[inline(always)]
-    unsafe fn zero_i() -> __m256i {
-        V256::zero_i()
-    }
-    #[inline(always)]
-    unsafe fn zero_f() -> __m256 {
-        V256::zero_f()
-    }
-    #[inline(always)]
-    unsafe fn load_i(p: *const u8) -> __m256i {
-        V256::load_i(p)
-    }
-    #[inline(always)]
-    unsafe fn load_f(p: *const f32) -> __m256 {
-        V256::load_f(p)
-    }
-    #[inline(always)]
-    unsafe fn dot4(acc: __m256i, w: __m256i, y: i32) -> __m256i {
-        super::x86::dpbusd256(acc, w, _mm256_set1_epi32(y))
-    }
-    #[inline(always)]
-    unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
-        V256::add_i(a, b)
-    }
-    #[inline(always)]
-    unsafe fn sub_i(a: __m256i, b: __m256i) -> __m256i {
-        V256::sub_i(a, b)
-    }
-    #[inline(always)]
-    unsafe fn mullo_i(a: __m256i, b: __m256i) -> __m256i {
-        V256::mullo_i(a, b)
-    }
-    #[inline(always)]
-    unsafe fn set1_i(v: i32) -> __m256i {
-        V256::set1_i(v)
-    }
-    #[inline(always)]
-    unsafe fn set1_f(v: f32) -> __m256 {
-        V256::set1_f(v)
-    }
-    #[inline(always)]
-    unsafe fn to_f(v: __m256i) -> __m256 {
-        V256::to_f(v)
-    }
-    #[inline(always)]
-    unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
-        V256::fmadd(a, b, c)
-    }
-    #[inline(always)]
-    unsafe fn mul_f(a: __m256, b: __m256) -> __m256 {
-        V256::mul_f(a, b)
-    }
-    #[inline(always)]
-    unsafe fn add_f(a: __m256, b: __m256) -> __m256 {
-        V256::add_f(a, b)
-    }
-    #[inline(always)]
-    unsafe fn sub_f(a: __m256, b: __m256) -> __m256 {
-        V256::sub_f(a, b)
-    }
-    #[inline(always)]
-    unsafe fn store_f(p: *mut f32, v: __m256) {
-        V256::store_f(p, v)
-    }
-}
-
-/// 8 rows per panel on AVX2 (`vpmaddubsw` + `vpmaddwd`). AVX-512 builds use it in tests only.
-#[cfg_attr(
-    all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"),
-    allow(dead_code)
-)]
-pub(crate) struct V256;
-
-impl Wide for V256 {
+impl<const VNNI: bool> Wide for Wide256<VNNI> {
     type I = __m256i;
     type F = __m256;
     const LANES: usize = 8;
     // Two activation rows keep the chains of a tile within the 16 AVX2 registers.
     const MT: usize = 2;
-    const FULL_BYTES: bool = false;
+    const FULL_BYTES: bool = VNNI && HAS_VNNI256;
     #[inline(always)]
     unsafe fn zero_i() -> __m256i {
         _mm256_setzero_si256()
@@ -275,6 +213,13 @@ impl Wide for V256 {
     #[inline(always)]
     unsafe fn dot4(acc: __m256i, w: __m256i, y: i32) -> __m256i {
         let y = _mm256_set1_epi32(y);
+        #[cfg(any(
+            all(target_feature = "avx512vnni", target_feature = "avx512vl"),
+            target_feature = "avxvnni"
+        ))]
+        if VNNI {
+            return super::x86::dpbusd256(acc, w, y);
+        }
         // Pairs of u8·i8 products in i16 are exact while 2·w·128 <= 32767, i.e. for weight
         // bytes below 128: the 4- and 5-bit formats and Q6_K use at most 63 (Q8_0, whose
         // shifted bytes reach 255, is not given to this form).
@@ -284,12 +229,17 @@ impl Wide for V256 {
     #[inline(always)]
     unsafe fn dot4x2(
         s0: &mut __m256i,
-        _: &mut __m256i,
+        s1: &mut __m256i,
         w0: __m256i,
         y0: i32,
         w1: __m256i,
         y1: i32,
     ) {
+        if Self::FULL_BYTES {
+            *s0 = Self::dot4(*s0, w0, y0);
+            *s1 = Self::dot4(*s1, w1, y1);
+            return;
+        }
         // The two groups' pairs add up in i16 first: |sum| <= 4·63·128 = 32256 for the
         // weight bytes this width gets (at most 63), so one widening step serves both.
         let p0 = _mm256_maddubs_epi16(w0, _mm256_set1_epi32(y0));
@@ -749,33 +699,9 @@ impl PanelKernel for DQ6K {
             let qb = &mut q[256 * b..256 * b + 256];
             // SAFETY: `blk` has 210 bytes (ql 0..128, qh 128..192) and `qb` 256.
             unsafe {
-                let p = blk.as_ptr();
                 let o = qb.as_mut_ptr() as *mut __m256i;
-                let (m4, m3, m2) =
-                    (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x03), _mm256_set1_epi8(0x30));
                 for h in 0..2 {
-                    let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
-                    let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
-                    let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
-                    let v = [
-                        _mm256_or_si256(
-                            _mm256_and_si256(ql0, m4),
-                            _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4),
-                        ),
-                        _mm256_or_si256(
-                            _mm256_and_si256(ql1, m4),
-                            _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2),
-                        ),
-                        _mm256_or_si256(
-                            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                            _mm256_and_si256(qh, m2),
-                        ),
-                        _mm256_or_si256(
-                            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2),
-                        ),
-                    ];
-                    for (k, v) in v.into_iter().enumerate() {
+                    for (k, v) in q6k_half(blk.as_ptr(), h).into_iter().enumerate() {
                         _mm256_storeu_si256(o.add(4 * h + k), v);
                     }
                 }

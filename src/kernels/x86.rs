@@ -470,13 +470,30 @@ pub(crate) unsafe fn tile_q5k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
     std::array::from_fn(|n| acc[n] - corr[n])
 }
 
+/// The 6-bit values (0..=63) of half `h` (values `128h..128h + 128`) of the Q6_K block at
+/// `p`, as four registers of 32 in value order: low 4 bits from `ql`, high 2 from `qh`.
+/// Requires the whole 210-byte block at `p`.
+#[inline(always)]
+pub(crate) unsafe fn q6k_half(p: *const u8, h: usize) -> [__m256i; 4] {
+    let (m4, m3, m2) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x03), _mm256_set1_epi8(0x30));
+    let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
+    let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
+    let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
+    [
+        _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)),
+        _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m2)),
+        _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+            _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2),
+        ),
+    ]
+}
+
 /// Q6_K row against `N` Q8_K rows. Same length contract as [`tile32`].
 #[inline(always)]
 pub(crate) unsafe fn tile_q6k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
     let nb = w.len() / Q6_K_BYTES;
-    let m4 = _mm256_set1_epi8(0x0F);
-    let m2 = _mm256_set1_epi8(0x30);
-    let m3 = _mm256_set1_epi8(0x03);
     let mut acc = [0f32; N];
     let xp: [*const Q8KBlock; N] = std::array::from_fn(|n| xs[n].as_ptr());
     for b in 0..nb {
@@ -490,27 +507,7 @@ pub(crate) unsafe fn tile_q6k<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) ->
         }
         let mut isum = [_mm256_setzero_si256(); N];
         for h in 0..2 {
-            let ql0 = _mm256_loadu_si256(p.add(64 * h) as *const __m256i);
-            let ql1 = _mm256_loadu_si256(p.add(64 * h + 32) as *const __m256i);
-            let qh = _mm256_loadu_si256(p.add(128 + 32 * h) as *const __m256i);
-            let q = [
-                _mm256_or_si256(
-                    _mm256_and_si256(ql0, m4),
-                    _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(ql1, m4),
-                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                    _mm256_and_si256(qh, m2),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2),
-                ),
-            ];
+            let q = q6k_half(p, h);
             for (k, &qk) in q.iter().enumerate() {
                 let g = 8 * h + 2 * k;
                 let scale = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
