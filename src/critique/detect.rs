@@ -349,9 +349,15 @@ re!(
     ASK_STRONG,
     r"(?i)想请您|请您|麻烦您|能否请您|您能否|您是否方便|您能不能|能不能请您|请教|想听听您|帮我(?:引荐|协调|判断|看看|申请|争取|推荐|约)|帮忙(?:协调|判断|看看|申请|引荐)|批一下|您看是|是您来|引荐|出面|拍板|您看这个|\b(?:could you|can you|would you|will you|could I get|can I get|I'd like to ask you|I'd value your|should we|please (?:approve|advise|help|introduce|join)|introduce me|your take|advise (?:whether|on|if)|help me (?:judge|decide|with)|would you prefer)\b"
 );
+// An open request for advice (请教) is a full ask: the talk tells salespeople to ask about
+// things big and small.
+re!(
+    ADVICE,
+    r"(?i)怎么办|怎么处理|该怎么|有什么(?:好)?办法|您看|您觉得|您怎么看|\b(?:what should I do|any ideas|what do you think|what would you suggest|how would you|your advice|any advice)\b"
+);
 re!(
     ASK_WEAK,
-    r"(?i)怎么办|怎么处理|该怎么|有什么(?:好)?办法|您看|您觉得|能不能|可不可以|需要(?:您|更多|资源|支持)|给句话|管不管|\b(?:what should I do|any ideas|what do you think|what would you suggest|I need|need your|need more|do something about)\b"
+    r"(?i)能不能|可不可以|需要(?:您|更多|资源|支持)|给句话|管不管|\b(?:I need|need your|need more|do something about)\b"
 );
 re!(QUESTION_TO_BOSS, r"(?i)[您你]|\byou\b");
 
@@ -359,11 +365,15 @@ fn ask(doc: &Doc) -> (Status, Option<Evidence>) {
     if let Some(b) = doc.first(&ASK_STRONG) {
         return (Status::Met, doc.evidence_at(b));
     }
-    let weak = doc
-        .matches(&ASK_WEAK, &never)
-        .into_iter()
-        .find(|&(b, m)| !(m == "您看" && doc.text[b + m.len()..].starts_with('着')));
-    if let Some((b, _)) = weak {
+    // "您看着办" hands the problem over; "还能怎么办" is a complaint: neither asks.
+    let advice = doc.matches(&ADVICE, &never).into_iter().find(|&(b, m)| {
+        !(m == "您看" && doc.text[b + m.len()..].starts_with('着'))
+            && !doc.text[..b].ends_with("还能")
+    });
+    if let Some((b, _)) = advice {
+        return (Status::Met, doc.evidence_at(b));
+    }
+    if let Some((b, _)) = doc.matches(&ASK_WEAK, &never).into_iter().next() {
         return (Status::Partial, doc.evidence_at(b));
     }
     // A question addressed to the boss is at least a vague ask.
@@ -433,14 +443,32 @@ re!(
     r"(?i)下周|下个月|月底|周[一二三四五六日天]前|还有[^。！？]{0,4}(?:天|周|个月|时间)|提前|季度末|\d+号|\d+日前|[一二两三四五六七八九十]+(?:天|周|个月)(?:后|内)|前答复|前给到|截止是|\b(?:next (?:week|month|quarter|monday|tuesday|wednesday|thursday|friday)|by (?:monday|tuesday|wednesday|thursday|friday|the \d+\w*|end of|next)|in the next|within|ends? in|there's (?:still )?time|we have (?:about )?\w+ (?:days|weeks)|ahead of|in advance|the \d+(?:st|nd|rd|th)|on the \d+\w*)\b"
 );
 
+// The boss has heard about it before: the talk's "平时不打招呼，然后到关键期了" is the opposite.
+re!(
+    PRIOR,
+    r"(?i)(?:上次|上周|之前|前几天|前两天|早先|月初|周会上|一直)[^。！？]{0,12}(?:跟|向|和|给)[您你][^。！？]{0,8}(?:汇报|提|说|同步|聊|报备|讲)|(?:跟|向|和)[您你](?:汇报|提|说|同步|报备)过|如您所知|接着上次|继续跟您同步|\b(?:as I mentioned|as we discussed|as I flagged|following up on|follow-up on|since (?:our|my) last|I (?:told|updated|briefed|flagged to|warned) you|(?:we|you and I) (?:discussed|talked about)|in my last update|per our)\b"
+);
+
+re!(
+    ROUTINE,
+    r"(?i)同步一下|同步下|汇报一下|汇报下|例行|本周进展|本月情况|\b(?:FYI|quick update|status update|weekly update|monthly update)\b"
+);
+
 fn timing(doc: &Doc) -> (Status, Option<Evidence>) {
+    if let Some(b) = doc.first(&PRIOR) {
+        return (Status::Met, doc.evidence_at(b));
+    }
     let late = doc.first(&LATE);
     let early = doc.first(&EARLY);
     match (early, late) {
         (Some(b), None) => (Status::Met, doc.evidence_at(b)),
         (Some(_), Some(l)) => (Status::Partial, doc.evidence_at(l)),
         (None, Some(l)) => (Status::Missing, doc.evidence_at(l)),
-        (None, None) => (Status::Missing, None),
+        // A routine update with nothing urgent is the talk's 平时打招呼.
+        (None, None) => match doc.first(&ROUTINE) {
+            Some(b) => (Status::Met, doc.evidence_at(b)),
+            None => (Status::Missing, None),
+        },
     }
 }
 
@@ -448,11 +476,17 @@ fn timing(doc: &Doc) -> (Status, Option<Evidence>) {
 
 re!(
     DEPT,
-    r"(?i)财务|法务|交付|研发|售前|服务部|售后部|商务部|合规|风控|审批|特批|流程|跨部门|周边部门|总监|\b(?:finance|legal|R&D|engineering|delivery team|presales|pre-sales|solutions team|customer success|support|deal desk|service council|compliance|process|approval|exception|sign-off|policy|leadership)\b"
+    r"(?i)财务|法务|交付|研发|售前|服务部|售后|商务部|合规|风控|跨部门|周边部门|\b(?:finance|legal|R&D|engineering|delivery team|presales|pre-sales|solutions team|customer success|support|deal desk|service council|compliance)\b"
 );
 re!(
     CARE,
-    r"(?i)打过招呼|按流程|为难|夹在中间|不太合适|不想让|考虑到|盯得|理解|风控考虑|听听您的意见|走[^。！？]{0,4}流程|沟通过|通过气|越级|\b(?:looped in|briefed|heads-up|normal process|through the (?:normal|usual|proper)|awkward (?:spot|position)|put you in|go around you|on my own|managing risk|I understand|don't want to|wouldn't be right|watches|aligned with|checked with|needs? (?:his|her|their) sign-off)\b"
+    r"(?i)打过招呼|为难|夹在中间|不太合适|不想让|考虑到|盯得|理解|风控考虑|听听您的意见|沟通过|通过气|对齐|越级|\b(?:looped in|briefed|heads-up|awkward (?:spot|position)|put you in|go around you|managing risk|I understand|don't want to|wouldn't be right|watches|aligned with|checked with|needs? (?:his|her|their) sign-off)\b"
+);
+// A position the boss can defend to management: what a price or terms buy, the margin or
+// floor, the case to take upstairs ("你是不是偷懒了，导致咱们那个报价啊报的上不去").
+re!(
+    DEFEND,
+    r"(?i)毛利|利润|底线|换来|换取|作为交换|交换条件|预付|首付|[两三四五]年(?:的)?(?:合同|框架|协议|独家)|向上(?:汇报|交代|解释)|跟上面|好交代|交代得过去|测算|\b(?:margins?|profit|floor|in exchange|in return|trade (?:for|off)|prepay\w*|multi-year|three-year|defend|justify|upstairs|your management|to leadership|the model)\b"
 );
 
 fn politics(doc: &Doc, tone: Status) -> (Status, Option<Evidence>) {
@@ -460,11 +494,47 @@ fn politics(doc: &Doc, tone: Status) -> (Status, Option<Evidence>) {
         // Naming other teams only to blame them is the opposite of political awareness.
         return (Status::Missing, None);
     }
+    if let Some(b) = doc.first(&DEFEND) {
+        return (Status::Met, doc.evidence_at(b));
+    }
     match (doc.first(&DEPT), doc.first(&CARE)) {
         (Some(_), Some(c)) => (Status::Met, doc.evidence_at(c)),
         (Some(d), None) => (Status::Partial, doc.evidence_at(d)),
         (None, Some(c)) => (Status::Partial, doc.evidence_at(c)),
         (None, None) => (Status::Missing, None),
+    }
+}
+
+// ---------------------------------------------------------------- skip-level: chain
+
+// Asking your boss's boss for something only your own boss should grant (越级).
+re!(
+    OVERREACH,
+    r"(?i)资源|特批|批一下|批个|批到|审批|折扣|特价|预算|名额|人手|加人|调人|出面|拍板|协调|给我(?:配|加|批|调)|帮我(?:争取|申请|说句话|推荐)|\b(?:approve|approval|resources?|headcount|budget|discount|exception|sign off|step in|assign|extra (?:people|engineers?|support)|put in a word|recommend me)\b"
+);
+// Going through your own boss: the request is theirs to make, or already made.
+re!(
+    VIA_BOSS,
+    r"(?i)(?:跟|和|向)(?:我们|我的)?(?:直属)?(?:领导|经理|[张李刘陈周]总)[^。！？]{0,6}(?:商量|对齐|汇报|申请|沟通)|我(?:们)?领导(?:已经|会|那边)|\b(?:with my (?:boss|manager)|through my (?:boss|manager)|my (?:boss|manager) (?:is|has|will|and I))\b"
+);
+
+/// `chain`: asks of your boss's boss stay on advice; a request for resources, approvals or
+/// exceptions over your own boss's head is missing.
+fn chain(doc: &Doc) -> (Status, Option<Evidence>) {
+    let asks = |i: usize| {
+        let t = doc.sent_text(i);
+        ASK_STRONG.is_match(t) || ASK_WEAK.is_match(t) || ADVICE.is_match(t)
+    };
+    for i in 0..doc.sents.len() {
+        let t = doc.sent_text(i);
+        if asks(i) && OVERREACH.is_match(t) && !VIA_BOSS.is_match(t) {
+            let (s, e) = doc.sents[i];
+            return (Status::Missing, Some(doc.evidence_span(s, e)));
+        }
+    }
+    match (0..doc.sents.len()).find(|&i| asks(i)) {
+        Some(i) => (Status::Met, Some(doc.evidence_span(doc.sents[i].0, doc.sents[i].1))),
+        None => (Status::Met, None),
     }
 }
 
@@ -616,6 +686,23 @@ fn forward(doc: &Doc) -> (Status, Option<Evidence>) {
 }
 
 // ---------------------------------------------------------------- entry point
+
+/// Runs the detectors of `rubric` over `text`: [`assess`] for its kind, with `chain` in
+/// place of `ask` for the skip-level rubric.
+pub fn assess_rubric(
+    text: &str,
+    rubric: super::Rubric,
+    lang: Lang,
+) -> Vec<(String, Status, Option<Evidence>)> {
+    let mut out = assess(text, rubric.kind(), lang);
+    if rubric == super::Rubric::SkipLevel {
+        let (st, ev) = chain(&Doc::new(text));
+        for v in out.iter_mut().filter(|v| v.0 == "ask") {
+            *v = ("chain".to_string(), st, ev.clone());
+        }
+    }
+    out
+}
 
 /// Runs the detectors of `kind`'s rubric over `text` (a whole draft or one spoken turn):
 /// one `(criterion id, status, evidence)` per criterion, in rubric order. No model.

@@ -24,12 +24,13 @@ pub mod with_engine;
 use crate::lang::Lang;
 use serde::{Deserialize, Serialize};
 
-pub use detect::assess;
+pub use detect::{assess, assess_rubric};
 pub use kind::detect_kind;
 pub use model::{critique_with_model, rewrite_with_model, CritiqueModel};
 pub use principles::PrincipleSource;
 pub use rewrite::{deterministic_rewrite, extract_facts, missing_facts};
-pub use score::score;
+pub use rubric::Rubric;
+pub use score::{score, score_rubric};
 
 /// Longest draft accepted, in characters.
 pub const MAX_DRAFT_CHARS: usize = 20_000;
@@ -159,6 +160,10 @@ pub struct CriterionResult {
     pub advice: String,
     /// Why: principles of the talk.
     pub principles: Vec<PrincipleRef>,
+    /// True when the criterion is general practice, not from the talk (it then has no
+    /// principles and weighs little).
+    #[serde(default)]
+    pub general_practice: bool,
 }
 
 /// The whole critique of a draft.
@@ -284,6 +289,7 @@ pub(crate) fn build<K: PrincipleSource + ?Sized>(
         .map(|(id, status, evidence)| CriterionResult {
             advice: rubric::advice(&id, status, lang),
             principles: principles::refs_for(kb, &id),
+            general_practice: rubric::criterion(&id).is_some_and(|c| !c.from_talk()),
             id,
             status,
             evidence,

@@ -57,6 +57,13 @@ pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
         for line in wrap(&r.advice, body_w) {
             out.push_str(&format!("{indent}{line}\n"));
         }
+        if r.general_practice {
+            let text = lang.pick(
+                "依据：通用做法，非出自讲话（权重较低）",
+                "Why: general practice, not from the talk (weighted low)",
+            );
+            out.push_str(&format!("{indent}{}\n", p.paint(text, Style::Dim)));
+        }
         for pr in &r.principles {
             let label = lang.pick("依据：", "Why: ");
             let text = format!("{label}{} {}", pr.id, quote(&pr.quote, Lang::Zh));

@@ -1,7 +1,10 @@
-//! The two rubrics: criterion names, weights, definitions, advice and placeholders,
-//! in Chinese and English.
+//! The rubrics: criterion names, weights, definitions, advice, placeholders and the
+//! passages of the talk each criterion rests on, in Chinese and English.
+//!
+//! A criterion with passages is the talk's; one without is general practice, not from the
+//! talk, shown as such and weighted at most [`GENERAL_MAX_WEIGHT`].
 
-use super::Status;
+use super::{DraftKind, Status};
 use crate::lang::Lang;
 
 /// One criterion of a rubric.
@@ -31,9 +34,19 @@ pub struct Criterion {
     pub slot_zh: &'static str,
     /// Placeholder for the fact to add, English (`[add: …]`).
     pub slot_en: &'static str,
+    /// Verbatim passages of the transcript (line 4) the criterion rests on; empty for
+    /// general practice.
+    pub passages: &'static [&'static str],
 }
 
+/// Most weight a general-practice criterion (no passage of the talk) may carry.
+pub const GENERAL_MAX_WEIGHT: u8 = 10;
+
 impl Criterion {
+    /// Does it rest on the talk (has passages)? If not, it is general practice.
+    pub fn from_talk(&self) -> bool {
+        !self.passages.is_empty()
+    }
     /// The short name in `lang`.
     pub fn name(&self, lang: Lang) -> &'static str {
         lang.pick(self.name_zh, self.name_en)
@@ -71,6 +84,10 @@ pub const HELP: [Criterion; 7] = [
         fix_en: "Open with one or two sentences naming the customer, the stage and the key numbers (value, discount, deadline) so your boss can judge.",
         slot_zh: "客户名称、项目阶段和关键数字",
         slot_en: "customer, stage and key numbers",
+        passages: &[
+            "现在现状是什么样子的",
+            "你领导也不了解你的境况的话，实际上公司的资源很难调动给你",
+        ],
     },
     Criterion {
         id: "effort",
@@ -85,20 +102,25 @@ pub const HELP: [Criterion; 7] = [
         fix_en: "Add what you have already done or tried (who you met, what you sent, what happened) so it does not read as handing the problem up.",
         slot_zh: "你已经尝试过的办法",
         slot_en: "what you have already tried",
+        passages: &["我是做了什么努力啊", "无非就是求助，无非就是诉苦啊"],
     },
     Criterion {
         id: "ask",
         weight: 20,
-        name_zh: "明确请求",
+        name_zh: "开口请求或请教",
         name_en: "Ask",
-        def_zh: "向领导提出具体请求：要一个决定、一项资源、一次引荐或一个建议",
-        def_en: "a specific request to the boss: a decision, a resource, an introduction or advice",
-        good_zh: "请求明确，领导知道你要他做什么。",
-        good_en: "The ask is clear: your boss knows what you need from them.",
-        fix_zh: "把“怎么办”换成一个具体请求：要领导做哪个决定、给哪项资源、引荐谁，或在两个方案里帮你选。",
-        fix_en: "Replace \"what should I do\" with a specific request: which decision, which resource, which introduction, or which of two options.",
-        slot_zh: "你希望领导做的具体决定或支持",
-        slot_en: "the specific decision or support you need",
+        def_zh: "开口找领导：提出具体请求（一个决定、一项资源、一次引荐），或认真地请教他的意见",
+        def_en: "speaks up to the boss: a specific request (a decision, a resource, an introduction) or an earnest request for their advice",
+        good_zh: "开口明确：领导知道你要他做什么，或想听他什么意见。",
+        good_en: "You speak up clearly: your boss knows what you need from them or what advice you want.",
+        fix_zh: "直接开口：说清要领导做哪个决定、给哪项资源、引荐谁，或者就认真请教一句“您看这件事怎么处理更好？”",
+        fix_en: "Speak up: say which decision, resource or introduction you need, or simply ask for their advice: \"How would you handle this?\"",
+        slot_zh: "你希望领导给的决定、支持或意见",
+        slot_en: "the decision, support or advice you want from your boss",
+        passages: &[
+            "我建议大家有问题就勇敢地打电话跟领导讲",
+            "所以最好的方法是有事情就认真地请教，大事情小事情",
+        ],
     },
     Criterion {
         id: "plan",
@@ -113,6 +135,7 @@ pub const HELP: [Criterion; 7] = [
         fix_en: "Say what you will do next and what the fallback is if it fails, so your boss picks an option instead of solving it for you.",
         slot_zh: "你的下一步和备选方案",
         slot_en: "your next step and your fallback",
+        passages: &["下一步要怎么做，如果做得不好的话，我们有什么 backup"],
     },
     Criterion {
         id: "tone",
@@ -127,42 +150,77 @@ pub const HELP: [Criterion; 7] = [
         fix_en: "Drop the venting and blame; turn feelings into facts: what the customer asked for, where the other team is stuck.",
         slot_zh: "把抱怨改成事实和请求",
         slot_en: "restate the complaint as facts and a request",
+        passages: &["无非就是求助，无非就是诉苦啊，那你领导印象里你这人就是不行对不对啊？"],
     },
     Criterion {
         id: "timing",
         weight: 10,
-        name_zh: "时机",
+        name_zh: "不临时抱佛脚",
         name_en: "Timing",
-        def_zh: "提前提出，给领导留出行动时间，而不是最后一刻或事后才说",
-        def_en: "raised with time to act, not at the last minute or after the fact",
-        good_zh: "提前说了截止时间，领导还有时间出手。",
-        good_en: "You raise it with a deadline that still leaves your boss time to act.",
-        fix_zh: "写明截止时间，并尽量提前开口；明天就要结果或事情已经定了才说，领导很难帮上忙。",
-        fix_en: "State the deadline and raise it early; asking the day before, or after the fact, leaves your boss nothing to work with.",
-        slot_zh: "截止时间，以及领导还有多少时间可以出手",
-        slot_en: "the deadline and how much time is left to act",
+        def_zh: "不是到了关键期才第一次找领导：提到之前跟领导同步过，或在还来得及的时候就提出",
+        def_en: "not turning up only at the critical moment: refers to earlier updates to the boss, or raises it while there is still time",
+        good_zh: "看得出领导平时就知道这件事，不是到关键期才第一次听说。",
+        good_en: "Your boss has clearly heard about this before; it is not news sprung at the critical moment.",
+        fix_zh: "之前跟领导提过就点出来（“上周跟您汇报过……”）；没提过的话，在还来得及时就说，别等到关键期才第一次找他。",
+        fix_en: "If you told your boss about it before, say so (\"As I mentioned last week…\"); if not, raise it while there is still time, not for the first time at the crunch.",
+        slot_zh: "之前跟领导同步过的情况，或离关键节点还有多久",
+        slot_en: "when you last updated your boss on it, or how long until the crunch",
+        passages: &[
+            "领导也不知道你在干什么，然后项目到关键期了啊",
+            "平时不不不打招呼，然后到关键期了就说领导上啊，公司资源上啊",
+        ],
     },
     Criterion {
         id: "politics",
         weight: 10,
-        name_zh: "内部协同",
+        name_zh: "领导的处境",
         name_en: "Politics",
-        def_zh: "考虑到周边部门、公司流程和领导的处境",
-        def_en: "awareness of other departments, process and the boss's position",
-        good_zh: "考虑到了周边部门、流程和领导的处境，不会让领导替你收拾局面。",
-        good_en: "You account for other departments, process and your boss's position.",
-        fix_zh: "说明涉及哪些部门（财务、法务、交付、研发）、要走什么流程，以及你如何避免让领导为难。",
-        fix_en: "Say which teams are involved (finance, legal, delivery, R&D), which process applies, and how you avoid putting your boss in a difficult spot.",
-        slot_zh: "涉及的部门和流程，以及你已经打过的招呼",
-        slot_en: "the teams and process involved, and who you have already briefed",
+        def_zh: "考虑领导在公司里的处境：给他一个能向管理层交代的立场（价格、条款换来了什么，底线在哪），不和周边部门闹出乱子",
+        def_en: "thinks of the boss's position in the company: gives them a position they can defend to management (what a price or terms buy, where the floor is) and causes no trouble with peer departments",
+        good_zh: "替领导想好了怎么向上交代，也顾及了周边部门，领导不用替你收拾局面。",
+        good_en: "You give your boss a position they can defend upstairs and you keep peer departments on side.",
+        fix_zh: "替领导准备好向上交代的理由：这个价格或条款换来了什么、毛利或底线在哪；涉及周边部门的，说明你已经和他们打过招呼。",
+        fix_en: "Give your boss the case they can take upstairs: what the price or terms buy and where the margin or floor is; if other departments are involved, say you have already briefed them.",
+        slot_zh: "领导向上交代的理由（换来了什么、底线在哪），以及已打过招呼的部门",
+        slot_en: "the case your boss can take upstairs (what it buys, the floor), and who you have briefed",
+        passages: &[
+            "你是不是偷懒了，导致咱们那个报价啊报的上不去",
+            "但是你跟周边部门关系处得非常的不好",
+            "甚至是资源求助的时候，没有考虑到政治的影响啊",
+        ],
     },
 ];
+
+/// The criterion that replaces `ask` when the listener is your boss's boss.
+const CHAIN: Criterion = Criterion {
+    id: "chain",
+    weight: 20,
+    name_zh: "不越级",
+    name_en: "Chain",
+    def_zh: "向领导的领导汇报、请教，但不越过直属领导向他要决定、资源或特批",
+    def_en: "reports to and seeks the advice of your boss's boss, without asking them over your own boss's head for decisions, resources or exceptions",
+    good_zh: "只汇报和请教，没有越过直属领导伸手要东西。",
+    good_en: "You report and ask for perspective; nothing is asked over your boss's head.",
+    fix_zh: "别在领导的领导面前直接要资源或特批：这类请求先和直属领导谈；这里可以改成请教他的看法。",
+    fix_en: "Don't ask your boss's boss for resources or exceptions directly: take that to your own boss first; here, ask for their perspective instead.",
+    slot_zh: "想请教他的问题（而不是要资源）",
+    slot_en: "a question for their perspective (not a request for resources)",
+    passages: &[
+        "甚至是资源求助的时候，没有考虑到政治的影响啊",
+        "办事的时候不考虑场合",
+        "加2领导啊，就是你领导的领导啊，是你最重要的客户",
+    ],
+};
+
+/// The skip-level rubric (talking to your boss's boss): the help rubric with [`CHAIN`]
+/// in place of `ask`.
+pub const SKIP_LEVEL: [Criterion; 7] = [HELP[0], HELP[1], CHAIN, HELP[3], HELP[4], HELP[5], HELP[6]];
 
 /// The thank-you-note rubric.
 pub const THANKS: [Criterion; 6] = [
     Criterion {
         id: "specific",
-        weight: 20,
+        weight: 10,
         name_zh: "具体事件",
         name_en: "Specific",
         def_zh: "写出领导帮助或纠正你的一件具体的事",
@@ -173,10 +231,11 @@ pub const THANKS: [Criterion; 6] = [
         fix_en: "Name one concrete episode: when, which customer or deal, what your leader did or said.",
         slot_zh: "领导帮助或纠正你的一件具体的事",
         slot_en: "one specific time your leader helped or corrected you",
+        passages: &[],
     },
     Criterion {
         id: "attribution",
-        weight: 25,
+        weight: 30,
         name_zh: "成长归因",
         name_en: "Attribution",
         def_zh: "把自己的成长或学到的东西归因给领导",
@@ -187,41 +246,47 @@ pub const THANKS: [Criterion; 6] = [
         fix_en: "Say what you learned from your leader and how you grew because of them: this is the part that moves people.",
         slot_zh: "你从领导那里学到的东西",
         slot_en: "what you learned from your leader",
+        passages: &[
+            "前提是你要把你的成长归因给你的领导",
+            "如果你学会把自己的成长归因给你的领导的话，你就是你领导的人生的一部分。",
+        ],
     },
     Criterion {
         id: "impact",
         weight: 15,
-        name_zh: "变化与结果",
+        name_zh: "让他看到成长",
         name_en: "Impact",
-        def_zh: "说明之后发生的变化：现在会用的能力、拿到的结果",
-        def_en: "what has changed since: a skill now used, a result",
-        good_zh: "写出了之后的变化和结果，感谢有了分量。",
-        good_en: "You show what changed since and what it led to.",
+        def_zh: "让领导看到你的成长：现在会用的能力、坚持下来的结果",
+        def_en: "lets the leader see the growth: a skill now used, a result, having kept going",
+        good_zh: "写出了之后的变化和结果，领导能看到你的成长。",
+        good_en: "You show what changed since, so your leader can see you have grown.",
         fix_zh: "补上后来的变化：现在你会怎么做、因此拿下了什么结果。",
         fix_en: "Add what changed since: what you now do differently and what it led to.",
         slot_zh: "之后你的变化或拿到的结果",
         slot_en: "what changed since, or the result it led to",
+        passages: &["让你的领导 get 到你有成长啊", "我现在能坚持下来"],
     },
     Criterion {
         id: "sincere",
-        weight: 15,
+        weight: 20,
         name_zh: "真诚",
         name_en: "Sincere",
-        def_zh: "不是空洞的吹捧，也不顺带提要求",
-        def_en: "not generic flattery, not a request piggy-backed on the thanks",
+        def_zh: "认认真真地感谢，不是空洞的吹捧或客套（不顺带提要求是我们的补充，非讲话内容）",
+        def_en: "earnest thanks, not generic flattery or formula (no request tucked in: our addition, not the talk's)",
         good_zh: "真诚，不吹捧，也没有夹带请求。",
         good_en: "It is sincere: no flattery, no request tucked in.",
         fix_zh: "删掉空泛的夸奖和顺带的请求（调薪、推荐、资源），请求另找时间单独说。",
         fix_en: "Cut the generic praise and any tucked-in request (a raise, a referral, resources); ask for those separately.",
         slot_zh: "用具体的事代替夸奖",
         slot_en: "replace the praise with a specific episode",
+        passages: &["有几个人认认真真地感谢过提醒你的前辈或者是领导"],
     },
     Criterion {
         id: "occasion",
-        weight: 10,
+        weight: 20,
         name_zh: "时间节点",
         name_en: "Occasion",
-        def_zh: "挂在一个节点上：年终、签单、周年、晋升",
+        def_zh: "挂在一个关键节点上：年终、签单、周年、晋升",
         def_en: "tied to a milestone: year-end, a deal closed, an anniversary",
         good_zh: "挂在一个关键节点上，感谢来得自然。",
         good_en: "It is tied to a milestone, so the thanks feels natural.",
@@ -229,10 +294,11 @@ pub const THANKS: [Criterion; 6] = [
         fix_en: "Tie it to a milestone: year-end, a signed deal, a go-live, an anniversary or a promotion.",
         slot_zh: "这次感谢的节点（年终、签单、周年……）",
         slot_en: "the milestone (year-end, a signed deal, an anniversary…)",
+        passages: &["在关键节点，年终碎尾的时候，要学会发感谢啊"],
     },
     Criterion {
         id: "forward",
-        weight: 15,
+        weight: 5,
         name_zh: "展望",
         name_en: "Forward",
         def_zh: "给出面向未来的具体承诺",
@@ -243,20 +309,84 @@ pub const THANKS: [Criterion; 6] = [
         fix_en: "Close with a concrete commitment: what you will take on next, how you will keep using or pass on what you learned.",
         slot_zh: "接下来你会怎么做",
         slot_en: "what you will do next",
+        passages: &[],
     },
 ];
 
-/// The rubric of a kind.
-pub fn rubric(kind: super::DraftKind) -> &'static [Criterion] {
-    match kind {
-        super::DraftKind::Help => &HELP,
-        super::DraftKind::Thanks => &THANKS,
+/// Which set of criteria scores a draft or a role-play turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rubric {
+    /// A help request or request for advice to your boss.
+    Help,
+    /// A thank-you note.
+    Thanks,
+    /// Talking to your boss's boss: reporting and asking for perspective, not for
+    /// resources over your boss's head.
+    SkipLevel,
+}
+
+impl Rubric {
+    /// Every rubric.
+    pub const ALL: [Rubric; 3] = [Rubric::Help, Rubric::Thanks, Rubric::SkipLevel];
+
+    /// `help`, `thanks` or `skip-level` (as written in scenario files).
+    pub fn code(self) -> &'static str {
+        match self {
+            Rubric::Help => "help",
+            Rubric::Thanks => "thanks",
+            Rubric::SkipLevel => "skip-level",
+        }
+    }
+
+    /// Parses [`Rubric::code`].
+    pub fn parse(s: &str) -> Option<Rubric> {
+        Rubric::ALL.into_iter().find(|r| r.code() == s.trim())
+    }
+
+    /// The kind of draft its detectors read it as.
+    pub fn kind(self) -> DraftKind {
+        match self {
+            Rubric::Thanks => DraftKind::Thanks,
+            Rubric::Help | Rubric::SkipLevel => DraftKind::Help,
+        }
+    }
+
+    /// Its criteria, in output order.
+    pub fn criteria(self) -> &'static [Criterion] {
+        match self {
+            Rubric::Help => &HELP,
+            Rubric::Thanks => &THANKS,
+            Rubric::SkipLevel => &SKIP_LEVEL,
+        }
+    }
+
+    /// Its criterion ids, in output order.
+    pub fn ids(self) -> &'static [&'static str] {
+        match self {
+            Rubric::Help => &crate::kb::HELP_CRITERIA,
+            Rubric::Thanks => &crate::kb::THANKS_CRITERIA,
+            Rubric::SkipLevel => &crate::kb::SKIP_LEVEL_CRITERIA,
+        }
     }
 }
 
-/// Looks a criterion up by id in either rubric.
+impl From<DraftKind> for Rubric {
+    fn from(kind: DraftKind) -> Rubric {
+        match kind {
+            DraftKind::Help => Rubric::Help,
+            DraftKind::Thanks => Rubric::Thanks,
+        }
+    }
+}
+
+/// The rubric of a kind.
+pub fn rubric(kind: DraftKind) -> &'static [Criterion] {
+    Rubric::from(kind).criteria()
+}
+
+/// Looks a criterion up by id in any rubric.
 pub fn criterion(id: &str) -> Option<&'static Criterion> {
-    HELP.iter().chain(THANKS.iter()).find(|c| c.id == id)
+    HELP.iter().chain(THANKS.iter()).chain(std::iter::once(&CHAIN)).find(|c| c.id == id)
 }
 
 /// The advice for a verdict, in `lang`: what works when met, what to fix otherwise.
@@ -305,12 +435,38 @@ mod tests {
 
     #[test]
     fn weights_add_up_and_ids_match_kb() {
-        assert_eq!(HELP.iter().map(|c| c.weight as u32).sum::<u32>(), 100);
-        assert_eq!(THANKS.iter().map(|c| c.weight as u32).sum::<u32>(), 100);
-        let help: Vec<_> = HELP.iter().map(|c| c.id).collect();
-        let thanks: Vec<_> = THANKS.iter().map(|c| c.id).collect();
-        assert_eq!(help, crate::kb::HELP_CRITERIA);
-        assert_eq!(thanks, crate::kb::THANKS_CRITERIA);
+        for r in Rubric::ALL {
+            let c = r.criteria();
+            assert_eq!(c.iter().map(|c| c.weight as u32).sum::<u32>(), 100, "{r:?}");
+            assert_eq!(c.iter().map(|c| c.id).collect::<Vec<_>>(), r.ids(), "{r:?}");
+            assert_eq!(Rubric::parse(r.code()), Some(r));
+        }
+        assert_eq!(Rubric::parse("praise"), None);
+    }
+
+    /// Every passage is verbatim in the transcript; general practice weighs little and
+    /// less than the talk's criteria together.
+    #[test]
+    fn criteria_rest_on_the_talk_or_weigh_little() {
+        let transcript = include_str!("../../knowledge/source/transcript-zh.txt");
+        for r in Rubric::ALL {
+            let (mut talk, mut general) = (0u32, 0u32);
+            for c in r.criteria() {
+                for p in c.passages {
+                    assert!(transcript.contains(p), "{}: not in the transcript: {p}", c.id);
+                }
+                if c.from_talk() {
+                    talk += c.weight as u32;
+                } else {
+                    assert!(c.weight <= GENERAL_MAX_WEIGHT, "{} weighs {}", c.id, c.weight);
+                    general += c.weight as u32;
+                }
+            }
+            assert!(general * 4 <= talk, "{r:?}: general {general} vs talk {talk}");
+        }
+        for id in ["specific", "forward"] {
+            assert!(!criterion(id).unwrap().from_talk(), "{id}");
+        }
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! The 0–100 score: criterion weights times credit (met 1, partial 0.5, missing 0).
 
-use super::{rubric, DraftKind, Status};
+use super::{rubric::Rubric, DraftKind, Status};
 
 /// Weighted score of a set of verdicts for `kind` (criteria not in the rubric are ignored).
 pub fn score(kind: DraftKind, verdicts: &[(&str, Status)]) -> u8 {
+    score_rubric(kind.into(), verdicts)
+}
+
+/// Weighted score of a set of verdicts on `rubric` (criteria not in it are ignored).
+pub fn score_rubric(rubric: Rubric, verdicts: &[(&str, Status)]) -> u8 {
     let mut total = 0.0f32;
     let mut got = 0.0f32;
-    for c in rubric::rubric(kind) {
+    for c in rubric.criteria() {
         total += c.weight as f32;
         if let Some((_, s)) = verdicts.iter().find(|(id, _)| *id == c.id) {
             got += c.weight as f32 * s.credit();

@@ -96,6 +96,7 @@ fn kb() -> Vec<Principle> {
         donts: vec![],
         criteria: criteria.iter().map(|s| s.to_string()).collect(),
         tags: vec![],
+        ..Default::default()
     };
     vec![
         p(

@@ -1,7 +1,11 @@
 //! Parsing and validation of the knowledge files: every problem is reported with the file
 //! and line it comes from, and the same checks guard loading.
 
-use super::types::{Bilingual, Principle, Scenario, HELP_CRITERIA, THANKS_CRITERIA};
+use super::types::{
+    Bilingual, Claim, Passage, Principle, Scenario, HELP_CRITERIA, SKIP_LEVEL_CRITERIA,
+    THANKS_CRITERIA,
+};
+use crate::critique::rubric::{self, Rubric};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -173,10 +177,30 @@ struct RawBi {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawPassage {
+    line: Spanned<i64>,
+    text: Spanned<String>,
+}
+
+/// One `[[summary]]` sentence.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaim {
+    zh: Option<Spanned<String>>,
+    en: Option<Spanned<String>>,
+    #[serde(default)]
+    passages: Vec<RawPassage>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawPrinciple {
     id: Spanned<String>,
     title: Spanned<RawBi>,
-    summary: Spanned<RawBi>,
+    #[serde(default)]
+    summary: Vec<Spanned<RawClaim>>,
+    beyond_talk: Option<Spanned<RawBi>>,
+    note: Option<Spanned<RawBi>>,
     #[serde(default)]
     quotes: Vec<Spanned<String>>,
     #[serde(default)]
@@ -256,10 +280,22 @@ impl Reporter<'_> {
 
     /// A bilingual field with both languages present and non-empty.
     fn bilingual(&mut self, field: &str, raw: &Spanned<RawBi>) -> Bilingual {
+        let b = raw.get_ref();
+        self.bilingual_parts(field, raw.span(), &b.zh, &b.en)
+    }
+
+    /// [`Self::bilingual`] from its parts; `span` is the table's.
+    fn bilingual_parts(
+        &mut self,
+        field: &str,
+        span: Range<usize>,
+        zh: &Option<Spanned<String>>,
+        en: &Option<Spanned<String>>,
+    ) -> Bilingual {
         let mut get = |lang: &str, v: &Option<Spanned<String>>| -> String {
             match v {
                 None => {
-                    self.at(raw.span(), format!("`{field}` is missing its `{lang}` text"));
+                    self.at(span.clone(), format!("`{field}` is missing its `{lang}` text"));
                     String::new()
                 }
                 Some(s) if s.get_ref().trim().is_empty() => {
@@ -269,8 +305,8 @@ impl Reporter<'_> {
                 Some(s) => s.get_ref().trim().to_string(),
             }
         };
-        let zh = get("zh", &raw.get_ref().zh);
-        let en = get("en", &raw.get_ref().en);
+        let zh = get("zh", zh);
+        let en = get("en", en);
         Bilingual { zh, en }
     }
 
@@ -297,9 +333,93 @@ impl Reporter<'_> {
     }
 }
 
-/// Every criterion id of both rubrics.
+/// Every criterion id of every rubric.
 pub(crate) fn known_criterion(c: &str) -> bool {
-    HELP_CRITERIA.contains(&c) || THANKS_CRITERIA.contains(&c)
+    HELP_CRITERIA.contains(&c) || THANKS_CRITERIA.contains(&c) || SKIP_LEVEL_CRITERIA.contains(&c)
+}
+
+/// Does the rubric ground criterion `c` in passages of the talk?
+fn from_talk(c: &str) -> bool {
+    rubric::criterion(c).is_some_and(|k| k.from_talk())
+}
+
+/// Splits a summary sentence: does `zh` hold more than one sentence?
+fn several_sentences(zh: &str) -> bool {
+    let cs: Vec<char> = zh.trim().chars().collect();
+    let closing = |c: char| "。！？!?”」』）)…".contains(c) || c.is_whitespace();
+    cs.iter().enumerate().any(|(i, &c)| {
+        "。！？!?".contains(c) && cs[i + 1..].iter().any(|&n| !closing(n))
+    })
+}
+
+/// Finds `text` on 1-based `line` of the transcript: its character offsets in the line.
+pub(crate) fn locate(transcript: &str, line: usize, text: &str) -> Option<(usize, usize)> {
+    let l = transcript.lines().nth(line.checked_sub(1)?)?;
+    let b = l.find(text)?;
+    let start = l[..b].chars().count();
+    Some((start, start + text.chars().count()))
+}
+
+/// The `[[summary]]` sentences of a principle, each checked: both languages, one sentence,
+/// and at least one passage found verbatim on the line it names.
+fn claims(r: &mut Reporter<'_>, raw: &RawPrinciple, transcript: Option<&str>) -> Vec<Claim> {
+    if raw.summary.is_empty() {
+        r.at(
+            raw.id.span(),
+            "no `[[summary]]`: give the summary sentence by sentence, each with its `passages`",
+        );
+    }
+    let mut out = Vec::new();
+    for item in &raw.summary {
+        let c = item.get_ref();
+        let text = r.bilingual_parts("summary", item.span(), &c.zh, &c.en);
+        if several_sentences(&text.zh) {
+            r.at(
+                item.span(),
+                "a `[[summary]]` item holds one sentence: split it, each part with its passages",
+            );
+        }
+        if c.passages.is_empty() {
+            r.at(
+                item.span(),
+                format!(
+                    "summary sentence with no passage: \"{}\": cite what in the talk says it \
+                     (`passages = [{{ line = 4, text = \"…\" }}]`), or move it to `beyond_talk` \
+                     if it is our advice",
+                    crate::text::truncate_to_width(&text.zh, 40)
+                ),
+            );
+        }
+        let mut passages = Vec::new();
+        for p in &c.passages {
+            let t = p.text.get_ref();
+            let line = usize::try_from(*p.line.get_ref()).unwrap_or(0);
+            if t.trim().is_empty() {
+                r.at(p.text.span(), "empty passage");
+                continue;
+            }
+            let Some(tr) = transcript else { continue };
+            match locate(tr, line, t) {
+                Some((start, end)) => passages.push(Passage { line, start, end, text: t.clone() }),
+                None => {
+                    let elsewhere = tr.lines().position(|l| l.contains(t.as_str()));
+                    let hint = match elsewhere {
+                        Some(i) => format!(" (it is on line {})", i + 1),
+                        None => " (copy it exactly, typos included)".to_string(),
+                    };
+                    r.at(
+                        p.text.span(),
+                        format!(
+                            "passage is not on line {line} of {TRANSCRIPT}: \"{}\"{hint}",
+                            crate::text::truncate_to_width(t, 40)
+                        ),
+                    );
+                }
+            }
+        }
+        out.push(Claim { text, passages });
+    }
+    out
 }
 
 /// Parses and checks a whole source set.
@@ -346,7 +466,13 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
             seen.insert(id.clone(), (f.shown.clone(), id_line));
         }
         let title = r.bilingual("title", &raw.title);
-        let summary = r.bilingual("summary", &raw.summary);
+        let claims = claims(&mut r, &raw, transcript);
+        let summary = Bilingual {
+            zh: claims.iter().map(|c| c.text.zh.as_str()).collect::<Vec<_>>().join(""),
+            en: claims.iter().map(|c| c.text.en.as_str()).collect::<Vec<_>>().join(" "),
+        };
+        let beyond_talk = raw.beyond_talk.as_ref().map(|b| r.bilingual("beyond_talk", b));
+        let note = raw.note.as_ref().map(|b| r.bilingual("note", b));
         if raw.quotes.is_empty() {
             r.at(
                 raw.id.span(),
@@ -393,9 +519,17 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
                 r.at(
                     c.span(),
                     format!(
-                        "unknown criterion `{s}` (known: {}, {})",
+                        "unknown criterion `{s}` (known: {}, {}, chain)",
                         HELP_CRITERIA.join(" "),
                         THANKS_CRITERIA.join(" ")
+                    ),
+                );
+            } else if !from_talk(s) {
+                r.at(
+                    c.span(),
+                    format!(
+                        "criterion `{s}` is general practice, not from the talk: no principle \
+                         can support it (see docs/critique.md)"
                     ),
                 );
             } else if criteria.iter().any(|x| x == s) {
@@ -412,7 +546,19 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
                 tags.push(t.get_ref().trim().to_string());
             }
         }
-        principles.push(Principle { id, title, summary, quotes, dos, donts, criteria, tags });
+        principles.push(Principle {
+            id,
+            title,
+            summary,
+            claims,
+            beyond_talk,
+            note,
+            quotes,
+            dos,
+            donts,
+            criteria,
+            tags,
+        });
     }
 
     let known_ids: HashMap<&str, ()> = principles.iter().map(|p| (p.id.as_str(), ())).collect();
@@ -437,8 +583,12 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         let good_outcome = r.bilingual("good_outcome", &raw.good_outcome);
         let opening = r.bilingual("opening", &raw.opening);
         let rubric = raw.rubric.get_ref().trim().to_string();
-        if rubric != "help" && rubric != "thanks" {
-            r.at(raw.rubric.span(), format!("unknown rubric `{rubric}` (use `help` or `thanks`)"));
+        if Rubric::parse(&rubric).is_none() {
+            let known: Vec<&str> = Rubric::ALL.iter().map(|r| r.code()).collect();
+            r.at(
+                raw.rubric.span(),
+                format!("unknown rubric `{rubric}` (use one of: {})", known.join(", ")),
+            );
         }
         if raw.principles.is_empty() {
             r.at(raw.id.span(), "no `principles`: name the principle ids this scenario trains");
@@ -500,7 +650,18 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
             message: "no principle files (*.toml) found".into(),
         });
     } else if principles.len() == set.principles.len() {
-        for c in HELP_CRITERIA.iter().chain(THANKS_CRITERIA.iter()) {
+        let grounded = Rubric::ALL
+            .iter()
+            .flat_map(|r| r.criteria())
+            .filter(|k| k.from_talk())
+            .map(|k| k.id)
+            .fold(Vec::new(), |mut v, id| {
+                if !v.contains(&id) {
+                    v.push(id);
+                }
+                v
+            });
+        for c in grounded {
             if !principles.iter().any(|p| p.criteria.iter().any(|x| x == c)) {
                 problems.push(Problem {
                     file: set.root.join(PRINCIPLES_DIR),

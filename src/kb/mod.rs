@@ -180,8 +180,14 @@ impl KnowledgeBase {
     }
 }
 
+/// How advice of ours is labelled wherever it is shown next to the talk's words.
+pub const BEYOND_TALK_ZH: &str = "[我们的建议，非讲话内容] ";
+/// [`BEYOND_TALK_ZH`] in English.
+pub const BEYOND_TALK_EN: &str = "[Our advice, not from the talk] ";
+
 /// Renders search hits for a terminal (the REPL's `/kb` and `upward kb search`): rank,
-/// title, id, summary and the first quote, in `lang`.
+/// title, id, the summary (the talk's), the first quote, a note on the quotes, and our
+/// advice beyond the talk under its own label, in `lang`.
 pub fn render_hits(hits: &[Hit<'_>], lang: Lang) -> String {
     if hits.is_empty() {
         return lang.pick("没有找到相关原则。", "No matching principle.").to_string();
@@ -193,6 +199,13 @@ pub fn render_hits(hits: &[Hit<'_>], lang: Lang) -> String {
         let _ = writeln!(s, "   {}", p.summary.get(lang));
         if let Some(q) = p.quotes.first() {
             let _ = writeln!(s, "   {}“{}”", lang.pick("原话：", "From the talk: "), q);
+        }
+        if let Some(n) = &p.note {
+            let _ = writeln!(s, "   {}{}", lang.pick("注：", "Note: "), n.get(lang));
+        }
+        if let Some(b) = &p.beyond_talk {
+            let label = lang.pick(BEYOND_TALK_ZH, BEYOND_TALK_EN);
+            let _ = writeln!(s, "   {label}{}", b.get(lang));
         }
         if i + 1 < hits.len() {
             s.push('\n');

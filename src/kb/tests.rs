@@ -48,10 +48,13 @@ fn shipped_base_is_valid_and_complete() {
         assert!(!s.opening.zh.is_empty() && !s.opening.en.is_empty());
     }
     assert_eq!(kb.scenario("year-end-thanks").unwrap().rubric, "thanks");
-    // Critique shows a principle and a quote for every criterion.
-    for c in HELP_CRITERIA.iter().chain(THANKS_CRITERIA.iter()) {
+    assert_eq!(kb.scenario("skip-level").unwrap().rubric, "skip-level");
+    // Critique shows a principle and a quote for every criterion of the talk; general
+    // practice has none.
+    for c in HELP_CRITERIA.iter().chain(THANKS_CRITERIA.iter()).chain(SKIP_LEVEL_CRITERIA.iter()) {
         let ps = kb.principles_for_criterion(c);
-        assert!(!ps.is_empty() && !ps[0].quotes.is_empty(), "criterion {c}");
+        let from_talk = crate::critique::rubric::criterion(c).unwrap().from_talk();
+        assert_eq!(!ps.is_empty() && !ps[0].quotes.is_empty(), from_talk, "criterion {c}");
     }
     assert!(kb.principles_for_criterion("nonsense").is_empty());
 }
@@ -70,12 +73,12 @@ fn criterion_order_puts_central_principles_first() {
         ("attribution", "attribute-growth"),
         ("sincere", "thank-at-milestones"),
         ("occasion", "thank-at-milestones"),
-        ("forward", "invested-love"),
+        ("chain", "weigh-occasion"),
     ] {
         assert_eq!(kb.principles_for_criterion(criterion)[0].id, first, "{criterion}");
     }
     // Every listed principle names the criterion; order follows its position in the list.
-    for c in HELP_CRITERIA.iter().chain(THANKS_CRITERIA.iter()) {
+    for c in HELP_CRITERIA.iter().chain(THANKS_CRITERIA.iter()).chain(["chain"].iter()) {
         let pos: Vec<usize> = kb
             .principles_for_criterion(c)
             .iter()
@@ -110,7 +113,7 @@ fn temp_base(files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 const GOOD: &str = r#"id = "good"
-criteria = ["situation", "effort", "ask", "plan", "tone", "timing", "politics", "specific", "attribution", "impact", "sincere", "occasion", "forward"]
+criteria = ["situation", "effort", "ask", "plan", "tone", "timing", "politics", "attribution", "impact", "sincere", "occasion", "chain"]
 quotes = ["首先呢，你还是要提升一个基础密度"]
 tags = ["测试", "test"]
 
@@ -118,9 +121,10 @@ tags = ["测试", "test"]
 zh = "好"
 en = "Good"
 
-[summary]
+[[summary]]
 zh = "好的原则"
 en = "A good principle"
+passages = [{ line = 4, text = "首先呢，你还是要提升一个基础密度" }]
 
 [[dos]]
 zh = "做"
@@ -147,8 +151,8 @@ fn broken_files_are_reported_with_file_and_line() {
         .replace("id = \"good\"", "id = \"odd-criterion\"")
         .replace("criteria = [\"situation\",", "criteria = [\n  \"charisma\",\n  \"situation\",");
     let missing_en = GOOD.replace("id = \"good\"", "id = \"no-english\"").replace(
-        "[summary]\nzh = \"好的原则\"\nen = \"A good principle\"",
-        "[summary]\nzh = \"好的原则\"",
+        "[[summary]]\nzh = \"好的原则\"\nen = \"A good principle\"",
+        "[[summary]]\nzh = \"好的原则\"",
     );
     let dir = temp_base(&[
         ("principles/a-good.toml", GOOD),
@@ -188,7 +192,7 @@ fn broken_files_are_reported_with_file_and_line() {
 
     let p = problems_in(&problems, "f-missing-en.toml");
     assert_eq!(p.len(), 1, "{text}");
-    assert_eq!(p[0].line, 10, "{text}"); // the `[summary]` table
+    assert_eq!(p[0].line, 10, "{text}"); // the `[[summary]]` item
     assert!(p[0].message.contains("`summary` is missing its `en`"), "{text}");
 
     assert!(problems_in(&problems, "a-good.toml").is_empty(), "{text}");
@@ -228,7 +232,7 @@ zh = "o"
 en = "o"
 "#;
     let narrow = GOOD.replace(
-        "criteria = [\"situation\", \"effort\", \"ask\", \"plan\", \"tone\", \"timing\", \"politics\", \"specific\", \"attribution\", \"impact\", \"sincere\", \"occasion\", \"forward\"]",
+        "criteria = [\"situation\", \"effort\", \"ask\", \"plan\", \"tone\", \"timing\", \"politics\", \"attribution\", \"impact\", \"sincere\", \"occasion\", \"chain\"]",
         "criteria = [\"plan\"]",
     );
     let dir = temp_base(&[("principles/good.toml", &narrow), ("scenarios/s.toml", scenario)]);

@@ -22,20 +22,49 @@ impl Bilingual {
     }
 }
 
+/// A passage of the transcript: `text` verbatim on 1-based `line`, at character offsets
+/// `start..end` of that line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passage {
+    /// 1-based line of `source/transcript-zh.txt`.
+    pub line: usize,
+    /// First character of `text` in the line (0-based).
+    pub start: usize,
+    /// One past its last character.
+    pub end: usize,
+    /// The passage, verbatim.
+    pub text: String,
+}
+
+/// One sentence of a principle's summary and the transcript passages it rests on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The sentence.
+    pub text: Bilingual,
+    /// What in the talk says it (at least one).
+    pub passages: Vec<Passage>,
+}
+
 /// One idea of the talk, with verbatim quotes from the transcript.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Principle {
     /// Stable id, e.g. `structured-report`.
     pub id: String,
     /// Short title.
     pub title: Bilingual,
-    /// One- or two-sentence summary.
+    /// The summary: the sentences of `claims`, joined. Says only what the talk says.
     pub summary: Bilingual,
+    /// The summary sentence by sentence, each with its passages.
+    pub claims: Vec<Claim>,
+    /// Practical advice of ours that goes beyond the talk, kept apart from its words.
+    pub beyond_talk: Option<Bilingual>,
+    /// A note on the quotes (e.g. a transcription slip and what the speaker said).
+    pub note: Option<Bilingual>,
     /// Verbatim substrings of the transcript that support it.
     pub quotes: Vec<String>,
-    /// Examples of doing it right.
+    /// Examples of doing it right (ours: invented situations, not the talk's).
     pub dos: Vec<Bilingual>,
-    /// Examples of getting it wrong.
+    /// Examples of getting it wrong (ours, like `dos`).
     pub donts: Vec<Bilingual>,
     /// Critique criterion ids it supports (`situation`, `effort`, `ask`, `plan`, `tone`,
     /// `timing`, `politics`, `specific`, `attribution`, `impact`, `sincere`, `occasion`,
@@ -56,7 +85,7 @@ pub struct Scenario {
     pub situation: Bilingual,
     /// What the boss cares about and is under pressure from.
     pub boss_cares: Bilingual,
-    /// Which rubric scores the user's turns: `help` or `thanks`.
+    /// Which rubric scores the user's turns: `help`, `thanks` or `skip-level`.
     pub rubric: String,
     /// Principle ids this scenario trains.
     pub principles: Vec<String>,
@@ -72,3 +101,7 @@ pub const HELP_CRITERIA: [&str; 7] =
 /// Every thank-you-note criterion id.
 pub const THANKS_CRITERIA: [&str; 6] =
     ["specific", "attribution", "impact", "sincere", "occasion", "forward"];
+/// The criterion ids of the skip-level rubric (talking to your boss's boss): the help
+/// rubric with `chain` (no asks over your boss's head) in place of `ask`.
+pub const SKIP_LEVEL_CRITERIA: [&str; 7] =
+    ["situation", "effort", "chain", "plan", "tone", "timing", "politics"];

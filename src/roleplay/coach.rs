@@ -1,7 +1,7 @@
 //! The coach's side of a role-play: scoring each user turn against the rubric, moving
 //! the trust meter, and writing the private director's note that steers the boss.
 
-use crate::critique::{self, DraftKind, Status};
+use crate::critique::{self, Rubric, Status};
 use crate::lang::Lang;
 use std::collections::BTreeMap;
 
@@ -14,18 +14,21 @@ pub struct TurnScore {
     pub score: u8,
 }
 
-/// Scores `text` (one thing the user said) with the critique detectors and the
-/// critique rubric's weights.
-pub fn score_turn(text: &str, kind: DraftKind, lang: Lang) -> TurnScore {
-    let statuses: BTreeMap<String, Status> =
-        critique::assess(text, kind, lang).into_iter().map(|(id, s, _)| (id, s)).collect();
-    TurnScore { score: score_of(kind, &statuses), statuses }
+/// Scores `text` (one thing the user said) with the critique detectors and the weights
+/// of `rubric` (a [`Rubric`] or a draft kind).
+pub fn score_turn(text: &str, rubric: impl Into<Rubric>, lang: Lang) -> TurnScore {
+    let rubric = rubric.into();
+    let statuses: BTreeMap<String, Status> = critique::assess_rubric(text, rubric, lang)
+        .into_iter()
+        .map(|(id, s, _)| (id, s))
+        .collect();
+    TurnScore { score: score_of(rubric, &statuses), statuses }
 }
 
 /// The rubric-weighted 0-100 score of a set of statuses.
-pub fn score_of(kind: DraftKind, statuses: &BTreeMap<String, Status>) -> u8 {
+pub fn score_of(rubric: impl Into<Rubric>, statuses: &BTreeMap<String, Status>) -> u8 {
     let pairs: Vec<(&str, Status)> = statuses.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    critique::score(kind, &pairs)
+    critique::score_rubric(rubric.into(), &pairs)
 }
 
 /// How a turn moves the trust meter: `(score - 50) / 5`, clamped to ±10, and a further
@@ -52,6 +55,13 @@ pub fn director_note(score: &TurnScore, lang: Lang) -> String {
     let mut notes: Vec<&str> = Vec::new();
     let z = lang == Lang::Zh;
     if score.statuses.contains_key("tone") {
+        if is(score, "chain", Missing) {
+            notes.push(if z {
+                "对方越过他的直属领导，直接向你要资源或特批。客气但明确地表示这件事应先和他的直属领导商量，再把话题拉回业务本身。"
+            } else {
+                "They are asking you for resources or an exception over their own boss's head. Say, politely but clearly, that this goes to their boss first, then steer back to the business."
+            });
+        }
         if score.score >= 70 && !is(score, "tone", Missing) {
             notes.push(if z {
                 "汇报清楚、请求明确。正面回应他的请求：给出你的决定或条件，并说明你需要他下一步做什么。"
@@ -128,7 +138,7 @@ mod tests {
     fn score(pairs: &[(&str, Status)]) -> TurnScore {
         let statuses: BTreeMap<String, Status> =
             pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        TurnScore { score: score_of(DraftKind::Help, &statuses), statuses }
+        TurnScore { score: score_of(Rubric::Help, &statuses), statuses }
     }
 
     #[test]

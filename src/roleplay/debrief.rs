@@ -4,7 +4,7 @@ use super::session::{rank, Roleplay};
 use crate::critique::with_engine::EngineModel;
 use crate::critique::{self, rubric, DraftKind, KindChoice, Status};
 use crate::engine::Engine;
-use crate::kb::{KnowledgeBase, HELP_CRITERIA, THANKS_CRITERIA};
+use crate::kb::KnowledgeBase;
 use crate::lang::Lang;
 use std::collections::BTreeMap;
 
@@ -38,18 +38,15 @@ pub struct Debrief {
     pub better_version: Option<String>,
 }
 
-fn criteria_of(kind: DraftKind) -> &'static [&'static str] {
-    match kind {
-        DraftKind::Help => &HELP_CRITERIA,
-        DraftKind::Thanks => &THANKS_CRITERIA,
-    }
+fn criteria_of(rubric: critique::Rubric) -> &'static [&'static str] {
+    rubric.ids()
 }
 
 /// Criteria ordered from weakest to strongest across the turns (missing most often
 /// first), with how often each was missing.
 fn weakest_criteria(rp: &Roleplay) -> Vec<(&'static str, usize)> {
     let best = rp.best_statuses();
-    let mut v: Vec<(&'static str, usize, u8)> = criteria_of(rp.kind)
+    let mut v: Vec<(&'static str, usize, u8)> = criteria_of(rp.rubric)
         .iter()
         .map(|id| {
             let missing = rp
@@ -121,7 +118,7 @@ pub fn feedback(rp: &Roleplay) -> Option<String> {
         lang.pick("信任", "trust"),
         t.trust
     );
-    for id in criteria_of(rp.kind) {
+    for id in criteria_of(rp.rubric) {
         if let Some(s) = t.score.statuses.get(*id) {
             let mark = match s {
                 Status::Met => "✓",

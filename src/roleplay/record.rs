@@ -46,7 +46,7 @@ pub fn turns_from_store(rp: &Roleplay, stored: &[crate::store::Turn]) -> Vec<Tur
             .as_ref()
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default();
-        let score = TurnScore { score: score_of(rp.kind, &statuses), statuses };
+        let score = TurnScore { score: score_of(rp.rubric, &statuses), statuses };
         let boss = stored.get(i + 1).filter(|b| b.role == Role::Boss);
         out.push(Turn {
             user: t.text.clone(),

@@ -3,7 +3,7 @@
 
 use super::coach::{director_note, score_turn, trust_delta, TurnScore};
 use super::persona::Persona;
-use crate::critique::{DraftKind, Status};
+use crate::critique::{DraftKind, Rubric, Status};
 use crate::engine::{Engine, EngineError, GenerateOptions, PromptCache, Reply, StopReason};
 use crate::gguf::chat_template::ChatMessage;
 use crate::kb::{KnowledgeBase, Scenario};
@@ -61,8 +61,10 @@ pub struct Roleplay {
     pub persona: Persona,
     /// Language of the conversation.
     pub lang: Lang,
-    /// Which rubric scores the user's turns.
+    /// The kind of text the user's turns are read as (the rubric's).
     pub kind: DraftKind,
+    /// Which rubric scores the user's turns.
+    pub rubric: Rubric,
     system: String,
     trust: i32,
     turns: Vec<Turn>,
@@ -111,13 +113,16 @@ impl Roleplay {
         let name = format!("roleplay_boss.{}.jinja", lang.code());
         let system = crate::prompts::render(&name, &ctx)
             .map_err(|e| RoleplayError::Template { name, reason: e.to_string() })?;
-        let kind = if scenario.rubric == "thanks" { DraftKind::Thanks } else { DraftKind::Help };
+        // The scenario's rubric was checked when the knowledge base loaded.
+        let rubric = Rubric::parse(&scenario.rubric).unwrap_or(Rubric::Help);
+        let kind = rubric.kind();
         Ok(Roleplay {
             trust: persona.start_trust as i32,
             scenario,
             persona,
             lang,
             kind,
+            rubric,
             system,
             turns: Vec::new(),
         })
@@ -227,7 +232,7 @@ impl Roleplay {
         if text.is_empty() {
             return Err(RoleplayError::EmptyTurn);
         }
-        let score = score_turn(text, self.kind, self.lang);
+        let score = score_turn(text, self.rubric, self.lang);
         let note = director_note(&score, self.lang);
         let msgs = self.messages(&self.user_message(text, &note));
         let reply = engine.chat(&msgs, opts, cancel, on_text)?;
