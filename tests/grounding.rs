@@ -97,7 +97,10 @@ fn kb_check_rejects_passages_not_in_the_talk_and_merged_sentences() {
     let out = upward().args(["kb", "check"]).arg(dir.path()).output().unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("speak-up-early.toml") && text.contains("passage is not on line 4"), "{text}");
+    assert!(
+        text.contains("speak-up-early.toml") && text.contains("passage is not on line 4"),
+        "{text}"
+    );
     assert!(text.contains("base-frequency.toml") && text.contains("(it is on line 4)"), "{text}");
     assert!(text.contains("ask-for-advice.toml") && text.contains("holds one sentence"), "{text}");
 }
@@ -129,7 +132,10 @@ fn our_advice_passes_when_marked_and_is_shown_apart() {
     assert!(summary < ours, "{text}");
 
     // JSON: the talk's summary and its passages, our advice in its own field.
-    let out = upward().args(["kb", "search", "how often should I check in with my boss", "--json", "-k", "1"]).output().unwrap();
+    let out = upward()
+        .args(["kb", "search", "how often should I check in with my boss", "--json", "-k", "1"])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let hit = &v[0];
     assert_eq!(hit["id"], "base-frequency");
@@ -142,7 +148,8 @@ fn our_advice_passes_when_marked_and_is_shown_apart() {
         assert!(!passages.is_empty(), "{c}");
         for p in passages {
             assert_eq!(p["line"], 4);
-            let (s, e) = (p["start"].as_u64().unwrap() as usize, p["end"].as_u64().unwrap() as usize);
+            let (s, e) =
+                (p["start"].as_u64().unwrap() as usize, p["end"].as_u64().unwrap() as usize);
             let at: String = line4[s..e].iter().collect();
             assert_eq!(at, p["text"].as_str().unwrap());
         }
@@ -200,8 +207,10 @@ fn skip_level_roleplay_scores_going_over_your_boss_head() {
     assert!(model.exists(), "{} is missing", model.display());
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("script.txt");
-    let over = "王总，能源集团框架协议首期400万已经签了。华东售前人手不够，您能不能直接给我批两个售前名额？";
-    let fair = "王总，能源集团框架协议首期400万已经签了，是张总带着我一起谈下来的。下一步我准备做二期的方案，如果预算推迟，备选是先做试点。您觉得明年华东最该押注哪个行业？";
+    // English turns: the rubric is the same in both languages, and the small test model
+    // reads English prompts much faster.
+    let over = "Wang, the energy group framework deal is signed, CNY 4M for phase one. East China is short of presales: could you approve two extra presales headcount for my team directly?";
+    let fair = "The energy group deal is signed; my boss Zhang negotiated it with me. Next I'll prepare phase two, and if their budget slips my fallback is a pilot. What do you think East China should bet on next year?";
     std::fs::write(&script, format!("{over}\n{fair}\n")).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_upward"))
         .env("UPWARD_DATA_DIR", dir.path())
@@ -209,7 +218,7 @@ fn skip_level_roleplay_scores_going_over_your_boss_head() {
         .env("UPWARD_MODEL", &model)
         .env("NO_COLOR", "1")
         .env_remove("UPWARD_KNOWLEDGE_DIR")
-        .args(["roleplay", "--scenario", "skip-level", "--lang", "zh", "--json"])
+        .args(["roleplay", "--scenario", "skip-level", "--lang", "en", "--json"])
         .args(["--temperature", "0", "--max-tokens", "8", "--script"])
         .arg(&script)
         .output()

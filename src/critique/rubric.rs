@@ -107,7 +107,7 @@ pub const HELP: [Criterion; 7] = [
     Criterion {
         id: "ask",
         weight: 20,
-        name_zh: "开口请求或请教",
+        name_zh: "明确请求",
         name_en: "Ask",
         def_zh: "开口找领导：提出具体请求（一个决定、一项资源、一次引荐），或认真地请教他的意见",
         def_en: "speaks up to the boss: a specific request (a decision, a resource, an introduction) or an earnest request for their advice",
@@ -214,7 +214,8 @@ const CHAIN: Criterion = Criterion {
 
 /// The skip-level rubric (talking to your boss's boss): the help rubric with [`CHAIN`]
 /// in place of `ask`.
-pub const SKIP_LEVEL: [Criterion; 7] = [HELP[0], HELP[1], CHAIN, HELP[3], HELP[4], HELP[5], HELP[6]];
+pub const SKIP_LEVEL: [Criterion; 7] =
+    [HELP[0], HELP[1], CHAIN, HELP[3], HELP[4], HELP[5], HELP[6]];
 
 /// The thank-you-note rubric.
 pub const THANKS: [Criterion; 6] = [

@@ -347,9 +347,9 @@ fn from_talk(c: &str) -> bool {
 fn several_sentences(zh: &str) -> bool {
     let cs: Vec<char> = zh.trim().chars().collect();
     let closing = |c: char| "。！？!?”」』）)…".contains(c) || c.is_whitespace();
-    cs.iter().enumerate().any(|(i, &c)| {
-        "。！？!?".contains(c) && cs[i + 1..].iter().any(|&n| !closing(n))
-    })
+    cs.iter()
+        .enumerate()
+        .any(|(i, &c)| "。！？!?".contains(c) && cs[i + 1..].iter().any(|&n| !closing(n)))
 }
 
 /// Finds `text` on 1-based `line` of the transcript: its character offsets in the line.

@@ -18,10 +18,8 @@ pub struct TurnScore {
 /// of `rubric` (a [`Rubric`] or a draft kind).
 pub fn score_turn(text: &str, rubric: impl Into<Rubric>, lang: Lang) -> TurnScore {
     let rubric = rubric.into();
-    let statuses: BTreeMap<String, Status> = critique::assess_rubric(text, rubric, lang)
-        .into_iter()
-        .map(|(id, s, _)| (id, s))
-        .collect();
+    let statuses: BTreeMap<String, Status> =
+        critique::assess_rubric(text, rubric, lang).into_iter().map(|(id, s, _)| (id, s)).collect();
     TurnScore { score: score_of(rubric, &statuses), statuses }
 }
 
