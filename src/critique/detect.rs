@@ -366,10 +366,10 @@ fn ask(doc: &Doc) -> (Status, Option<Evidence>) {
         return (Status::Met, doc.evidence_at(b));
     }
     // "您看着办" hands the problem over; "还能怎么办" is a complaint: neither asks.
-    let advice = doc.matches(&ADVICE, &never).into_iter().find(|&(b, m)| {
-        !(m == "您看" && doc.text[b + m.len()..].starts_with('着'))
-            && !doc.text[..b].ends_with("还能")
-    });
+    let hands_over = |b: usize, m: &str| m == "您看" && doc.text[b + m.len()..].starts_with('着');
+    let complains = |b: usize| doc.text[..b].ends_with("还能");
+    let advice =
+        doc.matches(&ADVICE, &never).into_iter().find(|&(b, m)| !hands_over(b, m) && !complains(b));
     if let Some((b, _)) = advice {
         return (Status::Met, doc.evidence_at(b));
     }
