@@ -6,7 +6,12 @@
 #[allow(dead_code)]
 mod entries;
 
+mod hostile_support;
+
+use candle_core::quantized::gguf_file::Value;
+use hostile_support::Gguf;
 use std::path::Path;
+use upward::gguf::synth::SynthSpec;
 
 /// Runs `entry` on every file of `fuzz/corpus/<target>/`; a panic names the file.
 fn replay(target: &str, entry: fn(&[u8])) {
@@ -66,4 +71,49 @@ fn corpus_is_under_a_megabyte() {
         }
     }
     assert!(total < 1 << 20, "fuzz/corpus holds {total} bytes");
+}
+
+/// Writes the GGUF seeds: a small valid model of each architecture and broken variants.
+/// Run after changing the GGUF writer: `cargo test --test fuzz_corpus -- --ignored`.
+#[test]
+#[ignore]
+fn write_gguf_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/gguf");
+    let small = |arch: &'static str| SynthSpec {
+        hidden: 32,
+        layers: 1,
+        heads: 2,
+        kv_heads: 1,
+        head_dim: 16,
+        ffn: 64,
+        vocab: 272,
+        sliding_window: (arch == "gemma3").then_some(4),
+        ..SynthSpec::tiny(arch)
+    };
+    for arch in ["llama", "qwen2", "qwen3", "gemma3"] {
+        Gguf::from_spec(&small(arch)).write(&dir, &format!("seed-{arch}"));
+    }
+    let mut g = Gguf::from_spec(&small("llama"));
+    g.tensor("blk.0.attn_q.weight").dims = vec![32, 1 << 62];
+    g.write(&dir, "seed-overflow");
+    let mut g = Gguf::from_spec(&small("llama"));
+    g.set("general.alignment", Value::U32(0));
+    g.write(&dir, "seed-alignment-0");
+    let mut g = Gguf::from_spec(&small("llama"));
+    g.push_duplicate("llama.block_count", Value::U32(9));
+    g.write(&dir, "seed-duplicate-key");
+}
+
+/// The valid GGUF seeds get past every check, so the replay runs the model itself.
+#[test]
+fn valid_gguf_seeds_load_and_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/gguf");
+    for arch in ["llama", "qwen2", "qwen3", "gemma3"] {
+        let data = std::fs::read(dir.join(format!("seed-{arch}"))).unwrap();
+        let file = upward::gguf::GgufFile::from_bytes(arch, &data).unwrap();
+        let cfg = upward::engine::ModelConfig::from_gguf(&file).unwrap();
+        let mut model =
+            upward::engine::Model::load(&file, cfg, 16, &candle_core::Device::Cpu).unwrap();
+        assert_eq!(model.forward(&[1, 2]).unwrap().dims(), &[272]);
+    }
 }

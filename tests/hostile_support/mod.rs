@@ -31,10 +31,15 @@ impl Gguf {
     /// A 3-layer llama (hidden 128, vocabulary 512) with random weights, a byte-fallback
     /// SentencePiece vocabulary and a ChatML template.
     pub fn tiny_llama() -> Gguf {
+        Gguf::from_spec(&SynthSpec::tiny("llama"))
+    }
+
+    /// A random-weight model of `spec` (vocabulary of at least 259) with the vocabulary
+    /// and template of [`tiny_llama`](Self::tiny_llama).
+    pub fn from_spec(spec: &SynthSpec) -> Gguf {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("base.gguf");
-        let spec = SynthSpec::tiny("llama");
-        write_random_model(&path, &spec, 7).unwrap();
+        write_random_model(&path, spec, 7).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let content = Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
         let mut infos: Vec<_> = content.tensor_infos.iter().collect();
