@@ -67,7 +67,8 @@ fn a_duplicated_metadata_key_is_refused() {
 fn a_misaligned_tensor_offset_is_refused() {
     let mut g = Gguf::tiny_llama();
     let last = g.tensors.len() - 1;
-    let packed: u64 = g.tensors[..last].iter().map(|t| (t.data.len() as u64).div_ceil(32) * 32).sum();
+    let packed: u64 =
+        g.tensors[..last].iter().map(|t| (t.data.len() as u64).div_ceil(32) * 32).sum();
     let name = g.tensors[last].name.clone();
     g.tensors[last].offset = Some(packed + 8);
     refused(&g, &[&name, "alignment"]);

@@ -113,7 +113,8 @@ fn spm_tokenizer() -> Tokenizer {
         tokens.push(format!("<0x{b:02X}>"));
         types.push(6);
     }
-    for p in ["▁", "▁t", "he", "▁the", "in", "▁a", "你", "好", "▁你好", "<start_of_turn>"] {
+    for p in ["▁", "▁t", "he", "▁the", "in", "▁a", "你", "好", "▁你好", "<start_of_turn>"]
+    {
         tokens.push(p.into());
         types.push(if p.starts_with('<') { 3 } else { 1 });
     }
@@ -163,8 +164,10 @@ pub fn tokenizer(data: &[u8]) {
     streamed.push_str(&stream.finish());
     let _ = tok.decode(&special);
     // Ids the model may produce but the text did not: any id, in or out of the vocabulary.
-    let ids: Vec<u32> =
-        rest.chunks(2).map(|c| u16::from_le_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32).collect();
+    let ids: Vec<u32> = rest
+        .chunks(2)
+        .map(|c| u16::from_le_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+        .collect();
     let _ = tok.decode(&ids);
     let mut stream = tok.stream_decoder(true);
     for &id in &ids {

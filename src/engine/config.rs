@@ -120,8 +120,11 @@ impl ModelConfig {
         }
         let hidden = positive("embedding_length")?;
         let n_heads = positive("attention.head_count")?;
-        let n_kv_heads =
-            if optional("attention.head_count_kv") { positive("attention.head_count_kv")? } else { n_heads };
+        let n_kv_heads = if optional("attention.head_count_kv") {
+            positive("attention.head_count_kv")?
+        } else {
+            n_heads
+        };
         if !n_heads.is_multiple_of(n_kv_heads) {
             return Err(ConfigError::Invalid(format!(
                 "{n_heads} attention heads cannot share {n_kv_heads} key/value heads"

@@ -102,9 +102,8 @@ impl QLinear {
 /// row lookups index the bytes by these counts.
 fn check_size(t: &TensorBytes, rows: usize, cols: usize) -> Result<()> {
     let (bs, ts) = (t.dtype.block_size(), t.dtype.type_size());
-    let need = (cols.is_multiple_of(bs))
-        .then(|| (cols / bs).checked_mul(ts)?.checked_mul(rows))
-        .flatten();
+    let need =
+        (cols.is_multiple_of(bs)).then(|| (cols / bs).checked_mul(ts)?.checked_mul(rows)).flatten();
     if need != Some(t.len) {
         candle_core::bail!(
             "a {rows}x{cols} {:?} matrix cannot be stored in {} bytes",

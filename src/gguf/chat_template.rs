@@ -16,10 +16,10 @@ use super::tokenizer::Tokenizer;
 const TEMPLATE_NAME: &str = "chat_template";
 
 /// A chat template comes from a downloaded file, so it is untrusted code: each render may
-/// run at most this many template instructions. Real templates use about 2,000 plus 300 per
-/// message (Qwen3 with 100 messages: about 32,000); three nested `range(10000)` loops
+/// run at most this many template instructions. Real templates use about 100 plus 70 per
+/// message (102 messages: Qwen3 7,413, Qwen2.5 3,235); three nested `range(10000)` loops
 /// would need 10^12.
-pub const RENDER_FUEL: u64 = 5_000_000;
+pub const RENDER_FUEL: u64 = 1_000_000;
 /// Most bytes a render may write, and most bytes all its `{{ … }}` expressions may produce
 /// together (including text captured by macros and `set` blocks).
 pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
@@ -267,7 +267,8 @@ impl ChatTemplate {
             .get_template(TEMPLATE_NAME)
             .map_err(|e| convert(&e, &self.name, &self.source, false))?;
         let mut out = CappedWriter { buf: Vec::new(), over: false };
-        let result = tmpl.render_captured_to(Value::from(ctx), &mut out).map(|c| c.state().fuel_levels());
+        let result =
+            tmpl.render_captured_to(Value::from(ctx), &mut out).map(|c| c.state().fuel_levels());
         match result {
             Ok(_) => String::from_utf8(out.buf).map_err(|_| TemplateError::Render {
                 name: self.name.clone(),
@@ -275,9 +276,9 @@ impl ChatTemplate {
                 source_line: String::new(),
                 msg: "output is not UTF-8".into(),
             }),
-            Err(e) => Err(self.limit_error(&e, out.over).unwrap_or_else(|| {
-                convert(&e, &self.name, &self.source, false)
-            })),
+            Err(e) => Err(self
+                .limit_error(&e, out.over)
+                .unwrap_or_else(|| convert(&e, &self.name, &self.source, false))),
         }
     }
 
@@ -690,7 +691,7 @@ mod tests {
         for (name, src) in [("qwen3", QWEN3), ("qwen2.5", QWEN25)] {
             let t = ChatTemplate::from_source(name, src, "", "<|im_end|>").unwrap();
             let used = t.render_fuel(&msgs).unwrap();
-            assert!(used > 0 && used * 20 < RENDER_FUEL, "{name}: {used} instructions");
+            assert!(used > 0 && used * 100 < RENDER_FUEL, "{name}: {used} instructions");
             t.render(&msgs, true).unwrap();
         }
     }

@@ -108,17 +108,22 @@ impl<'a> Cursor<'a> {
             7 => match self.arr::<1>(key)?[0] {
                 0 => Value::Bool(false),
                 1 => Value::Bool(true),
-                b => return Err(format!("metadata key {key}: boolean byte {b} is neither 0 nor 1")),
+                b => {
+                    return Err(format!("metadata key {key}: boolean byte {b} is neither 0 nor 1"))
+                }
             },
             8 => Value::String(self.string(key)?),
             9 => {
                 if depth >= MAX_DEPTH {
-                    return Err(format!("metadata key {key}: arrays nested deeper than {MAX_DEPTH}"));
+                    return Err(format!(
+                        "metadata key {key}: arrays nested deeper than {MAX_DEPTH}"
+                    ));
                 }
                 let elem = self.u32(key)?;
                 let len = self.u64(key)?;
-                let min = min_size(elem)
-                    .ok_or_else(|| format!("metadata key {key}: unknown array element type {elem}"))?;
+                let min = min_size(elem).ok_or_else(|| {
+                    format!("metadata key {key}: unknown array element type {elem}")
+                })?;
                 if len > MAX_ARRAY_LEN {
                     return Err(format!(
                         "metadata key {key}: array of {len} elements (at most {MAX_ARRAY_LEN})"
@@ -238,7 +243,9 @@ pub fn parse(buf: &[u8]) -> R<Header> {
         None => DEFAULT_ALIGNMENT,
         Some(Value::U32(a)) if a.is_power_of_two() => *a as u64,
         Some(v) => {
-            return Err(format!("metadata key general.alignment is {v:?}, not a power of two (u32)"))
+            return Err(format!(
+                "metadata key general.alignment is {v:?}, not a power of two (u32)"
+            ))
         }
     };
     let mut tensor_infos = HashMap::with_capacity(n_tensors as usize);

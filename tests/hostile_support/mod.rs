@@ -82,8 +82,14 @@ impl Gguf {
         }
         let scores: Vec<Value> = (0..n).map(|i| Value::F32(-(i as f32))).collect();
         g.set("tokenizer.ggml.model", Value::String("llama".into()));
-        g.set("tokenizer.ggml.tokens", Value::Array(tokens.into_iter().map(Value::String).collect()));
-        g.set("tokenizer.ggml.token_type", Value::Array(types.into_iter().map(Value::I32).collect()));
+        g.set(
+            "tokenizer.ggml.tokens",
+            Value::Array(tokens.into_iter().map(Value::String).collect()),
+        );
+        g.set(
+            "tokenizer.ggml.token_type",
+            Value::Array(types.into_iter().map(Value::I32).collect()),
+        );
         g.set("tokenizer.ggml.scores", Value::Array(scores));
         g.set("tokenizer.ggml.bos_token_id", Value::U32(1));
         g.set("tokenizer.ggml.eos_token_id", Value::U32(2));
