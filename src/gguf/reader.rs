@@ -154,7 +154,7 @@ fn min_size(ty: u32) -> Option<u64> {
     Some(match ty {
         0 | 1 | 7 => 1,
         2 | 3 => 2,
-        4 | 5 | 6 => 4,
+        4..=6 => 4,
         10..=12 | 8 => 8,
         9 => 12,
         _ => return None,
