@@ -85,38 +85,97 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Most transformer blocks we accept (the largest open models have about 130).
+const MAX_LAYERS: usize = 1024;
+
 impl ModelConfig {
-    /// Reads the hyper-parameters of `file`.
+    /// Reads the hyper-parameters of `file` and checks them, and the shapes of the tensors
+    /// they imply, before anything is loaded. Errors name the key or tensor at fault.
     pub fn from_gguf(file: &GgufFile) -> Result<ModelConfig, ConfigError> {
         let name = file.architecture()?;
         let arch = Arch::from_name(&name).ok_or(ConfigError::UnsupportedArch(name.clone()))?;
         let k = |s: &str| format!("{name}.{s}");
-        let hidden = file.meta_usize(&k("embedding_length"))?;
-        let n_heads = file.meta_usize(&k("attention.head_count"))?;
-        let n_kv_heads = file.meta_usize(&k("attention.head_count_kv")).unwrap_or(n_heads);
-        if n_heads == 0 || n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
+        let invalid = |key: &str, why: String| ConfigError::Invalid(format!("{}: {why}", k(key)));
+        let positive = |key: &str| -> Result<usize, ConfigError> {
+            match file.meta_usize(&k(key))? {
+                0 => Err(invalid(key, "is 0".into())),
+                v => Ok(v),
+            }
+        };
+        // A float key, if present, must be finite and positive.
+        let float = |key: &str, default: f32| -> Result<f32, ConfigError> {
+            if file.meta(&k(key)).is_none() {
+                return Ok(default);
+            }
+            let v = file.meta_f32(&k(key))?;
+            if !v.is_finite() || v <= 0.0 {
+                return Err(invalid(key, format!("is {v}, not a positive finite number")));
+            }
+            Ok(v)
+        };
+        let optional = |key: &str| file.meta(&k(key)).is_some();
+        let n_layers = positive("block_count")?;
+        if n_layers > MAX_LAYERS {
+            return Err(invalid("block_count", format!("is {n_layers} (at most {MAX_LAYERS})")));
+        }
+        let hidden = positive("embedding_length")?;
+        let n_heads = positive("attention.head_count")?;
+        let n_kv_heads = if optional("attention.head_count_kv") {
+            positive("attention.head_count_kv")?
+        } else {
+            n_heads
+        };
+        if !n_heads.is_multiple_of(n_kv_heads) {
             return Err(ConfigError::Invalid(format!(
                 "{n_heads} attention heads cannot share {n_kv_heads} key/value heads"
             )));
         }
-        let head_dim = file.meta_usize(&k("attention.key_length")).unwrap_or(hidden / n_heads);
+        let head_dim = if optional("attention.key_length") {
+            positive("attention.key_length")?
+        } else {
+            hidden / n_heads
+        };
+        if optional("attention.value_length") && positive("attention.value_length")? != head_dim {
+            return Err(invalid("attention.value_length", "differs from the key length".into()));
+        }
         let sliding_window = match arch {
-            Arch::Gemma3 => file.meta_usize(&k("attention.sliding_window")).ok(),
+            Arch::Gemma3 if optional("attention.sliding_window") => {
+                Some(positive("attention.sliding_window")?)
+            }
             _ => None,
         };
-        let vocab = file.tensor("token_embd.weight")?.dims[0];
+        let embed = file.tensor("token_embd.weight")?;
+        let vocab = match embed.dims.as_slice() {
+            [v, _] => *v,
+            d => {
+                return Err(ConfigError::Invalid(format!(
+                    "tensor token_embd.weight has shape {d:?}, not [vocabulary, hidden]"
+                )))
+            }
+        };
+        if let Some(tokens) = file.meta("tokenizer.ggml.tokens") {
+            let n = match tokens {
+                candle_core::quantized::gguf_file::Value::Array(a) => a.len(),
+                _ => 0,
+            };
+            if n != vocab {
+                return Err(ConfigError::Invalid(format!(
+                    "tokenizer.ggml.tokens has {n} tokens but token_embd.weight has {vocab} rows"
+                )));
+            }
+        }
         let cfg = ModelConfig {
             arch,
-            n_layers: file.meta_usize(&k("block_count"))?,
+            n_layers,
             hidden,
             n_heads,
             n_kv_heads,
             head_dim,
-            eps: file.meta_f32(&k("attention.layer_norm_rms_epsilon")).unwrap_or(1e-6) as f64,
-            rope_base: file.meta_f32(&k("rope.freq_base")).unwrap_or(10_000.0),
+            eps: float("attention.layer_norm_rms_epsilon", 1e-6)? as f64,
+            rope_base: float("rope.freq_base", 10_000.0)?,
             rope_base_local: 10_000.0,
-            rope_scale: file.meta_f32(&k("rope.scaling.factor")).unwrap_or(1.0).max(1.0),
-            train_ctx: file.meta_usize(&k("context_length")).unwrap_or(4096),
+            rope_scale: float("rope.scaling.factor", 1.0)?.max(1.0),
+            train_ctx: if optional("context_length") { positive("context_length")? } else { 4096 },
             sliding_window,
             swa_pattern: 6,
             vocab,
@@ -124,6 +183,7 @@ impl ModelConfig {
         if !cfg.head_dim.is_multiple_of(2) {
             return Err(ConfigError::Invalid(format!("odd head dimension {}", cfg.head_dim)));
         }
+        super::model::check::tensors(file, &cfg).map_err(ConfigError::Invalid)?;
         Ok(cfg)
     }
 

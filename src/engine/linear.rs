@@ -25,6 +25,7 @@ impl QLinear {
             [r, c] => (*r, *c),
             d => candle_core::bail!("expected a 2-d weight, got dims {d:?}"),
         };
+        check_size(&weight, rows, cols)?;
         let use_kernel = device.is_cpu() && kernels::supported(weight.dtype);
         let fallback = if use_kernel {
             None
@@ -97,6 +98,22 @@ impl QLinear {
     }
 }
 
+/// Fails unless `t` holds exactly `rows` whole rows of `cols` values: the kernels and the
+/// row lookups index the bytes by these counts.
+fn check_size(t: &TensorBytes, rows: usize, cols: usize) -> Result<()> {
+    let (bs, ts) = (t.dtype.block_size(), t.dtype.type_size());
+    let need =
+        (cols.is_multiple_of(bs)).then(|| (cols / bs).checked_mul(ts)?.checked_mul(rows)).flatten();
+    if need != Some(t.len) {
+        candle_core::bail!(
+            "a {rows}x{cols} {:?} matrix cannot be stored in {} bytes",
+            t.dtype,
+            t.len
+        );
+    }
+    Ok(())
+}
+
 /// Runs `f` on the contiguous f32 data of a CPU tensor.
 pub fn with_f32_slice<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     let x = if x.dtype() == DType::F32 { x.contiguous()? } else { x.to_dtype(DType::F32)? };
@@ -125,6 +142,7 @@ impl Embedding {
             [v, d] => (*v, *d),
             d => candle_core::bail!("expected a 2-d embedding table, got dims {d:?}"),
         };
+        check_size(&table, vocab, dim)?;
         Ok(Embedding { table, vocab, dim })
     }
 

@@ -15,6 +15,19 @@ use super::tokenizer::Tokenizer;
 
 const TEMPLATE_NAME: &str = "chat_template";
 
+/// A chat template comes from a downloaded file, so it is untrusted code: each render may
+/// run at most this many template instructions. Real templates use about 100 plus 70 per
+/// message (102 messages: Qwen3 7,413, Qwen2.5 3,235); three nested `range(10000)` loops
+/// would need 10^12.
+pub const RENDER_FUEL: u64 = 1_000_000;
+/// Most bytes a render may write, and most bytes all its `{{ … }}` expressions may produce
+/// together (including text captured by macros and `set` blocks).
+pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
+/// Most nested template calls (macros, loops, ifs) a render may make.
+pub const RECURSION_LIMIT: usize = 100;
+/// Longest template source we compile (real ones are under 20 KB).
+pub const MAX_SOURCE_BYTES: usize = 1 << 20;
+
 /// Built-in templates, by name.
 const BUILTINS: &[(&str, &str)] = &[
     ("chatml", include_str!("templates/chatml.jinja")),
@@ -94,6 +107,14 @@ pub enum TemplateError {
     /// The model has no template and no fallback was named.
     #[error("the model has no chat template (tokenizer.chat_template) and no fallback was given; name one in models.toml (chatml or gemma)")]
     Missing,
+    /// A render ran out of fuel (too many instructions) or produced too much text.
+    #[error("chat template `{name}` {what}; the template is broken or hostile (a chat template is code from the model file)")]
+    Limit {
+        /// Template name.
+        name: String,
+        /// Which limit, in words.
+        what: String,
+    },
     /// `tokenizer.chat_template` is not a string.
     #[error("GGUF metadata `tokenizer.chat_template` is not a string")]
     BadMetadata,
@@ -175,7 +196,19 @@ impl ChatTemplate {
         bos_token: &str,
         eos_token: &str,
     ) -> Result<ChatTemplate, TemplateError> {
+        if source.len() > MAX_SOURCE_BYTES {
+            return Err(TemplateError::Limit {
+                name: name.to_string(),
+                what: format!(
+                    "is {} bytes long, more than the {MAX_SOURCE_BYTES} allowed",
+                    source.len()
+                ),
+            });
+        }
         let mut env = Environment::new();
+        env.set_fuel(Some(RENDER_FUEL));
+        env.set_recursion_limit(RECURSION_LIMIT);
+        env.set_formatter(count_output);
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -233,7 +266,49 @@ impl ChatTemplate {
             .env
             .get_template(TEMPLATE_NAME)
             .map_err(|e| convert(&e, &self.name, &self.source, false))?;
-        tmpl.render(Value::from(ctx)).map_err(|e| convert(&e, &self.name, &self.source, false))
+        let mut out = CappedWriter { buf: Vec::new(), over: false };
+        let result =
+            tmpl.render_captured_to(Value::from(ctx), &mut out).map(|c| c.state().fuel_levels());
+        match result {
+            Ok(_) => String::from_utf8(out.buf).map_err(|_| TemplateError::Render {
+                name: self.name.clone(),
+                line: None,
+                source_line: String::new(),
+                msg: "output is not UTF-8".into(),
+            }),
+            Err(e) => Err(self
+                .limit_error(&e, out.over)
+                .unwrap_or_else(|| convert(&e, &self.name, &self.source, false))),
+        }
+    }
+
+    /// Instructions a render of `messages` uses (for measurements and tests).
+    pub fn render_fuel(&self, messages: &[ChatMessage]) -> Result<u64, TemplateError> {
+        let mut ctx: BTreeMap<String, Value> = self.extra.clone();
+        ctx.insert("messages".into(), Value::from_serialize(messages));
+        ctx.insert("add_generation_prompt".into(), Value::from(true));
+        let tmpl = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|e| convert(&e, &self.name, &self.source, false))?;
+        let captured = tmpl
+            .render_captured_to(Value::from(ctx), std::io::sink())
+            .map_err(|e| convert(&e, &self.name, &self.source, false))?;
+        Ok(captured.state().fuel_levels().map(|(used, _)| used).unwrap_or(0))
+    }
+
+    /// The error for a render stopped by one of our limits, if that is what stopped it.
+    fn limit_error(&self, e: &Error, writer_over: bool) -> Option<TemplateError> {
+        let what = if e.kind() == ErrorKind::OutOfFuel {
+            format!("ran more than {RENDER_FUEL} instructions (a runaway loop?)")
+        } else if writer_over || e.detail().is_some_and(|d| d.contains(OUTPUT_LIMIT_MSG)) {
+            format!("produced more than {MAX_OUTPUT_BYTES} bytes")
+        } else if e.detail().is_some_and(|d| d.contains("recursion limit")) {
+            format!("nested calls deeper than {RECURSION_LIMIT}")
+        } else {
+            return None;
+        };
+        Some(TemplateError::Limit { name: self.name.clone(), what })
     }
 
     /// Turn terminators written in the template (e.g. `<|im_end|>`, `<end_of_turn>`), plus
@@ -285,6 +360,53 @@ fn convert(e: &Error, name: &str, source: &str, parse: bool) -> TemplateError {
         TemplateError::Parse { name, line, source_line, msg }
     } else {
         TemplateError::Render { name, line, source_line, msg }
+    }
+}
+
+const OUTPUT_LIMIT_MSG: &str = "template output limit reached";
+
+/// Bytes the `{{ … }}` expressions of one render have produced so far.
+#[derive(Debug, Default)]
+struct OutputCount(std::sync::atomic::AtomicUsize);
+
+impl minijinja::value::Object for OutputCount {}
+
+/// The formatter of every `{{ … }}`: counts the bytes of all rendered values, captured
+/// ones included, and stops the render past [`MAX_OUTPUT_BYTES`].
+fn count_output(
+    out: &mut minijinja::Output,
+    state: &minijinja::State,
+    value: &Value,
+) -> Result<(), Error> {
+    let len = match value.as_str() {
+        Some(s) => s.len(),
+        None => value.to_string().len(),
+    };
+    let count = state.get_or_set_temp_object("upward_output_count", OutputCount::default);
+    let total = count.0.fetch_add(len, std::sync::atomic::Ordering::Relaxed).saturating_add(len);
+    if total > MAX_OUTPUT_BYTES {
+        return Err(Error::new(ErrorKind::InvalidOperation, OUTPUT_LIMIT_MSG));
+    }
+    minijinja::escape_formatter(out, state, value)
+}
+
+/// The render's output, refused past [`MAX_OUTPUT_BYTES`].
+struct CappedWriter {
+    buf: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for CappedWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > MAX_OUTPUT_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other(OUTPUT_LIMIT_MSG));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -524,5 +646,60 @@ mod tests {
         let src = "{{ bos_token }}{{ strftime_now('%Y') | length }}{{ 'a,b'.split(',') | join('+') }}{{ '  x '.strip() }}{{ eos_token }}";
         let t = ChatTemplate::from_source("h", src, "<s>", "</s>").unwrap();
         assert_eq!(t.render(&[], false).unwrap(), "<s>4a+bx</s>");
+    }
+
+    fn limit(src: &str) -> String {
+        let t = ChatTemplate::from_source("hostile", src, "", "").unwrap();
+        match t.render(&convo(), true) {
+            Err(e @ TemplateError::Limit { .. }) => e.to_string(),
+            other => panic!("expected a limit error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn runaway_loops_run_out_of_fuel() {
+        let src = "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}{% endfor %}{% endfor %}{% endfor %}";
+        assert!(limit(src).contains("instructions"));
+    }
+
+    #[test]
+    fn huge_output_is_cut_off_at_the_limit() {
+        // About 1 GB of expression output, and about 1 GB of literal text.
+        let expr = "{% for i in range(100000) %}{{ 'x' * 10000 }}{% endfor %}";
+        assert!(limit(expr).contains("bytes"), "{}", limit(expr));
+        let literal = format!("{{% for i in range(100000) %}}{}{{% endfor %}}", "y".repeat(10000));
+        assert!(limit(&literal).contains("bytes"));
+        // Text captured by a macro counts too, before it reaches the output.
+        let captured = "{% macro m() %}{% for i in range(100000) %}{{ 'z' * 10000 }}{% endfor %}{% endmacro %}{% set x = m() %}";
+        assert!(limit(captured).contains("bytes"));
+    }
+
+    #[test]
+    fn unbounded_recursion_is_a_limit_error() {
+        let src = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}";
+        assert!(limit(src).contains("nested"), "{}", limit(src));
+    }
+
+    #[test]
+    fn real_templates_stay_far_below_the_fuel() {
+        let mut msgs = vec![ChatMessage::system("S")];
+        for i in 0..50 {
+            msgs.push(ChatMessage::user(format!("question {i}")));
+            msgs.push(ChatMessage::assistant(format!("<think>r</think>answer {i}")));
+        }
+        msgs.push(ChatMessage::user("last"));
+        for (name, src) in [("qwen3", QWEN3), ("qwen2.5", QWEN25)] {
+            let t = ChatTemplate::from_source(name, src, "", "<|im_end|>").unwrap();
+            let used = t.render_fuel(&msgs).unwrap();
+            assert!(used > 0 && used * 100 < RENDER_FUEL, "{name}: {used} instructions");
+            t.render(&msgs, true).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_oversized_template_is_refused() {
+        let src = "a".repeat(MAX_SOURCE_BYTES + 1);
+        let err = ChatTemplate::from_source("big", &src, "", "").unwrap_err();
+        assert!(matches!(err, TemplateError::Limit { .. }), "{err}");
     }
 }

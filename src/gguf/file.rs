@@ -1,5 +1,6 @@
 //! A GGUF file opened with mmap: metadata, tensor infos and zero-copy tensor bytes.
 
+use super::reader;
 use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
 use candle_core::quantized::GgmlDType;
 use memmap2::Mmap;
@@ -110,6 +111,24 @@ impl GgufFile {
         // SAFETY: the mapping is read-only; a model file modified while in use is the
         // user's error, as with any mmap-based loader (llama.cpp does the same).
         let mmap = unsafe { Mmap::map(&file) }.map_err(open_err)?;
+        Self::from_mmap(path, mmap)
+    }
+
+    /// Opens a GGUF file held in memory, with `name` in place of a path in messages: the
+    /// same checks as [`open`](Self::open), for tests and fuzzing.
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<GgufFile, GgufError> {
+        let path = Path::new(name);
+        let open_err = |source| GgufError::Open { path: path.to_path_buf(), source };
+        let mut map = memmap2::MmapMut::map_anon(bytes.len().max(1)).map_err(open_err)?;
+        map[..bytes.len()].copy_from_slice(bytes);
+        let map = map.make_read_only().map_err(open_err)?;
+        if bytes.is_empty() {
+            return Err(GgufError::BadMagic { path: path.to_path_buf(), found: String::new() });
+        }
+        Self::from_mmap(path, map)
+    }
+
+    fn from_mmap(path: &Path, mmap: Mmap) -> Result<GgufFile, GgufError> {
         if mmap.len() < 4 || &mmap[..4] != b"GGUF" {
             let head = &mmap[..mmap.len().min(4)];
             return Err(GgufError::BadMagic {
@@ -117,16 +136,13 @@ impl GgufFile {
                 found: String::from_utf8_lossy(head).into_owned(),
             });
         }
-        let mut cursor = std::io::Cursor::new(&mmap[..]);
-        let content = Content::read(&mut cursor)
-            .map_err(|e| GgufError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
+        let header = reader::parse(&mmap)
+            .map_err(|reason| GgufError::Corrupt { path: path.to_path_buf(), reason })?;
         let len = mmap.len() as u64;
-        for (name, info) in &content.tensor_infos {
-            let size = tensor_size(info).ok_or_else(|| GgufError::Corrupt {
-                path: path.to_path_buf(),
-                reason: format!("tensor {name} has an invalid shape {:?}", info.shape),
-            })?;
-            let end = content.tensor_data_offset + info.offset + size as u64;
+        let data = header.content.tensor_data_offset;
+        for name in &header.order {
+            // Checked in `parse`: offsets and sizes fit a u64 together with the data offset.
+            let end = data + header.content.tensor_infos[name].offset + header.sizes[name];
             if end > len {
                 return Err(GgufError::Truncated {
                     path: path.to_path_buf(),
@@ -136,6 +152,7 @@ impl GgufFile {
                 });
             }
         }
+        let content = header.content;
         Ok(GgufFile { path: path.to_path_buf(), mmap: Arc::new(mmap), content: Arc::new(content) })
     }
 
@@ -217,8 +234,18 @@ impl GgufFile {
             path: self.path.clone(),
             name: name.to_string(),
         })?;
-        let len = tensor_size(info).unwrap_or(0);
-        let offset = (self.content.tensor_data_offset + info.offset) as usize;
+        let corrupt = || GgufError::Corrupt {
+            path: self.path.clone(),
+            reason: format!("tensor {name} lies outside the file"),
+        };
+        let len = tensor_size(info).ok_or_else(corrupt)?;
+        let offset = self
+            .content
+            .tensor_data_offset
+            .checked_add(info.offset)
+            .and_then(|o| usize::try_from(o).ok())
+            .filter(|o| o.checked_add(len).is_some_and(|end| end <= self.mmap.len()))
+            .ok_or_else(corrupt)?;
         Ok(TensorBytes {
             mmap: self.mmap.clone(),
             offset,
@@ -229,12 +256,8 @@ impl GgufFile {
     }
 }
 
-/// Bytes a tensor occupies, or None when its shape does not fit its block size.
+/// Bytes a tensor occupies (its shape and type were checked when the file was opened).
 fn tensor_size(info: &TensorInfo) -> Option<usize> {
-    let elems = info.shape.elem_count();
-    let bs = info.ggml_dtype.block_size();
-    if !elems.is_multiple_of(bs) {
-        return None;
-    }
-    (elems / bs).checked_mul(info.ggml_dtype.type_size())
+    let size = reader::tensor_bytes(info.shape.dims(), info.ggml_dtype).ok()?;
+    usize::try_from(size).ok()
 }

@@ -3,6 +3,7 @@
 
 pub mod chat_template;
 pub mod file;
+pub mod reader;
 pub mod synth;
 pub mod tokenizer;
 

@@ -1,6 +1,7 @@
 //! Our transformer forward pass for the llama, qwen2, qwen3 and gemma3 architectures,
 //! on candle tensors, with mmap'd quantized weights and a reusable KV cache.
 
+pub(crate) mod check;
 mod decode;
 
 use super::activation;
