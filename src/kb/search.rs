@@ -27,6 +27,8 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 /// Weight of a synonym brought in by query expansion, relative to a typed term.
 const SYNONYM_WEIGHT: f32 = 0.5;
+/// Weight of a known word standing in for a query word that looks like its typo.
+const TYPO_WEIGHT: f32 = 0.8;
 /// Weight of query terms written in the other language than the query's.
 const OTHER_LANG_WEIGHT: f32 = 0.7;
 
@@ -117,6 +119,33 @@ const ZH_STOP: &[&str] = &[
     "的话",
     "之后",
     "以后",
+    // Colloquial fillers and hedges.
+    "咋",
+    "啥",
+    "为啥",
+    "干嘛",
+    "呗",
+    "啦",
+    "哈",
+    "老是",
+    "总是",
+    "一直",
+    "感觉",
+    "觉得",
+    "好像",
+    "有点",
+    "真的",
+    "根本",
+    "天天",
+    "直接",
+    "已经",
+    "估计",
+    "要不要",
+    "这样",
+    "这么",
+    "那么",
+    "现在",
+    "一顿",
 ];
 
 /// English stop words.
@@ -130,8 +159,116 @@ const EN_STOP: &[&str] = &[
     "very", "there", "here", "all", "any", "some", "s", "t", "don", "don't", "i'm", "it's", "get",
     "got", "go", "make", "also", "only", "up", "out", "now", "ok", "okay", "doesn't", "didn't",
     "isn't", "can't", "won't", "i've", "i'll", "i'd", "doesn", "didn", "isn", "wasn", "won", "ve",
-    "ll", "d", "m",
+    "ll", "d", "m", // Chat fillers and shorthand.
+    "like", "even", "actually", "literally", "really", "maybe", "lol", "af", "tbh", "sth", "smth",
+    "shd", "wanna", "gonna", "kinda", "gotta", "stuff", "thing", "things", "tho", "pls", "u", "ur",
+    "im", "dont", "cant", "w", "o", "one", "lot", "much", "every", "single", "whole", "etc",
+    "yeah", "hey", "hi", "guy", "guys",
 ];
+
+/// Question tags that end a clause without naming its topic ("有问题吗", "is that bad"):
+/// dropped from the end of each clause of a query so that, say, the "问题" of "有问题吗"
+/// does not pull in the principle about problems.
+const ZH_TAILS: &[&str] = &[
+    "有问题吗",
+    "有问题么",
+    "有没有问题",
+    "是不是不太好",
+    "是不是不好",
+    "会不会不妥",
+    "合适吗",
+    "合适么",
+    "合适不",
+    "合不合适",
+    "正常吗",
+    "正常么",
+    "好不好",
+    "行不行",
+    "对不对",
+    "可以吗",
+    "行吗",
+    "好吗",
+    "该咋办",
+    "该怎么办",
+    "怎么办",
+    "咋办",
+    "是什么意思",
+    "是啥意思",
+];
+const EN_TAILS: &[&str] = &[
+    "is that bad",
+    "is this bad",
+    "is that a problem",
+    "is that ok",
+    "is that okay",
+    "is that normal",
+    "is it normal",
+    "what now",
+    "what do i do",
+    "what should i do",
+    "any tips",
+    "any advice",
+    "any thoughts",
+    "or not",
+];
+
+/// Drops trailing question tags from each clause of `query` (clauses end at punctuation).
+fn strip_question_tails(query: &str) -> String {
+    let mut out = String::with_capacity(query.len());
+    let mut clause = String::new();
+    let finish = |clause: &mut String, out: &mut String| {
+        let mut c = clause.trim_end().to_string();
+        loop {
+            let cut = ZH_TAILS.iter().chain(EN_TAILS).map(|t| t.len()).find(|&n| {
+                let at = c.len().wrapping_sub(n);
+                n <= c.len()
+                    && c.is_char_boundary(at)
+                    && ZH_TAILS.iter().chain(EN_TAILS).any(|t| c[at..].to_lowercase() == *t)
+                    && !(c[at..].starts_with(|ch: char| ch.is_ascii_alphabetic())
+                        && c[..at].ends_with(char::is_alphanumeric))
+            });
+            match cut {
+                Some(n) => {
+                    c.truncate(c.len() - n);
+                    c = c.trim_end().to_string();
+                }
+                None => break,
+            }
+        }
+        out.push_str(&c);
+        clause.clear();
+    };
+    for ch in query.chars() {
+        if ch.is_alphanumeric() || is_ideograph(ch) || ch.is_whitespace() || ch == '\'' || ch == '-'
+        {
+            clause.push(ch);
+        } else {
+            finish(&mut clause, &mut out);
+            out.push(ch);
+        }
+    }
+    finish(&mut clause, &mut out);
+    out
+}
+
+/// Whether `a` and `b` are one edit apart: a letter inserted, dropped, changed, or two
+/// neighbours swapped ("thnak", "mangaer", "pipline").
+fn one_edit_apart(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let (la, lb) = (a.len(), b.len());
+    if la.abs_diff(lb) > 1 || a == b {
+        return false;
+    }
+    let pre = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if la == lb {
+        let rest = |i: usize| a[i..] == b[i..];
+        (pre + 1 < la && a[pre] == b[pre + 1] && a[pre + 1] == b[pre] && rest(pre + 2))
+            || rest(pre + 1)
+    } else {
+        let (long, short) = if la > lb { (&a, &b) } else { (&b, &a) };
+        long[pre + 1..] == short[pre..]
+    }
+}
 
 /// Whether `c` is a CJK ideograph (not CJK punctuation).
 fn is_ideograph(c: char) -> bool {
@@ -216,7 +353,10 @@ impl Analyzer {
     pub fn terms(&self, text: &str, out: &mut Vec<String>) {
         let mut run = String::new();
         let mut run_is_cjk = false;
-        let flush = |run: &mut String, cjk: bool, out: &mut Vec<String>| {
+        // The previous English word of the clause: adjacent words (stop words skipped) also
+        // count as a two-word phrase, so "boss's boss" meets "boss of my boss".
+        let mut prev: Option<String> = None;
+        let flush = |run: &mut String, cjk: bool, out: &mut Vec<String>, prev: &mut Option<String>| {
             if run.is_empty() {
                 return;
             }
@@ -226,21 +366,26 @@ impl Analyzer {
                         out.push(t.to_string());
                     }
                 }
+                *prev = None;
             } else {
                 let lower = run.to_lowercase();
                 let word = lower.trim_matches(['-', '\'']);
+                let mut words = Vec::new();
                 // A hyphenated compound ("year-end", "one-on-one") counts as itself, joined,
                 // and as its parts, so "year end" and "year-end" meet.
                 if word.contains('-') {
                     let parts: Vec<&str> = word.split('-').filter(|p| !p.is_empty()).collect();
                     out.push(stem(&parts.concat()));
-                    for p in parts {
-                        if !EN_STOP.contains(&p) {
-                            out.push(stem(p));
-                        }
-                    }
+                    words.extend(parts.into_iter().filter(|p| !EN_STOP.contains(p)).map(stem));
                 } else if !word.is_empty() && !EN_STOP.contains(&word) {
-                    out.push(stem(word));
+                    words.push(stem(word));
+                }
+                for w in words {
+                    if let Some(p) = prev.as_deref() {
+                        out.push(format!("{p} {w}"));
+                    }
+                    out.push(w.clone());
+                    *prev = Some(w);
                 }
             }
             run.clear();
@@ -248,7 +393,7 @@ impl Analyzer {
         for c in text.chars() {
             if is_ideograph(c) {
                 if !run_is_cjk {
-                    flush(&mut run, false, out);
+                    flush(&mut run, false, out, &mut prev);
                     run_is_cjk = true;
                 }
                 run.push(c);
@@ -256,16 +401,19 @@ impl Analyzer {
                 || ((c == '\'' || c == '-') && !run_is_cjk && !run.is_empty())
             {
                 if run_is_cjk {
-                    flush(&mut run, true, out);
+                    flush(&mut run, true, out, &mut prev);
                     run_is_cjk = false;
                 }
                 run.push(c);
             } else {
-                flush(&mut run, run_is_cjk, out);
+                flush(&mut run, run_is_cjk, out, &mut prev);
                 run_is_cjk = false;
+                if !c.is_whitespace() {
+                    prev = None;
+                }
             }
         }
-        flush(&mut run, run_is_cjk, out);
+        flush(&mut run, run_is_cjk, out, &mut prev);
     }
 
     fn terms_of(&self, text: &str) -> Vec<String> {
@@ -341,6 +489,8 @@ pub(crate) struct Index {
     /// concept, so a rare variant (say 老板 where the base mostly writes 领导) must not
     /// weigh more than the concept's usual word: its weight is scaled by cap / own idf.
     idf_cap: HashMap<String, f32>,
+    /// Known English words (index and synonyms), for typo matching.
+    en_vocab: Vec<String>,
 }
 
 impl Index {
@@ -381,20 +531,30 @@ impl Index {
             zh_docs.push(zh);
             en_docs.push(en);
         }
-        let mut synonyms: HashMap<String, Vec<String>> = HashMap::new();
-        for group in synonym_groups {
-            let analysed: Vec<Vec<String>> = group.iter().map(|w| analyzer.terms_of(w)).collect();
-            for (i, terms) in analysed.iter().enumerate() {
-                if let [key] = terms.as_slice() {
-                    let entry = synonyms.entry(key.clone()).or_default();
-                    for (j, other) in analysed.iter().enumerate() {
-                        if i != j {
-                            for t in other {
-                                if t != key && !entry.contains(t) {
-                                    entry.push(t.clone());
-                                }
-                            }
+        // Each entry of a group stands for its longest term: the word itself, or for a
+        // phrase ("boss's boss", "领导的领导") the whole phrase rather than its parts.
+        let heads: Vec<Vec<String>> = synonym_groups
+            .iter()
+            .map(|g| {
+                let mut v: Vec<String> = Vec::new();
+                for w in g {
+                    let terms = analyzer.terms_of(w);
+                    if let Some(h) = terms.into_iter().max_by_key(|t| t.chars().count()) {
+                        if !v.contains(&h) {
+                            v.push(h);
                         }
+                    }
+                }
+                v
+            })
+            .collect();
+        let mut synonyms: HashMap<String, Vec<String>> = HashMap::new();
+        for group in &heads {
+            for key in group {
+                let entry = synonyms.entry(key.clone()).or_default();
+                for other in group {
+                    if other != key && !entry.contains(other) {
+                        entry.push(other.clone());
                     }
                 }
             }
@@ -402,8 +562,7 @@ impl Index {
         let (zh, en) = (LangIndex::build(&zh_docs), LangIndex::build(&en_docs));
         let idf = |t: &str| if term_lang(t) == Lang::Zh { zh.idf(t) } else { en.idf(t) };
         let mut idf_cap: HashMap<String, f32> = HashMap::new();
-        for group in synonym_groups {
-            let terms: Vec<String> = group.iter().flat_map(|w| analyzer.terms_of(w)).collect();
+        for terms in &heads {
             for lang in [Lang::Zh, Lang::En] {
                 let same = || terms.iter().filter(|t| term_lang(t) == lang);
                 let Some(common) = same().filter_map(|t| idf(t)).min_by(f32::total_cmp) else {
@@ -415,7 +574,14 @@ impl Index {
                 }
             }
         }
-        Index { zh, en, analyzer, synonyms, idf_cap }
+        let mut en_vocab: Vec<String> = (en.postings.keys())
+            .chain(synonyms.keys())
+            .filter(|t| term_lang(t) == Lang::En && !t.contains(' ') && t.chars().count() >= 4)
+            .cloned()
+            .collect();
+        en_vocab.sort();
+        en_vocab.dedup();
+        Index { zh, en, analyzer, synonyms, idf_cap, en_vocab }
     }
 
     fn idf(&self, term: &str) -> Option<f32> {
@@ -427,17 +593,45 @@ impl Index {
     }
 
     /// Weighted query terms after synonym expansion.
-    fn query_terms(&self, query: &str, lang: Lang) -> Vec<(String, f32)> {
+    pub(crate) fn query_terms(&self, query: &str, lang: Lang) -> Vec<(String, f32)> {
         let mut weights: HashMap<String, f32> = HashMap::new();
-        let typed = self.analyzer.terms_of(query);
-        for t in &typed {
-            weights.insert(t.clone(), 1.0);
+        let mut typed = self.analyzer.terms_of(&strip_question_tails(query));
+        if typed.is_empty() {
+            // Nothing but a question tag ("怎么办？"): search what was typed.
+            typed = self.analyzer.terms_of(query);
         }
+        let mut add = |t: &str, w: f32| {
+            let e = weights.entry(t.to_string()).or_insert(0.0);
+            *e = e.max(w);
+        };
         for t in &typed {
-            if let Some(syns) = self.synonyms.get(t) {
-                for s in syns {
-                    let w = weights.entry(s.clone()).or_insert(0.0);
-                    *w = w.max(SYNONYM_WEIGHT);
+            add(t, 1.0);
+            for s in self.synonyms.get(t).into_iter().flatten() {
+                add(s, SYNONYM_WEIGHT);
+            }
+            // A two-word phrase also matches with either word replaced by a synonym.
+            if let Some((a, b)) = t.split_once(' ') {
+                let with = |w: &str| {
+                    let mut v = vec![w.to_string()];
+                    v.extend(self.synonyms.get(w).into_iter().flatten().cloned());
+                    v
+                };
+                for x in with(a).iter().filter(|x| !x.contains(' ')) {
+                    for y in with(b).iter().filter(|y| !y.contains(' ')) {
+                        if (x, y) != (&a.to_string(), &b.to_string()) {
+                            add(&format!("{x} {y}"), SYNONYM_WEIGHT);
+                        }
+                    }
+                }
+            }
+            // A likely typo: an unknown English word one edit away from known ones.
+            let known = |t: &str| self.en.postings.contains_key(t) || self.synonyms.contains_key(t);
+            if term_lang(t) == Lang::En && !t.contains(' ') && t.chars().count() >= 5 && !known(t) {
+                for v in self.en_vocab.iter().filter(|v| one_edit_apart(t, v)) {
+                    add(v, TYPO_WEIGHT);
+                    for s in self.synonyms.get(v).into_iter().flatten() {
+                        add(s, TYPO_WEIGHT * SYNONYM_WEIGHT);
+                    }
                 }
             }
         }
