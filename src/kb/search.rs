@@ -539,10 +539,15 @@ impl Index {
                 let mut v: Vec<String> = Vec::new();
                 for w in g {
                     let terms = analyzer.terms_of(w);
-                    if let Some(h) = terms.into_iter().max_by_key(|t| t.chars().count()) {
-                        if !v.contains(&h) {
-                            v.push(h);
-                        }
+                    let Some(h) = terms.iter().max_by_key(|t| t.chars().count()) else {
+                        continue;
+                    };
+                    // An entry the analyzer splits into unrelated pieces ("加2领导") has no
+                    // head: it would stand for a common piece of it ("领导").
+                    let squash = |s: &str| s.replace(' ', "");
+                    let whole = terms.iter().all(|t| squash(h).contains(&squash(t)));
+                    if whole && !v.contains(h) {
+                        v.push(h.clone());
                     }
                 }
                 v
