@@ -687,6 +687,50 @@ mod tests {
     }
 
     #[test]
+    fn adjacent_english_words_also_count_as_a_phrase() {
+        let a = Analyzer::new(std::iter::empty());
+        let terms = |s: &str| {
+            let mut t = Vec::new();
+            a.terms(s, &mut t);
+            t
+        };
+        // Stop words are skipped, possessives folded: the same phrase either way.
+        assert!(terms("my boss's boss").contains(&"boss boss".to_string()));
+        assert!(terms("the boss of my boss").contains(&"boss boss".to_string()));
+        // Punctuation and Chinese break a phrase; spaces do not.
+        assert!(!terms("boss, boss").contains(&"boss boss".to_string()));
+        assert!(!terms("boss 老板 boss").contains(&"boss boss".to_string()));
+        assert!(terms("year-end").contains(&"year end".to_string()));
+    }
+
+    #[test]
+    fn question_tails_are_dropped_per_clause() {
+        assert_eq!(strip_question_tails("只管跑客户，有问题吗"), "只管跑客户，");
+        assert_eq!(strip_question_tails("跟老板一个月不说话正常吗？"), "跟老板一个月不说话？");
+        assert_eq!(strip_question_tails("I only ping my boss for help, is that bad?"), {
+            "I only ping my boss for help,?"
+        });
+        // Only whole words at the end of a clause.
+        assert_eq!(strip_question_tails("this bad"), "this bad");
+        assert_eq!(strip_question_tails("有问题就说"), "有问题就说");
+        // Odd input never panics.
+        for s in ["", "吗", "İİİ is that bad", "?!", "is that bad"] {
+            let _ = strip_question_tails(s);
+        }
+    }
+
+    #[test]
+    fn typos_are_one_edit_apart() {
+        assert!(one_edit_apart("thnak", "thank"));
+        assert!(one_edit_apart("mangaer", "manager"));
+        assert!(one_edit_apart("piplin", "pipelin"));
+        assert!(one_edit_apart("bos", "boss"));
+        assert!(!one_edit_apart("boss", "boss"));
+        assert!(!one_edit_apart("report", "resort_x"));
+        assert!(!one_edit_apart("thank", "think about"));
+    }
+
+    #[test]
     fn analyzes_mixed_text() {
         let a = Analyzer::new(["年终总结"].into_iter());
         let mut t = Vec::new();
