@@ -23,7 +23,9 @@ pub mod verify;
 pub use cache::{sha256_file, ModelCache, CACHE_DIR_ENV};
 pub use parse::{Catalogue, ChatTemplateName, Entry, Source, WheelPart};
 pub use sources::hf::TIMEOUT_ENV as HTTP_TIMEOUT_ENV;
-pub use sources::modelscope::{DOMAIN_ENV as MODELSCOPE_DOMAIN_ENV, ENDPOINT_ENV as MODELSCOPE_ENDPOINT_ENV};
+pub use sources::modelscope::{
+    DOMAIN_ENV as MODELSCOPE_DOMAIN_ENV, ENDPOINT_ENV as MODELSCOPE_ENDPOINT_ENV,
+};
 pub use sources::pypi::{PIP_ENV, WHEEL_DIR_ENV};
 pub use verify::{verify, verify_file, verify_in, ChecksumOrigin, VerifyReport};
 

@@ -98,11 +98,8 @@ pub(crate) struct Listed {
 pub(crate) fn parse_listing(body: &str, file: &str) -> Result<Option<Listed>, String> {
     let v: serde_json::Value = serde_json::from_str(body)
         .map_err(|e| format!("the file list is not JSON ({e}); is the endpoint ModelScope?"))?;
-    let files = v
-        .get("Data")
-        .and_then(|d| d.get("Files"))
-        .and_then(|f| f.as_array())
-        .ok_or_else(|| {
+    let files =
+        v.get("Data").and_then(|d| d.get("Files")).and_then(|f| f.as_array()).ok_or_else(|| {
             let msg = v.get("Message").and_then(|m| m.as_str()).unwrap_or("no Data.Files");
             format!("the file list has no files ({msg})")
         })?;
@@ -196,7 +193,9 @@ fn describe(err: ureq::Error, url: &str, repo: &str, timeout: Duration) -> Strin
              need a licence accepted on the website"
         ),
         ureq::Error::Status(404, _) => {
-            format!("not found on {host} (HTTP 404): {url} (the catalogue entry may be out of date)")
+            format!(
+                "not found on {host} (HTTP 404): {url} (the catalogue entry may be out of date)"
+            )
         }
         ureq::Error::Status(code, _) => format!("{host} answered HTTP {code} for {url}"),
         ureq::Error::Transport(t) => {
