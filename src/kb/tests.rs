@@ -283,35 +283,88 @@ struct EvalQuery {
     expected: Vec<String>,
 }
 
-#[test]
-fn eval_recall_at_3() {
-    let text = std::fs::read_to_string(repo_knowledge().join("eval/queries.toml")).unwrap();
+/// Retrieval quality on one query file.
+struct EvalScore {
+    queries: usize,
+    zh: usize,
+    /// Share of queries whose first hit is one of the expected principles.
+    top1: f64,
+    /// Mean share of the expected principles found in the top three.
+    recall3: f64,
+    misses: Vec<String>,
+}
+
+/// Runs every query of `knowledge/eval/<file>` through the search and scores it.
+fn evaluate(file: &str) -> EvalScore {
+    let text = std::fs::read_to_string(repo_knowledge().join("eval").join(file)).unwrap();
     let set: EvalSet = toml::from_str(&text).unwrap();
-    assert!(set.query.len() >= 40, "the eval set needs at least 40 queries");
-    let langs: Vec<Lang> = set.query.iter().map(|q| Lang::detect(&q.q)).collect();
-    assert!(langs.contains(&Lang::Zh) && langs.contains(&Lang::En));
     let kb = kb();
-    let mut total = 0.0;
+    let (mut top1, mut recall) = (0usize, 0.0f64);
     let mut misses = Vec::new();
     for q in &set.query {
         for id in &q.expected {
-            assert!(kb.principle(id).is_some(), "query {:?} expects unknown id {id}", q.q);
+            assert!(kb.principle(id).is_some(), "{file}: query {:?} expects unknown id {id}", q.q);
         }
         let hits = kb.search(&q.q, None, 3);
         let ids: Vec<&str> = hits.iter().map(|h| h.principle.id.as_str()).collect();
+        let first_ok = ids.first().is_some_and(|f| q.expected.iter().any(|e| e == f));
         let found = q.expected.iter().filter(|e| ids.contains(&e.as_str())).count();
-        total += found as f64 / q.expected.len() as f64;
-        if found < q.expected.len() {
+        top1 += usize::from(first_ok);
+        recall += found as f64 / q.expected.len() as f64;
+        if !first_ok || found < q.expected.len() {
             misses.push(format!("  {:?}: expected {:?}, got {:?}", q.q, q.expected, ids));
         }
     }
-    let recall = total / set.query.len() as f64;
-    println!("kb eval: recall@3 = {recall:.3} over {} queries", set.query.len());
-    for m in &misses {
+    let n = set.query.len();
+    let zh = set.query.iter().filter(|q| Lang::detect(&q.q) == Lang::Zh).count();
+    let score = EvalScore {
+        queries: n,
+        zh,
+        top1: top1 as f64 / n.max(1) as f64,
+        recall3: recall / n.max(1) as f64,
+        misses,
+    };
+    println!(
+        "kb eval {file}: top-1 = {:.3}, recall@3 = {:.3} over {} queries ({} Chinese, {} English)",
+        score.top1,
+        score.recall3,
+        n,
+        zh,
+        n - zh
+    );
+    for m in &score.misses {
         println!("{m}");
     }
-    assert!(recall >= 0.9, "recall@3 {recall:.3} < 0.9; misses:\n{}", misses.join("\n"));
+    score
 }
+
+/// The main set: colloquial user phrasing, half Chinese and half English. The ranking is
+/// tuned on it (through general vocabulary and tags, never per query).
+#[test]
+fn eval_main_set() {
+    let s = evaluate("queries.toml");
+    assert!(s.queries >= 120, "the main eval set needs at least 120 queries");
+    assert!(s.zh * 2 >= s.queries - 10 && s.zh * 2 <= s.queries + 10, "half Chinese, half English");
+    let misses = s.misses.join("\n");
+    assert!(s.top1 >= 0.9, "top-1 {:.3} < 0.9; misses:\n{misses}", s.top1);
+    assert!(s.recall3 >= 0.97, "recall@3 {:.3} < 0.97; misses:\n{misses}", s.recall3);
+}
+
+/// The held-out set: never tuned on, so it shows whether the tuning generalises.
+#[test]
+fn eval_heldout_set() {
+    let s = evaluate("heldout_queries.toml");
+    assert!(s.queries >= 40, "the held-out set needs at least 40 queries");
+    assert!(s.zh * 2 >= s.queries - 4 && s.zh * 2 <= s.queries + 4, "half Chinese, half English");
+    let misses = s.misses.join("\n");
+    assert!(s.top1 >= HELDOUT_TOP1, "held-out top-1 {:.3}; misses:\n{misses}", s.top1);
+    assert!(s.recall3 >= HELDOUT_RECALL3, "held-out recall@3 {:.3}; misses:\n{misses}", s.recall3);
+}
+
+/// Regression floors for the held-out set, just under what the ranking measured when it
+/// was tuned on the main set (see the file's header).
+const HELDOUT_TOP1: f64 = 0.70;
+const HELDOUT_RECALL3: f64 = 0.80;
 
 #[test]
 fn year_end_thanks_ranks_first_in_both_languages() {

