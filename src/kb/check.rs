@@ -1,7 +1,7 @@
 //! Parsing and validation of the knowledge files: every problem is reported with the file
 //! and line it comes from, and the same checks guard loading.
 
-use super::types::{Bilingual, Principle, Scenario, HELP_CRITERIA, THANKS_CRITERIA};
+use super::types::{Bilingual, BossLines, Principle, Scenario, HELP_CRITERIA, THANKS_CRITERIA};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -17,6 +17,8 @@ pub const PRINCIPLES_DIR: &str = "principles";
 pub const SCENARIOS_DIR: &str = "scenarios";
 /// Optional query-expansion synonyms, relative to the knowledge directory.
 pub const SYNONYMS: &str = "synonyms.toml";
+/// Optional lines of the authored boss shared by every scenario.
+pub const BOSS_LINES: &str = "boss_lines.toml";
 
 /// One thing wrong with the knowledge files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +53,7 @@ pub(crate) struct SourceSet {
     pub root: PathBuf,
     pub transcript: Option<SourceFile>,
     pub synonyms: Option<SourceFile>,
+    pub boss_lines: Option<SourceFile>,
     pub principles: Vec<SourceFile>,
     pub scenarios: Vec<SourceFile>,
     /// Problems met while listing the files (unreadable directories).
@@ -67,6 +70,7 @@ impl SourceSet {
             root: dir.to_path_buf(),
             transcript: None,
             synonyms: None,
+            boss_lines: None,
             principles: Vec::new(),
             scenarios: Vec::new(),
             problems: Vec::new(),
@@ -98,6 +102,10 @@ impl SourceSet {
         let s = dir.join(SYNONYMS);
         if s.exists() {
             set.synonyms = Some(read(s));
+        }
+        let b = dir.join(BOSS_LINES);
+        if b.exists() {
+            set.boss_lines = Some(read(b));
         }
         for (sub, out) in
             [(PRINCIPLES_DIR, &mut set.principles), (SCENARIOS_DIR, &mut set.scenarios)]
@@ -148,6 +156,7 @@ impl SourceSet {
             root: root.to_path_buf(),
             transcript: super::BUILTIN.get_file(TRANSCRIPT).map(file),
             synonyms: super::BUILTIN.get_file(SYNONYMS).map(file),
+            boss_lines: super::BUILTIN.get_file(BOSS_LINES).map(file),
             principles: folder(PRINCIPLES_DIR),
             scenarios: folder(SCENARIOS_DIR),
             problems: Vec::new(),
@@ -161,6 +170,7 @@ pub(crate) struct Parsed {
     pub principles: Vec<Principle>,
     pub scenarios: Vec<Scenario>,
     pub synonyms: Vec<Vec<String>>,
+    pub boss_lines: BossLines,
     pub problems: Vec<Problem>,
 }
 
@@ -201,6 +211,10 @@ struct RawScenario {
     principles: Vec<Spanned<String>>,
     good_outcome: Spanned<RawBi>,
     opening: Spanned<RawBi>,
+    boss_private: Spanned<RawBi>,
+    persona: Option<Spanned<String>>,
+    #[serde(default)]
+    line: Vec<Spanned<super::lines::RawLine>>,
 }
 
 #[derive(Deserialize)]
@@ -239,14 +253,14 @@ fn parse_file<'a, T: serde::de::DeserializeOwned>(
     }
 }
 
-struct Reporter<'a> {
+pub(super) struct Reporter<'a> {
     file: &'a Path,
     text: &'a str,
     out: &'a mut Vec<Problem>,
 }
 
 impl Reporter<'_> {
-    fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(super) fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.out.push(Problem {
             file: self.file.to_path_buf(),
             line: line_of(self.text, span.start),
@@ -310,6 +324,7 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
             principles: Vec::new(),
             scenarios: Vec::new(),
             synonyms: Vec::new(),
+            boss_lines: BossLines::default(),
             problems,
         };
     }
@@ -436,6 +451,9 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         let boss_cares = r.bilingual("boss_cares", &raw.boss_cares);
         let good_outcome = r.bilingual("good_outcome", &raw.good_outcome);
         let opening = r.bilingual("opening", &raw.opening);
+        let boss_private = r.bilingual("boss_private", &raw.boss_private);
+        let persona = raw.persona.as_ref().map(|p| r.id(p));
+        let lines = super::lines::lines(&mut r, &raw.line);
         let rubric = raw.rubric.get_ref().trim().to_string();
         if rubric != "help" && rubric != "thanks" {
             r.at(raw.rubric.span(), format!("unknown rubric `{rubric}` (use `help` or `thanks`)"));
@@ -460,6 +478,9 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
             principles: pids,
             good_outcome,
             opening,
+            boss_private,
+            persona,
+            lines,
         });
     }
 
@@ -491,6 +512,14 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         }
     }
 
+    let mut boss_lines = BossLines::default();
+    if let Some(f) = &set.boss_lines {
+        if let Some((text, raw)) = parse_file(f, &mut problems) {
+            let mut r = Reporter { file: &f.shown, text, out: &mut problems };
+            boss_lines = super::lines::shared(&mut r, &raw);
+        }
+    }
+
     // Critique shows a principle for every criterion: each must be supported somewhere.
     // Only meaningful when every principle file parsed (else the gap may be a parse error).
     if set.principles.is_empty() {
@@ -511,5 +540,5 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         }
     }
 
-    Parsed { principles, scenarios, synonyms, problems }
+    Parsed { principles, scenarios, synonyms, boss_lines, problems }
 }
