@@ -147,7 +147,7 @@ fn run_script(
     if let Some(n) = &notice {
         eprintln!("upward: {n}");
     }
-    let model_boss = if why.is_none() { engine.as_mut() } else { None };
+    let mut model_boss = if why.is_none() { engine.as_mut() } else { None };
     let mut rp = Roleplay::new(&kb, personas, scenario, args.persona.as_deref(), lang)?;
     let (store, warning) = Store::open_or_warn(g.data_dir.as_deref());
     if let Some(w) = warning {

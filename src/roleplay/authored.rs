@@ -152,8 +152,11 @@ fn mood(score: &TurnScore) -> Option<&'static str> {
     }
 }
 
-/// The criteria the boss reacts to, most important first: missing ones, then partial
-/// ones; `none` when the turn lacked nothing.
+/// A turn lacking nothing and scoring this much gets a decision, not another question.
+const GOOD_ENOUGH: u8 = 60;
+
+/// The criteria the boss reacts to, most important first: the missing ones; when none is
+/// missing, the partial ones of a middling turn, then `none` (the boss engages).
 pub fn focus(kind: DraftKind, score: &TurnScore) -> Vec<String> {
     let order: &[&str] = match kind {
         DraftKind::Help => &["tone", "situation", "effort", "ask", "plan", "politics", "timing"],
@@ -162,16 +165,24 @@ pub fn focus(kind: DraftKind, score: &TurnScore) -> Vec<String> {
         }
     };
     let rank = |id: &str| order.iter().position(|c| *c == id).unwrap_or(order.len());
+    let with = |want: Status| {
+        let mut ids: Vec<String> =
+            score.statuses.iter().filter(|(_, s)| **s == want).map(|(id, _)| id.clone()).collect();
+        ids.sort_by_key(|id| rank(id));
+        ids
+    };
+    let missing = with(Status::Missing);
+    if !missing.is_empty() {
+        return missing;
+    }
+    // Nothing missing: a good turn gets an answer; a middling one is pressed on what is
+    // half there (a half-right tone is no reason to scold).
     let mut out = Vec::new();
-    for want in [Status::Missing, Status::Partial] {
-        let mut ids: Vec<&String> =
-            score.statuses.iter().filter(|(_, s)| **s == want).map(|(id, _)| id).collect();
-        ids.sort_by_key(|id| (rank(id), id.as_str()));
-        out.extend(ids.into_iter().cloned());
+    if score.score < GOOD_ENOUGH {
+        out = with(Status::Partial);
+        out.retain(|id| id != "tone" && id != "sincere");
     }
-    if out.is_empty() {
-        out.push(LACKS_NOTHING.to_string());
-    }
+    out.push(LACKS_NOTHING.to_string());
     out
 }
 
@@ -200,7 +211,8 @@ fn candidates<'a>(
     v.into_iter().map(|(_, l)| l).collect()
 }
 
-/// The authored boss's answer to a turn scored `score`, with trust `trust` after it.
+/// The authored boss's answer to a turn scored `score`, with trust `trust` after it: a
+/// reaction to how the turn went (not before an answer), then the line for its main gap.
 pub fn reply(rp: &Roleplay, shared: &BossLines, score: &TurnScore, trust: u8) -> String {
     let lang = rp.lang;
     let who = rp.persona.id.as_str();
@@ -226,7 +238,9 @@ pub fn reply(rp: &Roleplay, shared: &BossLines, score: &TurnScore, trust: u8) ->
             .map(|l| l.text.get(lang))
             .max_by_key(|t| last_said(t).unwrap_or(usize::MAX))
     });
-    let reaction = mood(score).and_then(|m| {
+    // A line answering a turn that lacked nothing carries its own acknowledgement.
+    let answering = focus.first().is_some_and(|f| f == LACKS_NOTHING);
+    let reaction = mood(score).filter(|_| !answering).and_then(|m| {
         let mut rs: Vec<&BossReaction> = shared
             .reactions
             .iter()
@@ -256,15 +270,19 @@ mod tests {
     }
 
     #[test]
-    fn missing_comes_before_partial_and_tone_first() {
+    fn missing_gaps_first_then_partial_ones_then_an_answer() {
         use Status::*;
         let s = score(
             &[("situation", Missing), ("tone", Missing), ("ask", Partial), ("plan", Met)],
             20,
         );
-        assert_eq!(focus(DraftKind::Help, &s), ["tone", "situation", "ask"]);
+        assert_eq!(focus(DraftKind::Help, &s), ["tone", "situation"]);
         let all = score(&[("situation", Met), ("ask", Met)], 90);
         assert_eq!(focus(DraftKind::Help, &all), [LACKS_NOTHING]);
+        let half = score(&[("tone", Partial), ("plan", Partial), ("situation", Met)], 50);
+        assert_eq!(focus(DraftKind::Help, &half), ["plan", LACKS_NOTHING]);
+        let good = score(&[("tone", Partial), ("plan", Partial), ("situation", Met)], 70);
+        assert_eq!(focus(DraftKind::Help, &good), [LACKS_NOTHING]);
     }
 
     #[test]
