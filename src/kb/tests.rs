@@ -226,6 +226,9 @@ en = "g"
 [opening]
 zh = "o"
 en = "o"
+[boss_private]
+zh = "p"
+en = "p"
 "#;
     let narrow = GOOD.replace(
         "criteria = [\"situation\", \"effort\", \"ask\", \"plan\", \"tone\", \"timing\", \"politics\", \"specific\", \"attribution\", \"impact\", \"sincere\", \"occasion\", \"forward\"]",
