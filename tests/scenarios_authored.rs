@@ -224,6 +224,45 @@ fn authored_boss_plays_a_chinese_roleplay_with_no_model() {
     assert_eq!(sessions.as_array().unwrap().len(), 2);
 }
 
+/// No model can be fetched (the catalogue's default and fallback have no source that
+/// works): a plain Chinese role-play still runs, with the authored boss and a notice.
+#[test]
+fn no_model_at_all_falls_back_to_the_authored_boss() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write_script(dir.path(), ZH_SCRIPT);
+    let entry = |name: &str| {
+        format!(
+            "[[models]]\nname = \"{name}\"\narchitecture = \"qwen2\"\nquantization = \"Q4_K_M\"\n\
+             context_length = 4096\nlanguages = [\"zh\", \"en\"]\nlicence = \"MIT\"\n\
+             file = \"{name}.gguf\"\n[[models.sources]]\nkind = \"local\"\npath = \"missing/{name}.gguf\"\n"
+        )
+    };
+    let catalogue = dir.path().join("models.toml");
+    let text =
+        format!("default = \"big\"\nfallback = \"small\"\n{}{}", entry("big"), entry("small"));
+    std::fs::write(&catalogue, text).unwrap();
+    let out = upward(dir.path(), Path::new("unused"))
+        .env_remove("UPWARD_MODEL")
+        .env("UPWARD_MODELS_FILE", &catalogue)
+        .args(["--lang", "zh", "roleplay", "--scenario", "weekly-report", "--json", "--script"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["model"].is_null());
+    assert!(v["notice"].as_str().unwrap().contains("没有可用的模型"), "{}", v["notice"]);
+    assert_authored_zh(&v, 5);
+    // A model the user names that cannot be loaded stays an error.
+    let named = upward(dir.path(), &dir.path().join("none.gguf"))
+        .args(["--lang", "zh", "roleplay", "--scenario", "weekly-report", "--script"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(!named.status.success());
+}
+
 /// The English-only fallback model in a Chinese role-play: a plain notice, once, then the
 /// authored boss. In English the same model plays the boss itself.
 #[test]

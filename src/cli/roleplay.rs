@@ -128,7 +128,7 @@ fn run_script(
         anyhow::bail!("{} has no turns", script.display());
     }
     // The model, unless the authored boss plays (asked for, the model cannot speak the
-    // language, or no model loads).
+    // language, or no model can be had).
     let (mut engine, model, why) = match args.boss {
         BossChoice::Authored => (None, None, Some(Why::Forced)),
         choice => match load_engine(g, args.sampling.ctx, !args.json) {
@@ -137,7 +137,9 @@ fn run_script(
                 let why = authored::decide(choice, &name, speaks.as_deref(), lang);
                 (Some(engine), Some(name), why)
             }
-            Err(e) if choice == BossChoice::Auto => {
+            // Only the default model (and its fallbacks) failing means "no model at all";
+            // a model the user named that fails to load is an error.
+            Err(e) if choice == BossChoice::Auto && g.model.is_none() => {
                 (None, None, Some(Why::NoModel { reason: format!("{e:#}") }))
             }
             Err(e) => return Err(e),
