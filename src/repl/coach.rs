@@ -96,7 +96,8 @@ impl Coach {
         }
     }
 
-    /// Decides who plays the boss of `rp`, telling the user once why it is authored.
+    /// Decides who plays the boss of a role-play in `lang`, telling the user once why the
+    /// boss is authored.
     fn choose_boss(&mut self, lang: Lang) {
         let why = authored::decide(self.boss, &self.model_name, self.speaks.as_deref(), lang);
         self.authored = why.is_some();
