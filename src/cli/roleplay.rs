@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use upward::kb::KnowledgeBase;
 use upward::lang::Lang;
 use upward::repl::coach::Coach;
+use upward::roleplay::authored::{self, BossChoice, Why};
 use upward::roleplay::{self, load_personas, Roleplay};
 use upward::store::{NewSession, SessionKind, Store};
 
@@ -28,6 +29,10 @@ pub struct RoleplayArgs {
     /// lines) from FILE (`-` for stdin); prints the turns and the debrief.
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
+    /// Who plays the boss: the model unless it cannot speak the language (auto), the
+    /// model always, or authored lines from the knowledge files (no model needed).
+    #[arg(long, value_enum, default_value_t = BossChoice::Auto)]
+    pub boss: BossChoice,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
@@ -54,6 +59,7 @@ pub fn run(args: RoleplayArgs, g: &Global) -> anyhow::Result<()> {
         return run_script(&args, g, kb, &personas, &scenario, script);
     }
     let mut coach = open_coach(g, &args.sampling, kb, personas)?;
+    coach.boss = args.boss;
     coach.start_roleplay(&scenario, args.persona.as_deref())?;
     coach.run()
 }
@@ -121,7 +127,29 @@ fn run_script(
     if turns.is_empty() {
         anyhow::bail!("{} has no turns", script.display());
     }
-    let (mut engine, model) = load_engine(g, args.sampling.ctx, !args.json)?;
+    // The model, unless the authored boss plays (asked for, the model cannot speak the
+    // language, or no model can be had).
+    let (mut engine, model, why) = match args.boss {
+        BossChoice::Authored => (None, None, Some(Why::Forced)),
+        choice => match load_engine(g, args.sampling.ctx, !args.json) {
+            Ok((engine, name)) => {
+                let speaks = model_speaks(g, &name, &engine);
+                let why = authored::decide(choice, &name, speaks.as_deref(), lang);
+                (Some(engine), Some(name), why)
+            }
+            // Only the default model (and its fallbacks) failing means "no model at all";
+            // a model the user named that fails to load is an error.
+            Err(e) if choice == BossChoice::Auto && g.model.is_none() => {
+                (None, None, Some(Why::NoModel { reason: format!("{e:#}") }))
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let notice = why.as_ref().map(|w| authored::notice(w, lang));
+    if let Some(n) = &notice {
+        eprintln!("upward: {n}");
+    }
+    let mut model_boss = if why.is_none() { engine.as_mut() } else { None };
     let mut rp = Roleplay::new(&kb, personas, scenario, args.persona.as_deref(), lang)?;
     let (store, warning) = Store::open_or_warn(g.data_dir.as_deref());
     if let Some(w) = warning {
@@ -131,7 +159,7 @@ fn run_script(
         let mut n = NewSession::new(SessionKind::Roleplay, lang);
         n.scenario = Some(rp.scenario.id.clone());
         n.persona = Some(rp.persona.id.clone());
-        n.model = Some(model.clone());
+        n.model = model.clone();
         n.title = Some(rp.scenario.title.get(lang).to_string());
         s.create_session(&n).ok()
     });
@@ -143,12 +171,22 @@ fn run_script(
             println!("> {t}");
             print!("{}: ", rp.persona.name.get(lang));
         }
-        let (turn, reply) = rp.take_turn(&mut engine, t, &opts, cancel, &mut |piece| {
-            if !args.json {
-                print!("{piece}");
-                let _ = std::io::Write::flush(&mut std::io::stdout());
+        let (turn, reply) = match model_boss {
+            Some(ref mut engine) => rp.take_turn(engine, t, &opts, cancel, &mut |piece| {
+                if !args.json {
+                    print!("{piece}");
+                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                }
+            })?,
+            None => {
+                let turn = rp.take_authored_turn(kb.boss_lines(), t)?;
+                if !args.json {
+                    print!("{}", turn.boss);
+                }
+                let reply = authored::no_model_reply(&turn.boss);
+                (turn, reply)
             }
-        })?;
+        };
         if !args.json {
             println!("\n[coach] {}/100 · trust {}", turn.score.score, turn.trust);
         }
@@ -169,7 +207,8 @@ fn run_script(
             "generated_tokens": reply.generated_tokens,
         }));
     }
-    let debrief = roleplay::debrief(&rp, &kb, Some(&mut engine));
+    // A model that cannot speak the language would spoil the better version too.
+    let debrief = roleplay::debrief(&rp, &kb, model_boss);
     if let (Some(s), Some(id)) = (store.as_ref(), session) {
         let _ = s.end_session(id, serde_json::to_value(&debrief).ok().as_ref());
     }
@@ -178,6 +217,8 @@ fn run_script(
             "scenario": rp.scenario.id,
             "persona": rp.persona.id,
             "model": model,
+            "boss": if why.is_none() { "model" } else { "authored" },
+            "notice": notice,
             "session": session,
             "turns": out_turns,
             "debrief": debrief,
@@ -201,7 +242,19 @@ pub fn open_coach(
         eprintln!("upward: {w}");
     }
     let (engine, name) = load_engine(g, sampling.ctx, true)?;
-    Ok(Coach::new(engine, name, kb, personas, g.lang(), sampling.options(), store, cancel_flag()))
+    let speaks = model_speaks(g, &name, &engine);
+    let mut coach =
+        Coach::new(engine, name, kb, personas, g.lang(), sampling.options(), store, cancel_flag());
+    coach.speaks = speaks;
+    Ok(coach)
+}
+
+/// The languages the loaded model speaks: its catalogue entry's, else its GGUF file's,
+/// else unknown (then the user is trusted to have picked a model for their language).
+fn model_speaks(g: &Global, name: &str, engine: &upward::engine::Engine) -> Option<Vec<String>> {
+    let cat = upward::catalogue::Catalogue::load_default(g.models_file.as_deref()).ok();
+    let listed = cat.as_ref().and_then(|c| c.entry(name)).map(|e| e.languages.clone());
+    authored::model_languages(listed.as_deref(), Some(engine.file()))
 }
 
 /// Opens the coach REPL (`upward` with no subcommand).

@@ -2,8 +2,8 @@
 //! and line it comes from, and the same checks guard loading.
 
 use super::types::{
-    Bilingual, Claim, Passage, Principle, Scenario, HELP_CRITERIA, SKIP_LEVEL_CRITERIA,
-    THANKS_CRITERIA,
+    Bilingual, BossLines, Claim, Passage, Principle, Scenario, HELP_CRITERIA,
+    SKIP_LEVEL_CRITERIA, THANKS_CRITERIA,
 };
 use crate::critique::rubric::{self, Rubric};
 use serde::Deserialize;
@@ -21,6 +21,8 @@ pub const PRINCIPLES_DIR: &str = "principles";
 pub const SCENARIOS_DIR: &str = "scenarios";
 /// Optional query-expansion synonyms, relative to the knowledge directory.
 pub const SYNONYMS: &str = "synonyms.toml";
+/// Optional lines of the authored boss shared by every scenario.
+pub const BOSS_LINES: &str = "boss_lines.toml";
 
 /// One thing wrong with the knowledge files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +57,7 @@ pub(crate) struct SourceSet {
     pub root: PathBuf,
     pub transcript: Option<SourceFile>,
     pub synonyms: Option<SourceFile>,
+    pub boss_lines: Option<SourceFile>,
     pub principles: Vec<SourceFile>,
     pub scenarios: Vec<SourceFile>,
     /// Problems met while listing the files (unreadable directories).
@@ -71,6 +74,7 @@ impl SourceSet {
             root: dir.to_path_buf(),
             transcript: None,
             synonyms: None,
+            boss_lines: None,
             principles: Vec::new(),
             scenarios: Vec::new(),
             problems: Vec::new(),
@@ -102,6 +106,10 @@ impl SourceSet {
         let s = dir.join(SYNONYMS);
         if s.exists() {
             set.synonyms = Some(read(s));
+        }
+        let b = dir.join(BOSS_LINES);
+        if b.exists() {
+            set.boss_lines = Some(read(b));
         }
         for (sub, out) in
             [(PRINCIPLES_DIR, &mut set.principles), (SCENARIOS_DIR, &mut set.scenarios)]
@@ -152,6 +160,7 @@ impl SourceSet {
             root: root.to_path_buf(),
             transcript: super::BUILTIN.get_file(TRANSCRIPT).map(file),
             synonyms: super::BUILTIN.get_file(SYNONYMS).map(file),
+            boss_lines: super::BUILTIN.get_file(BOSS_LINES).map(file),
             principles: folder(PRINCIPLES_DIR),
             scenarios: folder(SCENARIOS_DIR),
             problems: Vec::new(),
@@ -165,6 +174,7 @@ pub(crate) struct Parsed {
     pub principles: Vec<Principle>,
     pub scenarios: Vec<Scenario>,
     pub synonyms: Vec<Vec<String>>,
+    pub boss_lines: BossLines,
     pub problems: Vec<Problem>,
 }
 
@@ -225,6 +235,10 @@ struct RawScenario {
     principles: Vec<Spanned<String>>,
     good_outcome: Spanned<RawBi>,
     opening: Spanned<RawBi>,
+    boss_private: Spanned<RawBi>,
+    persona: Option<Spanned<String>>,
+    #[serde(default)]
+    line: Vec<Spanned<super::lines::RawLine>>,
 }
 
 #[derive(Deserialize)]
@@ -263,14 +277,14 @@ fn parse_file<'a, T: serde::de::DeserializeOwned>(
     }
 }
 
-struct Reporter<'a> {
+pub(super) struct Reporter<'a> {
     file: &'a Path,
     text: &'a str,
     out: &'a mut Vec<Problem>,
 }
 
 impl Reporter<'_> {
-    fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(super) fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.out.push(Problem {
             file: self.file.to_path_buf(),
             line: line_of(self.text, span.start),
@@ -430,6 +444,7 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
             principles: Vec::new(),
             scenarios: Vec::new(),
             synonyms: Vec::new(),
+            boss_lines: BossLines::default(),
             problems,
         };
     }
@@ -582,6 +597,9 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         let boss_cares = r.bilingual("boss_cares", &raw.boss_cares);
         let good_outcome = r.bilingual("good_outcome", &raw.good_outcome);
         let opening = r.bilingual("opening", &raw.opening);
+        let boss_private = r.bilingual("boss_private", &raw.boss_private);
+        let persona = raw.persona.as_ref().map(|p| r.id(p));
+        let lines = super::lines::lines(&mut r, &raw.line);
         let rubric = raw.rubric.get_ref().trim().to_string();
         if Rubric::parse(&rubric).is_none() {
             let known: Vec<&str> = Rubric::ALL.iter().map(|r| r.code()).collect();
@@ -610,6 +628,9 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
             principles: pids,
             good_outcome,
             opening,
+            boss_private,
+            persona,
+            lines,
         });
     }
 
@@ -638,6 +659,14 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
                     }
                 }
             }
+        }
+    }
+
+    let mut boss_lines = BossLines::default();
+    if let Some(f) = &set.boss_lines {
+        if let Some((text, raw)) = parse_file(f, &mut problems) {
+            let mut r = Reporter { file: &f.shown, text, out: &mut problems };
+            boss_lines = super::lines::shared(&mut r, &raw);
         }
     }
 
@@ -672,5 +701,5 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         }
     }
 
-    Parsed { principles, scenarios, synonyms, problems }
+    Parsed { principles, scenarios, synonyms, boss_lines, problems }
 }

@@ -8,6 +8,7 @@
 
 mod check;
 pub mod context;
+mod lines;
 mod search;
 mod types;
 
@@ -56,6 +57,7 @@ pub struct KnowledgeBase {
     principles: Vec<Principle>,
     scenarios: Vec<Scenario>,
     synonyms: Vec<Vec<String>>,
+    boss_lines: BossLines,
     /// criterion id -> principle indices, most relevant first.
     by_criterion: HashMap<String, Vec<usize>>,
     index: OnceLock<search::Index>,
@@ -105,6 +107,7 @@ impl KnowledgeBase {
             principles: parsed.principles,
             scenarios: parsed.scenarios,
             synonyms: parsed.synonyms,
+            boss_lines: parsed.boss_lines,
             by_criterion,
             index: OnceLock::new(),
         })
@@ -156,6 +159,11 @@ impl KnowledgeBase {
     /// The scenario with this id.
     pub fn scenario(&self, id: &str) -> Option<&Scenario> {
         self.scenarios.iter().find(|s| s.id == id)
+    }
+
+    /// The authored boss's lines and reactions shared by every scenario.
+    pub fn boss_lines(&self) -> &BossLines {
+        &self.boss_lines
     }
 
     fn index(&self) -> &search::Index {

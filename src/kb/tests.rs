@@ -230,6 +230,9 @@ en = "g"
 [opening]
 zh = "o"
 en = "o"
+[boss_private]
+zh = "p"
+en = "p"
 "#;
     let narrow = GOOD.replace(
         "criteria = [\"situation\", \"effort\", \"ask\", \"plan\", \"tone\", \"timing\", \"politics\", \"attribution\", \"impact\", \"sincere\", \"occasion\", \"chain\"]",

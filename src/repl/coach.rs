@@ -8,6 +8,7 @@ use crate::gguf::chat_template::ChatMessage;
 use crate::kb::KnowledgeBase;
 use crate::lang::Lang;
 use crate::render::Painter;
+use crate::roleplay::authored::{self, BossChoice};
 use crate::roleplay::record::{save_turn, turns_from_store};
 use crate::roleplay::{self, Persona, Roleplay};
 use crate::store::{CritiqueRecord, NewSession, SessionKind, Store};
@@ -50,9 +51,17 @@ pub struct Coach {
     pub store: Option<Store>,
     /// Ctrl-C flag, set while a reply streams.
     pub cancel: &'static AtomicBool,
+    /// Who plays the boss in new role-plays (`--boss`, `/roleplay --boss`).
+    pub boss: BossChoice,
+    /// Languages the model speaks (None: unknown, trusted).
+    pub speaks: Option<Vec<String>>,
     /// Saved persona-prompt caches (None: no cache folder).
     prompts: Option<PromptCache>,
     active: Option<(Roleplay, Option<i64>)>,
+    /// The active role-play's boss is authored, not the model.
+    authored: bool,
+    /// The user was told why the boss is authored.
+    told: bool,
 }
 
 impl Coach {
@@ -69,7 +78,33 @@ impl Coach {
         cancel: &'static AtomicBool,
     ) -> Coach {
         let prompts = PromptCache::from_env();
-        Coach { engine, model_name, kb, personas, lang, gen, store, cancel, prompts, active: None }
+        Coach {
+            engine,
+            model_name,
+            kb,
+            personas,
+            lang,
+            gen,
+            store,
+            cancel,
+            boss: BossChoice::Auto,
+            speaks: None,
+            prompts,
+            active: None,
+            authored: false,
+            told: false,
+        }
+    }
+
+    /// Decides who plays the boss of a role-play in `lang`, telling the user once why the
+    /// boss is authored.
+    fn choose_boss(&mut self, lang: Lang) {
+        let why = authored::decide(self.boss, &self.model_name, self.speaks.as_deref(), lang);
+        self.authored = why.is_some();
+        if let Some(why) = why.filter(|_| !self.told) {
+            println!("{}", authored::notice(&why, lang));
+            self.told = true;
+        }
     }
 
     fn say(&self, zh: &str, en: &str) {
@@ -94,6 +129,11 @@ impl Coach {
             }
         });
         self.print_opening(&rp);
+        self.choose_boss(rp.lang);
+        if self.authored {
+            self.active = Some((rp, session));
+            return Ok(());
+        }
         // The cache keeps whatever prefix the new conversation shares with the last one.
         // Prefill the persona prompt while the user reads the opening: the first reply
         // then starts as fast as later ones. On a terminal, a note shows meanwhile.
@@ -146,9 +186,12 @@ impl Coach {
         let turns = turns_from_store(&rp, &detail.turns);
         rp.restore(turns);
         self.lang = s.lang;
+        self.choose_boss(s.lang);
         // Warm the cache with the conversation so far (reusing any prefix it holds).
-        if let Err(e) = rp.warm_cache(&mut self.engine, self.gen.max_tokens, None) {
-            eprintln!("upward: {e}");
+        if !self.authored {
+            if let Err(e) = rp.warm_cache(&mut self.engine, self.gen.max_tokens, None) {
+                eprintln!("upward: {e}");
+            }
         }
         self.print_opening(&rp);
         for t in rp.turns() {
@@ -166,11 +209,17 @@ impl Coach {
         print!("{}: ", rp.persona.name.get(rp.lang));
         let _ = std::io::stdout().flush();
         let mut out = std::io::stdout();
-        let (turn, reply) =
+        let (turn, reply) = if self.authored {
+            let turn = rp.take_authored_turn(self.kb.boss_lines(), text)?;
+            print!("{}", turn.boss);
+            let reply = authored::no_model_reply(&turn.boss);
+            (turn, reply)
+        } else {
             rp.take_turn(&mut self.engine, text, &self.gen, self.cancel, &mut |t| {
                 let _ = out.write_all(t.as_bytes());
                 let _ = out.flush();
-            })?;
+            })?
+        };
         println!();
         if reply.stop == StopReason::Cancelled {
             println!(
@@ -208,7 +257,8 @@ impl Coach {
             self.say("没有进行中的角色扮演。", "No role-play is running.");
             return Ok(());
         };
-        let d = roleplay::debrief(&rp, &self.kb, Some(&mut self.engine));
+        let engine = if self.authored { None } else { Some(&mut self.engine) };
+        let d = roleplay::debrief(&rp, &self.kb, engine);
         print!("{}", render_debrief(&rp, &d));
         if let (Some(store), Some(id)) = (self.store.as_ref(), session) {
             if let Err(e) = store.end_session(id, serde_json::to_value(&d).ok().as_ref()) {
@@ -276,7 +326,7 @@ impl Coach {
     fn help(&self) {
         let rows: [(&str, &str, &str); 14] = [
             (
-                "/roleplay [ID] [--persona P]",
+                "/roleplay [ID] [--persona P] [--boss authored]",
                 "开始角色扮演（不带 ID 会列出场景）",
                 "start a role-play (lists scenarios without an id)",
             ),
@@ -337,6 +387,21 @@ impl Coach {
                 while let Some(w) = words.next() {
                     if w == "--persona" {
                         persona = words.next().map(str::to_string);
+                    } else if w == "--boss" {
+                        match words.next() {
+                            Some("auto") => self.boss = BossChoice::Auto,
+                            Some("model") => self.boss = BossChoice::Model,
+                            Some("authored") => self.boss = BossChoice::Authored,
+                            _ => {
+                                self.say(
+                                    "用法：/roleplay [场景] --boss auto|model|authored",
+                                    "Usage: /roleplay [ID] --boss auto|model|authored",
+                                );
+                                return Ok(true);
+                            }
+                        }
+                        // A forced choice is news worth telling again.
+                        self.told = false;
                     } else {
                         scenario = Some(w.to_string());
                     }

@@ -107,6 +107,7 @@ impl Roleplay {
                 "title": scenario.title.get(lang),
                 "situation": scenario.situation.get(lang),
                 "boss_cares": scenario.boss_cares.get(lang),
+                "boss_private": scenario.boss_private.get(lang),
             },
             "principles": principles,
         });
@@ -155,6 +156,28 @@ impl Roleplay {
     pub fn restart(&mut self) {
         self.turns.clear();
         self.trust = self.persona.start_trust as i32;
+    }
+
+    /// [`Roleplay::take_turn`] with the authored boss answering instead of a model
+    /// ([`super::authored`]): the same scoring, trust and note; `shared` are the lines
+    /// every scenario shares.
+    pub fn take_authored_turn(
+        &mut self,
+        shared: &crate::kb::BossLines,
+        text: &str,
+    ) -> Result<&Turn, RoleplayError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(RoleplayError::EmptyTurn);
+        }
+        let score = score_turn(text, self.kind, self.lang);
+        let note = director_note(&score, self.lang);
+        let trust = (self.trust + trust_delta(&score)).clamp(0, 100);
+        let boss = super::authored::reply(self, shared, &score, trust as u8);
+        self.trust = trust;
+        let user = text.to_string();
+        self.turns.push(Turn { user, boss, score, trust: trust as u8, note, interrupted: false });
+        Ok(self.turns.last().expect("just pushed"))
     }
 
     /// The text the boss model sees for a user turn: the words and the director's note.
@@ -273,8 +296,11 @@ pub fn rank(s: Status) -> u8 {
     }
 }
 
-/// The boss a scenario is naturally played with.
-fn default_persona(s: &Scenario) -> &'static str {
+/// The boss a scenario is naturally played with: its `persona`, else by id.
+fn default_persona(s: &Scenario) -> &str {
+    if let Some(p) = &s.persona {
+        return p;
+    }
     match s.id.as_str() {
         "skip-level" => "numbers-vp",
         "year-end-thanks" => "supportive-mentor",
