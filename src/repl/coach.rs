@@ -11,6 +11,7 @@ use crate::render::Painter;
 use crate::roleplay::record::{save_turn, turns_from_store};
 use crate::roleplay::{self, Persona, Roleplay};
 use crate::store::{CritiqueRecord, NewSession, SessionKind, Store};
+use crate::term::visible;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -52,7 +53,18 @@ pub struct Coach {
     pub cancel: &'static AtomicBool,
     /// Saved persona-prompt caches (None: no cache folder).
     prompts: Option<PromptCache>,
-    active: Option<(Roleplay, Option<i64>)>,
+    active: Option<(Roleplay, Slot)>,
+}
+
+/// Where the active role-play is saved.
+enum Slot {
+    /// Not yet: the session is created with the first turn, so a role-play left before
+    /// any turn leaves no empty session behind.
+    Pending(NewSession),
+    /// In this session.
+    Saved(i64),
+    /// Not saved (no store, or it failed; the user was told).
+    Off,
 }
 
 impl Coach {
@@ -79,20 +91,17 @@ impl Coach {
     /// Starts a role-play (saving it as a new session).
     pub fn start_roleplay(&mut self, scenario: &str, persona: Option<&str>) -> anyhow::Result<()> {
         let rp = Roleplay::new(&self.kb, &self.personas, scenario, persona, self.lang)?;
-        let session = self.store.as_ref().and_then(|s| {
-            let mut n = NewSession::new(SessionKind::Roleplay, self.lang);
-            n.scenario = Some(rp.scenario.id.clone());
-            n.persona = Some(rp.persona.id.clone());
-            n.model = Some(self.model_name.clone());
-            n.title = Some(rp.scenario.title.get(self.lang).to_string());
-            match s.create_session(&n) {
-                Ok(id) => Some(id),
-                Err(e) => {
-                    eprintln!("upward: {e} (this role-play is not saved)");
-                    None
-                }
+        let session = match &self.store {
+            Some(_) => {
+                let mut n = NewSession::new(SessionKind::Roleplay, self.lang);
+                n.scenario = Some(rp.scenario.id.clone());
+                n.persona = Some(rp.persona.id.clone());
+                n.model = Some(self.model_name.clone());
+                n.title = Some(rp.scenario.title.get(self.lang).to_string());
+                Slot::Pending(n)
             }
-        });
+            None => Slot::Off,
+        };
         self.print_opening(&rp);
         // The cache keeps whatever prefix the new conversation shares with the last one.
         // Prefill the persona prompt while the user reads the opening: the first reply
@@ -152,9 +161,14 @@ impl Coach {
         }
         self.print_opening(&rp);
         for t in rp.turns() {
-            println!("> {}\n{}: {}", t.user, rp.persona.name.get(self.lang), t.boss);
+            println!(
+                "> {}\n{}: {}",
+                visible(&t.user),
+                rp.persona.name.get(self.lang),
+                visible(&t.boss)
+            );
         }
-        self.active = Some((rp, Some(id)));
+        self.active = Some((rp, Slot::Saved(id)));
         Ok(())
     }
 
@@ -168,7 +182,7 @@ impl Coach {
         let mut out = std::io::stdout();
         let (turn, reply) =
             rp.take_turn(&mut self.engine, text, &self.gen, self.cancel, &mut |t| {
-                let _ = out.write_all(t.as_bytes());
+                let _ = out.write_all(visible(t).as_bytes());
                 let _ = out.flush();
             })?;
         println!();
@@ -194,9 +208,20 @@ impl Coach {
             lang.pick("信任", "trust"),
             meter(turn.trust)
         );
-        if let (Some(store), Some(id)) = (self.store.as_ref(), *session) {
-            if let Err(e) = save_turn(store, id, turn, &reply) {
-                eprintln!("upward: could not save this turn: {e}");
+        if let Some(store) = self.store.as_ref() {
+            if let Slot::Pending(n) = session {
+                *session = match store.create_session(n) {
+                    Ok(id) => Slot::Saved(id),
+                    Err(e) => {
+                        eprintln!("upward: {e} (this role-play is not saved)");
+                        Slot::Off
+                    }
+                };
+            }
+            if let Slot::Saved(id) = *session {
+                if let Err(e) = save_turn(store, id, turn, &reply) {
+                    eprintln!("upward: could not save this turn: {e}");
+                }
             }
         }
         Ok(())
@@ -209,9 +234,12 @@ impl Coach {
             return Ok(());
         };
         let d = roleplay::debrief(&rp, &self.kb, Some(&mut self.engine));
-        print!("{}", render_debrief(&rp, &d));
-        if let (Some(store), Some(id)) = (self.store.as_ref(), session) {
-            if let Err(e) = store.end_session(id, serde_json::to_value(&d).ok().as_ref()) {
+        print!("{}", visible(&render_debrief(&rp, &d)));
+        if let (Some(store), Slot::Saved(id)) = (self.store.as_ref(), session) {
+            let saved = serde_json::to_value(&d)
+                .map_err(|e| e.to_string())
+                .and_then(|v| store.end_session(id, Some(&v)).map_err(|e| e.to_string()));
+            if let Err(e) = saved {
                 eprintln!("upward: could not save the debrief: {e}");
             }
         }
@@ -229,9 +257,10 @@ impl Coach {
         );
         match result {
             Ok(c) => {
+                let shown = crate::term::visible_copy(&c);
                 print!(
                     "{}",
-                    critique::render::render(&c, &Painter::for_stdout(), terminal_width())
+                    critique::render::render(&shown, &Painter::for_stdout(), terminal_width())
                 );
                 if let Some(store) = &self.store {
                     let mut rec = CritiqueRecord::from_result(
@@ -266,7 +295,7 @@ impl Coach {
         self.cancel.store(false, Ordering::SeqCst);
         let mut out = std::io::stdout();
         self.engine.chat(&msgs, &self.gen, self.cancel, &mut |t| {
-            let _ = out.write_all(t.as_bytes());
+            let _ = out.write_all(visible(t).as_bytes());
             let _ = out.flush();
         })?;
         println!();
@@ -432,13 +461,14 @@ impl Coach {
             "/sessions" => match &self.store {
                 Some(store) => {
                     for s in store.list_sessions()? {
-                        println!(
+                        let line = format!(
                             "  {:>4}  {:<9} {:<18} {}",
                             s.session.id,
                             s.session.kind.as_str(),
                             s.session.scenario.clone().unwrap_or_default(),
                             s.session.started_at
                         );
+                        println!("{}", visible(&line));
                     }
                 }
                 None => self.say(
@@ -455,7 +485,11 @@ impl Coach {
                 Err(_) => self.say("用法：/resume 会话编号", "Usage: /resume ID"),
             },
             "/save" => match (&self.store, &self.active) {
-                (Some(s), Some((_, Some(id)))) => println!(
+                (Some(_), Some((_, Slot::Off))) => self.say(
+                    "这次角色扮演没有保存（见上面的错误）。",
+                    "This role-play is not being saved (see the error above).",
+                ),
+                (Some(s), Some((_, Slot::Saved(id)))) => println!(
                     "{} {id} · {}",
                     self.lang.pick(
                         "每一轮都已自动保存到会话",
@@ -511,7 +545,7 @@ impl Coach {
             match self.handle(input, &mut editor) {
                 Ok(true) => {}
                 Ok(false) => break,
-                Err(e) => eprintln!("upward: {e:#}"),
+                Err(e) => eprintln!("upward: {}", crate::term::error_text(e.as_ref())),
             }
         }
         Ok(())
