@@ -104,7 +104,10 @@ fn without_backtrace(s: &str) -> String {
     let mut keep = Vec::new();
     for line in s.lines() {
         let t = line.trim_start();
-        if t.starts_with("stack backtrace:") || t.starts_with("Stack backtrace:") || t.starts_with("0: ") {
+        if t.starts_with("stack backtrace:")
+            || t.starts_with("Stack backtrace:")
+            || t.starts_with("0: ")
+        {
             break;
         }
         keep.push(line);
@@ -144,7 +147,8 @@ mod tests {
     #[test]
     fn error_text_has_no_repeats_or_backtraces() {
         let inner = E("No such file or directory (os error 2)", None);
-        let e = E("cannot read x.txt: No such file or directory (os error 2)", Some(Box::new(inner)));
+        let e =
+            E("cannot read x.txt: No such file or directory (os error 2)", Some(Box::new(inner)));
         assert_eq!(error_text(&e), "cannot read x.txt: No such file or directory (os error 2)");
         let bt = E("bad shape\n   0: candle_core::error::Error::bt\n      at src/x.rs:1", None);
         let e = E("cannot load model m", Some(Box::new(bt)));

@@ -25,7 +25,9 @@ fn hostile_session(data: &Path) -> i64 {
     store
         .append_turn(id, &TurnRecord::new(Role::User, "clear\x1b[2J bell\x07 cr\roverwrite"))
         .unwrap();
-    store.append_turn(id, &TurnRecord::new(Role::Boss, "flip \u{202e}txet\u{202c} c1 \u{9b}31m")).unwrap();
+    store
+        .append_turn(id, &TurnRecord::new(Role::Boss, "flip \u{202e}txet\u{202c} c1 \u{9b}31m"))
+        .unwrap();
     id
 }
 
@@ -40,7 +42,9 @@ fn export_writes_through_links_fifos_and_stdout_and_refuses_missing_folders() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let id = hostile_session(&data).to_string();
-    let export = |out: &Path| upward(&data).args(["sessions", "export", &id, "-o"]).arg(out).output().unwrap();
+    let export = |out: &Path| {
+        upward(&data).args(["sessions", "export", &id, "-o"]).arg(out).output().unwrap()
+    };
 
     // A symbolic link: the target is written, the link stays a link.
     let real = tmp.path().join("real.md");
@@ -120,7 +124,11 @@ fn progress_html_uses_the_same_rules() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     assert!(std::fs::read_to_string(&real).unwrap().contains("<html"));
-    let out = upward(&data).args(["progress", "--html"]).arg(tmp.path().join("nope/p.html")).output().unwrap();
+    let out = upward(&data)
+        .args(["progress", "--html"])
+        .arg(tmp.path().join("nope/p.html"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(!tmp.path().join("nope").exists());
     let out = upward(&data).args(["progress", "--html", "-"]).output().unwrap();

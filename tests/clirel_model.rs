@@ -126,7 +126,7 @@ fn a_damaged_store_is_reported_not_swallowed() {
     let data = dir.path().join("data");
     let s = script(dir.path(), 1);
     // Create the database, then damage every page after the first.
-    assert!(upward(&data).args(["sessions", "list"]).status().unwrap().success());
+    assert!(upward(&data).args(["sessions", "list"]).output().unwrap().status.success());
     let db = data.join("upward.db");
     let bytes = std::fs::read(&db).unwrap();
     assert!(bytes.len() > 4096, "the database has one page");
@@ -160,7 +160,11 @@ fn a_failed_start_leaves_no_session() {
 fn script_escapes_are_shown_and_saved_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path().join("s.txt");
-    std::fs::write(&s, "Boss,\x1b[2J the deal\x07 slipped;\r I need \u{202e}help\u{202c} by Friday.\n").unwrap();
+    std::fs::write(
+        &s,
+        "Boss,\x1b[2J the deal\x07 slipped;\r I need \u{202e}help\u{202c} by Friday.\n",
+    )
+    .unwrap();
     let out = roleplay(dir.path(), &s, &["--max-tokens", "24"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
@@ -168,7 +172,10 @@ fn script_escapes_are_shown_and_saved_exactly() {
         !text.contains(['\x1b', '\x07', '\r', '\u{202e}', '\u{202c}']),
         "raw control characters reached the terminal: {text:?}"
     );
-    assert!(text.contains("Boss,^[[2J the deal^G slipped;^M I need <U+202E>help<U+202C>"), "{text}");
+    assert!(
+        text.contains("Boss,^[[2J the deal^G slipped;^M I need <U+202E>help<U+202C>"),
+        "{text}"
+    );
     assert!(text.contains("Saved as session"), "{text}");
     let id = sessions(dir.path())[0]["id"].as_i64().unwrap();
     assert_eq!(
@@ -206,7 +213,8 @@ fn the_repl_keeps_its_prompt_cache_and_history_private() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let prompts = dir.path().join("cache/prompts");
     assert_eq!(mode(&prompts), 0o700);
-    let kv: Vec<PathBuf> = std::fs::read_dir(&prompts).unwrap().map(|e| e.unwrap().path()).collect();
+    let kv: Vec<PathBuf> =
+        std::fs::read_dir(&prompts).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(!kv.is_empty(), "no prompt cache was saved");
     for f in &kv {
         assert_eq!(mode(f), 0o600, "{}", f.display());

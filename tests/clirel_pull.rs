@@ -21,7 +21,8 @@ fn hub(body: Vec<u8>, stall: Arc<AtomicBool>) -> String {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut s) = stream else { continue };
-            let (body, stall, sha, location) = (body.clone(), stall.clone(), sha.clone(), location.clone());
+            let (body, stall, sha, location) =
+                (body.clone(), stall.clone(), sha.clone(), location.clone());
             std::thread::spawn(move || {
                 let mut req = Vec::new();
                 let mut buf = [0u8; 1024];
@@ -109,23 +110,34 @@ fn interrupted_pulls_leave_no_partial_files_after_the_next_pull() {
         c
     };
     for signal in ["-INT", "-TERM", "-KILL"] {
+        let before = names(&folder);
         let mut child = pull().spawn().unwrap();
-        // Wait until the partial file holds the first half.
+        // Wait until this pull's partial file holds the first half.
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             assert!(Instant::now() < deadline, "{signal}: no partial file appeared");
             assert!(child.try_wait().unwrap().is_none(), "{signal}: the pull ended early");
-            let partial = names(&folder).into_iter().find(|n| n.ends_with(".partial"));
-            let size = partial.map_or(0, |n| std::fs::metadata(folder.join(n)).map_or(0, |m| m.len()));
+            let partial =
+                names(&folder).into_iter().find(|n| n.ends_with(".partial") && !before.contains(n));
+            let size =
+                partial.map_or(0, |n| std::fs::metadata(folder.join(n)).map_or(0, |m| m.len()));
             if size as usize >= body.len() / 2 {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
         let status = child.wait().unwrap();
         assert!(!status.success(), "{signal}");
-        assert!(names(&folder).iter().any(|n| n.ends_with(".partial")), "{signal}: {:?}", names(&folder));
+        assert!(
+            names(&folder).iter().any(|n| n.ends_with(".partial")),
+            "{signal}: {:?}",
+            names(&folder)
+        );
     }
     stall.store(false, Ordering::SeqCst);
     let out = pull().output().unwrap();

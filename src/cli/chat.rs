@@ -190,7 +190,7 @@ fn chat_repl(
             }
             Err(e) => {
                 messages.pop();
-                eprintln!("upward: {e}");
+                eprintln!("upward: {}", upward::term::error_text(&e));
             }
         }
     }

@@ -1,7 +1,6 @@
 //! `upward roleplay` and the coach REPL (`upward` with no subcommand).
 
 use super::{cancel_flag, load_engine, Global, SamplingArgs};
-use upward::term::visible;
 use anyhow::Context;
 use std::path::PathBuf;
 use upward::kb::KnowledgeBase;
@@ -9,6 +8,7 @@ use upward::lang::Lang;
 use upward::repl::coach::Coach;
 use upward::roleplay::{self, load_personas, Roleplay};
 use upward::store::{NewSession, SessionKind, Store};
+use upward::term::visible;
 
 /// Arguments of `upward roleplay`.
 #[derive(Debug, clap::Args)]

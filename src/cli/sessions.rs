@@ -4,10 +4,10 @@ use super::Global;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use upward::lang::Lang;
+use upward::outfile::{write_output, Written};
 use upward::store::{
     export_json, export_markdown, ExportFormat, SessionDetail, SessionKind, Store,
 };
-use upward::outfile::{write_output, Written};
 use upward::term::visible;
 use upward::text::{display_width, truncate_to_width};
 

@@ -392,7 +392,7 @@ impl Coach {
                     }
                 };
                 if let Err(e) = self.start_roleplay(&scenario, persona.as_deref()) {
-                    println!("{e}");
+                    println!("{}", crate::term::error_text(e.as_ref()));
                 }
             }
             "/hint" => match &self.active {
@@ -479,7 +479,7 @@ impl Coach {
             "/resume" => match rest.parse::<i64>() {
                 Ok(id) => {
                     if let Err(e) = self.resume(id) {
-                        println!("{e}");
+                        println!("{}", crate::term::error_text(e.as_ref()));
                     }
                 }
                 Err(_) => self.say("用法：/resume 会话编号", "Usage: /resume ID"),

@@ -59,7 +59,8 @@ impl Store {
     /// The data dir is created owner-only (`0700`), and an existing default one is
     /// tightened to that; the database and its `-wal`/`-shm` files are `0600`.
     pub fn open(dir: Option<&Path>) -> Result<Store, StoreError> {
-        let named = dir.is_some() || std::env::var_os("UPWARD_DATA_DIR").is_some_and(|d| !d.is_empty());
+        let named =
+            dir.is_some() || std::env::var_os("UPWARD_DATA_DIR").is_some_and(|d| !d.is_empty());
         let dir = super::data_dir(dir)?;
         crate::private::create_dir(&dir, !named)
             .map_err(|cause| StoreError::DataDir { path: dir.clone(), cause })?;
