@@ -223,3 +223,33 @@ fn the_repl_keeps_its_prompt_cache_and_history_private() {
     // Leaving before any turn leaves no empty session behind.
     assert_eq!(sessions(dir.path()), serde_json::json!([]));
 }
+
+/// `chat --prompt` is one-shot too: Ctrl-C while it answers ends the run with 130
+/// (before, the answer was cut and the command exited 0 as if it had finished).
+#[test]
+fn sigint_stops_a_one_shot_chat_with_130() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = upward(dir.path())
+        .args(["chat", "--temperature", "0", "--max-tokens", "2000", "--prompt"])
+        .arg("Write a very long story, at least two thousand words, about a salesperson's year.")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first byte of the answer: it is generating now.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped by SIGINT"), "{stderr}");
+}
