@@ -6,6 +6,9 @@
 //! |---|---|
 //! | [`lang`] | Chinese/English detection and the locale default |
 //! | [`text`] | CJK-aware text helpers (display width, truncation, safe reading) |
+//! | [`term`] | the control-character filter for everything printed to a terminal |
+//! | [`outfile`] | writing a file the user named, without replacing links, devices or FIFOs |
+//! | [`private`] | owner-only folders and files for private data |
 //! | [`catalogue`] | `models.toml`: named models, their sources, downloads and checks |
 //! | [`gguf`] | GGUF files: mmap'd weights, tokenizer from metadata, chat templates |
 //! | [`kernels`] | quantized matrix kernels for the CPU |
@@ -24,9 +27,12 @@ pub mod gguf;
 pub mod kb;
 pub mod kernels;
 pub mod lang;
+pub mod outfile;
+pub mod private;
 pub mod prompts;
 pub mod render;
 pub mod repl;
 pub mod roleplay;
 pub mod store;
+pub mod term;
 pub mod text;

@@ -56,6 +56,17 @@ impl ModelCache {
         p.is_file().then_some(p)
     }
 
+    /// Takes the pull lock of `entry` (an exclusive lock on its folder, created if needed),
+    /// waiting while another process holds it. The kernel releases it when the holder
+    /// exits, however it exits. `None` where folders cannot be locked.
+    pub(crate) fn lock(&self, entry: &Entry) -> Option<std::fs::File> {
+        let dir = self.dir(entry);
+        std::fs::create_dir_all(&dir).ok()?;
+        let f = std::fs::File::open(&dir).ok()?;
+        f.lock().ok()?;
+        Some(f)
+    }
+
     /// Removes what interrupted pulls of `entry` left behind (partial files and pip work
     /// folders untouched for `min_age`); a pull in progress keeps touching its files.
     pub fn sweep_stale(&self, entry: &Entry, min_age: std::time::Duration) {

@@ -178,7 +178,14 @@ pub fn pull(entry: &Entry, opts: &PullOptions) -> Result<PathBuf, CatalogueError
     if let Some(p) = cache.cached(entry) {
         return Ok(p);
     }
-    cache.sweep_stale(entry, Duration::from_secs(3600));
+    // One pull of a model at a time: another waits here, then finds the file. Holding the
+    // lock, every leftover of an interrupted pull (even a SIGKILLed one's) is stale.
+    let lock = cache.lock(entry);
+    if let Some(p) = cache.cached(entry) {
+        return Ok(p);
+    }
+    let min_age = if lock.is_some() { Duration::ZERO } else { Duration::from_secs(3600) };
+    cache.sweep_stale(entry, min_age);
     let dest = cache.path(entry);
     let ctx = sources::Ctx { entry, dest: dest.clone(), opts };
     let mut failures = Vec::new();

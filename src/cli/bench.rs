@@ -14,13 +14,13 @@ use upward::roleplay::{load_personas, Roleplay};
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Prompt tokens for the prefill measurement.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = at_least_one)]
     pub prompt_tokens: usize,
     /// Tokens decoded one at a time for the decode measurement.
     #[arg(long, default_value_t = 128)]
     pub gen_tokens: usize,
     /// Repetitions; medians are reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = at_least_one)]
     pub runs: usize,
     /// Print one JSON object.
     #[arg(long)]
@@ -38,6 +38,15 @@ pub struct BenchArgs {
     /// Most boss tokens per role-play turn.
     #[arg(long, default_value_t = 64)]
     pub reply_tokens: usize,
+}
+
+/// A count of at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{s:?} is not a whole number ({e})")),
+    }
 }
 
 /// One role-play turn's timing.
@@ -116,6 +125,17 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
     }
     let g = Global { threads: Some(threads), ..g.clone() };
     let (mut engine, name) = super::load_engine(&g, ctx, !args.json)?;
+    // Before any prefill: the model's context may be smaller than asked for.
+    let need = args.prompt_tokens + args.gen_tokens;
+    if need > engine.context_size() {
+        anyhow::bail!(
+            "--prompt-tokens {} plus --gen-tokens {} need {need} tokens, but {name}'s context \
+             holds {}; ask for fewer",
+            args.prompt_tokens,
+            args.gen_tokens,
+            engine.context_size()
+        );
+    }
     let tokens = bench_tokens(&engine, args.prompt_tokens + args.gen_tokens);
     let ours = measure(&mut engine, &tokens, &args)?;
     let roleplay = match args.roleplay_turns {
@@ -272,7 +292,7 @@ fn measure(engine: &mut Engine, tokens: &[u32], args: &BenchArgs) -> anyhow::Res
     let (p, n) = (args.prompt_tokens, args.gen_tokens);
     let mut prefill = Vec::new();
     let mut decode = Vec::new();
-    for _ in 0..args.runs.max(1) {
+    for _ in 0..args.runs {
         engine.reset();
         let t = Instant::now();
         engine.eval(&tokens[..p])?;

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use upward::engine::{Engine, GenerateOptions, Reply};
 use upward::gguf::chat_template::ChatMessage;
 use upward::repl::{LineEditor, ReadLine};
+use upward::term::visible;
 
 /// Arguments of `upward chat`.
 #[derive(Debug, clap::Args)]
@@ -59,11 +60,13 @@ fn one_shot_answer(
     opts: &GenerateOptions,
     json: bool,
 ) -> anyhow::Result<()> {
-    let cancel = super::cancel_flag();
+    // One-shot: SIGINT and SIGTERM stop the run (exit 130 or 143).
+    let cancel = super::signals::one_shot();
+    super::signals::check()?;
     let mut out = std::io::stdout();
     let reply = engine.chat(messages, opts, cancel, &mut |t| {
         if !json {
-            let _ = out.write_all(t.as_bytes());
+            let _ = out.write_all(visible(t).as_bytes());
             let _ = out.flush();
         }
     })?;
@@ -72,6 +75,7 @@ fn one_shot_answer(
     } else {
         println!();
     }
+    super::signals::check()?;
     Ok(())
 }
 
@@ -159,7 +163,7 @@ fn chat_repl(
         cancel.store(false, Ordering::SeqCst);
         let mut out = std::io::stdout();
         match engine.chat(&messages, opts, cancel, &mut |t| {
-            let _ = out.write_all(t.as_bytes());
+            let _ = out.write_all(visible(t).as_bytes());
             let _ = out.flush();
         }) {
             Ok(reply) => {
@@ -186,7 +190,7 @@ fn chat_repl(
             }
             Err(e) => {
                 messages.pop();
-                eprintln!("upward: {e}");
+                eprintln!("upward: {}", upward::term::error_text(&e));
             }
         }
     }

@@ -65,7 +65,9 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&c)?);
     } else {
         let width = terminal_width();
-        print!("{}", render::render(&c, &Painter::for_stdout(), width));
+        // The draft's text (quoted as evidence) and the model's are shown, never obeyed.
+        let shown = upward::term::visible_copy(&c);
+        print!("{}", render::render(&shown, &Painter::for_stdout(), width));
         if c.comment.is_none() {
             let note = c.lang.pick(
                 "（规则检查，未使用模型；改写建议需要模型。）",

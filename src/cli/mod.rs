@@ -9,6 +9,7 @@ mod models;
 mod progress;
 mod roleplay;
 mod sessions;
+mod signals;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -146,19 +147,7 @@ impl SamplingArgs {
     }
 }
 
-/// The process-wide Ctrl-C flag: set by SIGINT while a model is generating, cleared by
-/// whoever starts the next generation. Installed on first use.
-pub fn cancel_flag() -> &'static std::sync::atomic::AtomicBool {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::OnceLock;
-    static FLAG: AtomicBool = AtomicBool::new(false);
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        // If a handler cannot be installed, Ctrl-C keeps its default meaning (exit).
-        let _ = ctrlc::set_handler(|| FLAG.store(true, Ordering::SeqCst));
-    });
-    &FLAG
-}
+pub use signals::{cancel_flag, Interrupted};
 
 /// Resolves `--model` (or the catalogue's default, with its fallback), pulling it if
 /// needed, and loads it. Returns the engine and the model's display name.

@@ -2,9 +2,9 @@
 //! JSON or a self-contained HTML page.
 
 use super::Global;
-use anyhow::Context;
 use chrono::NaiveDate;
 use std::path::PathBuf;
+use upward::outfile::{write_output, Written};
 use upward::store::{progress_chart, progress_html, Store};
 
 /// Arguments of `upward progress`.
@@ -16,7 +16,8 @@ pub struct ProgressArgs {
     /// Count only results on or after this date (YYYY-MM-DD, local time).
     #[arg(long, value_parser = parse_date)]
     pub since: Option<NaiveDate>,
-    /// Also write a self-contained HTML page with charts to FILE.
+    /// Also write a self-contained HTML page with charts to FILE (`-`: stdout). A regular
+    /// file is replaced atomically; a link is followed; a device or FIFO is written in place.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 }
@@ -35,9 +36,9 @@ pub fn run(args: ProgressArgs, g: &Global) -> anyhow::Result<()> {
         if store.is_store_file(path) {
             anyhow::bail!("refusing to overwrite the session database {}", path.display());
         }
-        upward::text::write_atomic(path, progress_html(&p, lang).as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("{} {}", lang.pick("已写入", "wrote"), path.display());
+        if let Written::File(f) = write_output(path, progress_html(&p, lang).as_bytes())? {
+            eprintln!("{} {}", lang.pick("已写入", "wrote"), f.display());
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&p)?);

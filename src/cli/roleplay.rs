@@ -9,6 +9,7 @@ use upward::repl::coach::Coach;
 use upward::roleplay::authored::{self, BossChoice, Why};
 use upward::roleplay::{self, load_personas, Roleplay};
 use upward::store::{NewSession, SessionKind, Store};
+use upward::term::visible;
 
 /// Arguments of `upward roleplay`.
 #[derive(Debug, clap::Args)]
@@ -127,6 +128,8 @@ fn run_script(
     if turns.is_empty() {
         anyhow::bail!("{} has no turns", script.display());
     }
+    // One-shot: SIGINT and SIGTERM stop the run (see `signals`).
+    let cancel = super::signals::one_shot();
     // The model, unless the authored boss plays (asked for, the model cannot speak the
     // language, or no model can be had).
     let (mut engine, model, why) = match args.boss {
@@ -145,56 +148,55 @@ fn run_script(
             Err(e) => return Err(e),
         },
     };
+    super::signals::check()?;
     let notice = why.as_ref().map(|w| authored::notice(w, lang));
     if let Some(n) = &notice {
         eprintln!("upward: {n}");
     }
     let mut model_boss = if why.is_none() { engine.as_mut() } else { None };
     let mut rp = Roleplay::new(&kb, personas, scenario, args.persona.as_deref(), lang)?;
-    let (store, warning) = Store::open_or_warn(g.data_dir.as_deref());
-    if let Some(w) = warning {
-        eprintln!("upward: {w}");
-    }
-    let session = store.as_ref().and_then(|s| {
-        let mut n = NewSession::new(SessionKind::Roleplay, lang);
-        n.scenario = Some(rp.scenario.id.clone());
-        n.persona = Some(rp.persona.id.clone());
-        n.model = model.clone();
-        n.title = Some(rp.scenario.title.get(lang).to_string());
-        s.create_session(&n).ok()
-    });
+    let mut n = NewSession::new(SessionKind::Roleplay, lang);
+    n.scenario = Some(rp.scenario.id.clone());
+    n.persona = Some(rp.persona.id.clone());
+    n.model = model.clone();
+    n.title = Some(rp.scenario.title.get(lang).to_string());
+    let mut saver = ScriptSaver::open(g, n);
     let opts = args.sampling.options();
-    let cancel = cancel_flag();
     let mut out_turns = Vec::new();
+    let mut stopped = None;
     for t in &turns {
+        if let Some(i) = super::signals::caught() {
+            stopped = Some(i);
+            break;
+        }
         if !args.json {
-            println!("> {t}");
+            println!("> {}", visible(t));
             print!("{}: ", rp.persona.name.get(lang));
         }
         let (turn, reply) = match model_boss {
             Some(ref mut engine) => rp.take_turn(engine, t, &opts, cancel, &mut |piece| {
                 if !args.json {
-                    print!("{piece}");
+                    print!("{}", visible(piece));
                     let _ = std::io::Write::flush(&mut std::io::stdout());
                 }
             })?,
             None => {
                 let turn = rp.take_authored_turn(kb.boss_lines(), t)?;
                 if !args.json {
-                    print!("{}", turn.boss);
+                    print!("{}", visible(&turn.boss));
                 }
                 let reply = authored::no_model_reply(&turn.boss);
                 (turn, reply)
             }
         };
         if !args.json {
-            println!("\n[coach] {}/100 · trust {}", turn.score.score, turn.trust);
-        }
-        if let (Some(s), Some(id)) = (store.as_ref(), session) {
-            if let Err(e) = roleplay::record::save_turn(s, id, turn, &reply) {
-                eprintln!("upward: could not save a turn: {e}");
+            if turn.interrupted {
+                println!("\n{}", lang.pick("（已中断）", "(interrupted)"));
+            } else {
+                println!("\n[coach] {}/100 · trust {}", turn.score.score, turn.trust);
             }
         }
+        saver.save_turn(turn, &reply);
         out_turns.push(serde_json::json!({
             "user": turn.user,
             "boss": turn.boss,
@@ -205,13 +207,23 @@ fn run_script(
             "prefilled_tokens": reply.prefilled_tokens,
             "reused_tokens": reply.reused_tokens,
             "generated_tokens": reply.generated_tokens,
+            "interrupted": turn.interrupted,
         }));
+        if turn.interrupted {
+            stopped = super::signals::caught();
+            break;
+        }
     }
-    // A model that cannot speak the language would spoil the better version too.
-    let debrief = roleplay::debrief(&rp, &kb, model_boss);
-    if let (Some(s), Some(id)) = (store.as_ref(), session) {
-        let _ = s.end_session(id, serde_json::to_value(&debrief).ok().as_ref());
-    }
+    // Stopped by a signal: no debrief, and the session stays open (resumable). A model that
+    // cannot speak the language would spoil the better version too.
+    let debrief = match stopped {
+        None => {
+            let d = roleplay::debrief(&rp, &kb, model_boss);
+            saver.end(&d);
+            Some(d)
+        }
+        Some(_) => None,
+    };
     if args.json {
         let v = serde_json::json!({
             "scenario": rp.scenario.id,
@@ -219,15 +231,99 @@ fn run_script(
             "model": model,
             "boss": if why.is_none() { "model" } else { "authored" },
             "notice": notice,
-            "session": session,
+            "session": saver.id,
+            "saved": saver.saved(),
+            "save_error": saver.error,
+            "interrupted": stopped.is_some(),
             "turns": out_turns,
             "debrief": debrief,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", upward::repl::coach::render_debrief(&rp, &debrief));
+        if let Some(d) = &debrief {
+            print!("{}", visible(&upward::repl::coach::render_debrief(&rp, d)));
+        }
+        println!("{}", saver.summary(lang));
     }
-    Ok(())
+    // A signal during the debrief still ends the run as interrupted.
+    match stopped.or_else(super::signals::caught) {
+        Some(i) => Err(i.into()),
+        None => Ok(()),
+    }
+}
+
+/// Saves a scripted role-play. The session is created with its first turn, so a run that
+/// fails before any turn leaves nothing behind; the first failure is kept (and told at
+/// once on stderr) so the output can say the session was not saved.
+struct ScriptSaver {
+    store: Option<Store>,
+    new: NewSession,
+    id: Option<i64>,
+    error: Option<String>,
+}
+
+impl ScriptSaver {
+    fn open(g: &Global, new: NewSession) -> ScriptSaver {
+        let (store, warning) = Store::open_or_warn(g.data_dir.as_deref());
+        if let Some(w) = &warning {
+            eprintln!("upward: {w}");
+        }
+        ScriptSaver { store, new, id: None, error: warning }
+    }
+
+    fn fail(&mut self, e: impl std::fmt::Display) {
+        let msg = e.to_string();
+        eprintln!("upward: this role-play is not fully saved: {msg}");
+        self.error.get_or_insert(msg);
+    }
+
+    fn save_turn(&mut self, turn: &roleplay::Turn, reply: &upward::engine::Reply) {
+        let Some(store) = self.store.as_ref() else { return };
+        if self.error.is_some() {
+            return;
+        }
+        let id = match self.id {
+            Some(id) => id,
+            None => match store.create_session(&self.new) {
+                Ok(id) => *self.id.insert(id),
+                Err(e) => return self.fail(e),
+            },
+        };
+        if let Err(e) = roleplay::record::save_turn(store, id, turn, reply) {
+            self.fail(e);
+        }
+    }
+
+    fn end(&mut self, debrief: &roleplay::Debrief) {
+        let (Some(store), Some(id)) = (self.store.as_ref(), self.id) else { return };
+        let value = match serde_json::to_value(debrief) {
+            Ok(v) => v,
+            Err(e) => return self.fail(e),
+        };
+        if let Err(e) = store.end_session(id, Some(&value)) {
+            self.fail(e);
+        }
+    }
+
+    /// Everything was saved.
+    fn saved(&self) -> bool {
+        self.id.is_some() && self.error.is_none()
+    }
+
+    /// One line for the end of the text output.
+    fn summary(&self, lang: Lang) -> String {
+        match (&self.error, self.id) {
+            (None, Some(id)) => match lang {
+                Lang::Zh => format!("已保存为会话 {id}（upward sessions show {id}）"),
+                Lang::En => format!("Saved as session {id} (upward sessions show {id})"),
+            },
+            (None, None) => lang.pick("没有可保存的内容。", "Nothing to save.").to_string(),
+            (Some(e), _) => match lang {
+                Lang::Zh => format!("注意：本次角色扮演没有完整保存：{}", visible(e)),
+                Lang::En => format!("Note: this role-play was not fully saved: {}", visible(e)),
+            },
+        }
+    }
 }
 
 /// Loads everything the coach REPL needs.

@@ -1,13 +1,14 @@
 //! `upward sessions`: list, show, resume, export and delete saved coaching sessions.
 
 use super::Global;
-use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use upward::lang::Lang;
+use upward::outfile::{write_output, Written};
 use upward::store::{
     export_json, export_markdown, ExportFormat, SessionDetail, SessionKind, Store,
 };
+use upward::term::visible;
 use upward::text::{display_width, truncate_to_width};
 
 /// Subcommands of `upward sessions`.
@@ -34,7 +35,8 @@ pub enum SessionsCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "md")]
         format: ExportFormat,
-        /// Write to this file (atomically) instead of stdout.
+        /// Write to this file instead of stdout (`-`: stdout). A regular file is replaced
+        /// atomically; a link is followed; a device or FIFO is written in place.
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
@@ -70,7 +72,7 @@ pub fn run(cmd: SessionsCommand, g: &Global) -> anyhow::Result<()> {
             } else if list.is_empty() {
                 writeln!(stdout, "{}", lang.pick("还没有保存的会话。", "No saved sessions."))?;
             } else {
-                stdout.write_all(list_table(&list, lang).as_bytes())?;
+                stdout.write_all(visible(&list_table(&list, lang)).as_bytes())?;
             }
         }
         SessionsCommand::Show { id, json } => {
@@ -78,7 +80,7 @@ pub fn run(cmd: SessionsCommand, g: &Global) -> anyhow::Result<()> {
             if json {
                 writeln!(stdout, "{}", export_json(&d)?)?;
             } else {
-                writeln!(stdout, "{}", export_markdown(&d))?;
+                writeln!(stdout, "{}", visible(&export_markdown(&d)))?;
             }
         }
         SessionsCommand::Export { id, format, output } => {
@@ -96,9 +98,14 @@ pub fn run(cmd: SessionsCommand, g: &Global) -> anyhow::Result<()> {
                             path.display()
                         );
                     }
-                    upward::text::write_atomic(&path, text.as_bytes())
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    eprintln!("{} {}", lang.pick("已导出到", "exported to"), path.display());
+                    drop(stdout);
+                    if let Written::File(p) = write_output(&path, text.as_bytes())? {
+                        eprintln!("{} {}", lang.pick("已导出到", "exported to"), p.display());
+                    }
+                }
+                // Markdown is for reading: on a terminal, control characters are shown.
+                None if format == ExportFormat::Md && stdout.is_terminal() => {
+                    stdout.write_all(visible(&text).as_bytes())?
                 }
                 None => stdout.write_all(text.as_bytes())?,
             }
@@ -221,7 +228,7 @@ fn list_table(list: &[upward::store::SessionSummary], lang: Lang) -> String {
 pub fn resume(store: Store, detail: SessionDetail, g: &Global) -> anyhow::Result<()> {
     let lang = detail.session.lang;
     if detail.session.kind != SessionKind::Roleplay {
-        println!("{}", export_markdown(&detail));
+        println!("{}", visible(&export_markdown(&detail)));
         println!(
             "{}",
             lang.pick(

@@ -95,6 +95,7 @@ impl PromptCache {
         });
         match parsed {
             Ok(()) => {
+                crate::private::restrict_file(&path);
                 // Mark it recently used (eviction goes by modification time).
                 let _ = std::fs::File::options()
                     .append(true)
@@ -119,7 +120,8 @@ impl PromptCache {
             let path = path.to_path_buf();
             move |source| PromptCacheError::Io { path, source }
         };
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        // Owner-only, like the session database (docs/data.md).
+        crate::private::create_dir(&self.dir, true).map_err(io(&self.dir))?;
         let header = serde_json::to_vec(&header_for(engine, &tokens)).map_err(|e| {
             PromptCacheError::Mismatch { path: path.clone(), reason: e.to_string() }
         })?;
@@ -131,7 +133,10 @@ impl PromptCache {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let written = std::fs::File::create(&tmp)
+        let written = crate::private::file_options()
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
             .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()))
             .and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(source) = written {

@@ -12,6 +12,7 @@ use crate::roleplay::authored::{self, BossChoice};
 use crate::roleplay::record::{save_turn, turns_from_store};
 use crate::roleplay::{self, Persona, Roleplay};
 use crate::store::{CritiqueRecord, NewSession, SessionKind, Store};
+use crate::term::visible;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -57,11 +58,22 @@ pub struct Coach {
     pub speaks: Option<Vec<String>>,
     /// Saved persona-prompt caches (None: no cache folder).
     prompts: Option<PromptCache>,
-    active: Option<(Roleplay, Option<i64>)>,
+    active: Option<(Roleplay, Slot)>,
     /// The active role-play's boss is authored, not the model.
     authored: bool,
     /// The user was told why the boss is authored.
     told: bool,
+}
+
+/// Where the active role-play is saved.
+enum Slot {
+    /// Not yet: the session is created with the first turn, so a role-play left before
+    /// any turn leaves no empty session behind.
+    Pending(NewSession),
+    /// In this session.
+    Saved(i64),
+    /// Not saved (no store, or it failed; the user was told).
+    Off,
 }
 
 impl Coach {
@@ -114,20 +126,17 @@ impl Coach {
     /// Starts a role-play (saving it as a new session).
     pub fn start_roleplay(&mut self, scenario: &str, persona: Option<&str>) -> anyhow::Result<()> {
         let rp = Roleplay::new(&self.kb, &self.personas, scenario, persona, self.lang)?;
-        let session = self.store.as_ref().and_then(|s| {
-            let mut n = NewSession::new(SessionKind::Roleplay, self.lang);
-            n.scenario = Some(rp.scenario.id.clone());
-            n.persona = Some(rp.persona.id.clone());
-            n.model = Some(self.model_name.clone());
-            n.title = Some(rp.scenario.title.get(self.lang).to_string());
-            match s.create_session(&n) {
-                Ok(id) => Some(id),
-                Err(e) => {
-                    eprintln!("upward: {e} (this role-play is not saved)");
-                    None
-                }
+        let session = match &self.store {
+            Some(_) => {
+                let mut n = NewSession::new(SessionKind::Roleplay, self.lang);
+                n.scenario = Some(rp.scenario.id.clone());
+                n.persona = Some(rp.persona.id.clone());
+                n.model = Some(self.model_name.clone());
+                n.title = Some(rp.scenario.title.get(self.lang).to_string());
+                Slot::Pending(n)
             }
-        });
+            None => Slot::Off,
+        };
         self.print_opening(&rp);
         self.choose_boss(rp.lang);
         if self.authored {
@@ -195,9 +204,14 @@ impl Coach {
         }
         self.print_opening(&rp);
         for t in rp.turns() {
-            println!("> {}\n{}: {}", t.user, rp.persona.name.get(self.lang), t.boss);
+            println!(
+                "> {}\n{}: {}",
+                visible(&t.user),
+                rp.persona.name.get(self.lang),
+                visible(&t.boss)
+            );
         }
-        self.active = Some((rp, Some(id)));
+        self.active = Some((rp, Slot::Saved(id)));
         Ok(())
     }
 
@@ -216,7 +230,7 @@ impl Coach {
             (turn, reply)
         } else {
             rp.take_turn(&mut self.engine, text, &self.gen, self.cancel, &mut |t| {
-                let _ = out.write_all(t.as_bytes());
+                let _ = out.write_all(visible(t).as_bytes());
                 let _ = out.flush();
             })?
         };
@@ -243,9 +257,20 @@ impl Coach {
             lang.pick("信任", "trust"),
             meter(turn.trust)
         );
-        if let (Some(store), Some(id)) = (self.store.as_ref(), *session) {
-            if let Err(e) = save_turn(store, id, turn, &reply) {
-                eprintln!("upward: could not save this turn: {e}");
+        if let Some(store) = self.store.as_ref() {
+            if let Slot::Pending(n) = session {
+                *session = match store.create_session(n) {
+                    Ok(id) => Slot::Saved(id),
+                    Err(e) => {
+                        eprintln!("upward: {e} (this role-play is not saved)");
+                        Slot::Off
+                    }
+                };
+            }
+            if let Slot::Saved(id) = *session {
+                if let Err(e) = save_turn(store, id, turn, &reply) {
+                    eprintln!("upward: could not save this turn: {e}");
+                }
             }
         }
         Ok(())
@@ -259,9 +284,12 @@ impl Coach {
         };
         let engine = if self.authored { None } else { Some(&mut self.engine) };
         let d = roleplay::debrief(&rp, &self.kb, engine);
-        print!("{}", render_debrief(&rp, &d));
-        if let (Some(store), Some(id)) = (self.store.as_ref(), session) {
-            if let Err(e) = store.end_session(id, serde_json::to_value(&d).ok().as_ref()) {
+        print!("{}", visible(&render_debrief(&rp, &d)));
+        if let (Some(store), Slot::Saved(id)) = (self.store.as_ref(), session) {
+            let saved = serde_json::to_value(&d)
+                .map_err(|e| e.to_string())
+                .and_then(|v| store.end_session(id, Some(&v)).map_err(|e| e.to_string()));
+            if let Err(e) = saved {
                 eprintln!("upward: could not save the debrief: {e}");
             }
         }
@@ -279,9 +307,10 @@ impl Coach {
         );
         match result {
             Ok(c) => {
+                let shown = crate::term::visible_copy(&c);
                 print!(
                     "{}",
-                    critique::render::render(&c, &Painter::for_stdout(), terminal_width())
+                    critique::render::render(&shown, &Painter::for_stdout(), terminal_width())
                 );
                 if let Some(store) = &self.store {
                     let mut rec = CritiqueRecord::from_result(
@@ -316,7 +345,7 @@ impl Coach {
         self.cancel.store(false, Ordering::SeqCst);
         let mut out = std::io::stdout();
         self.engine.chat(&msgs, &self.gen, self.cancel, &mut |t| {
-            let _ = out.write_all(t.as_bytes());
+            let _ = out.write_all(visible(t).as_bytes());
             let _ = out.flush();
         })?;
         println!();
@@ -428,7 +457,7 @@ impl Coach {
                     }
                 };
                 if let Err(e) = self.start_roleplay(&scenario, persona.as_deref()) {
-                    println!("{e}");
+                    println!("{}", crate::term::error_text(e.as_ref()));
                 }
             }
             "/hint" => match &self.active {
@@ -497,13 +526,14 @@ impl Coach {
             "/sessions" => match &self.store {
                 Some(store) => {
                     for s in store.list_sessions()? {
-                        println!(
+                        let line = format!(
                             "  {:>4}  {:<9} {:<18} {}",
                             s.session.id,
                             s.session.kind.as_str(),
                             s.session.scenario.clone().unwrap_or_default(),
                             s.session.started_at
                         );
+                        println!("{}", visible(&line));
                     }
                 }
                 None => self.say(
@@ -514,13 +544,17 @@ impl Coach {
             "/resume" => match rest.parse::<i64>() {
                 Ok(id) => {
                     if let Err(e) = self.resume(id) {
-                        println!("{e}");
+                        println!("{}", crate::term::error_text(e.as_ref()));
                     }
                 }
                 Err(_) => self.say("用法：/resume 会话编号", "Usage: /resume ID"),
             },
             "/save" => match (&self.store, &self.active) {
-                (Some(s), Some((_, Some(id)))) => println!(
+                (Some(_), Some((_, Slot::Off))) => self.say(
+                    "这次角色扮演没有保存（见上面的错误）。",
+                    "This role-play is not being saved (see the error above).",
+                ),
+                (Some(s), Some((_, Slot::Saved(id)))) => println!(
                     "{} {id} · {}",
                     self.lang.pick(
                         "每一轮都已自动保存到会话",
@@ -576,7 +610,7 @@ impl Coach {
             match self.handle(input, &mut editor) {
                 Ok(true) => {}
                 Ok(false) => break,
-                Err(e) => eprintln!("upward: {e:#}"),
+                Err(e) => eprintln!("upward: {}", crate::term::error_text(e.as_ref())),
             }
         }
         Ok(())

@@ -164,7 +164,7 @@ impl LineEditor {
             let _ = self.editor.add_history_entry(text.as_str());
             if let Some(h) = &self.history {
                 if let Some(dir) = h.parent() {
-                    let _ = std::fs::create_dir_all(dir);
+                    let _ = crate::private::create_dir(dir, false);
                 }
                 let _ = self.editor.save_history(h);
             }

@@ -55,9 +55,14 @@ impl Store {
     ///
     /// Refuses, without writing a byte, a file that is not SQLite, is damaged, belongs to
     /// another program or has a newer schema than this binary knows.
+    ///
+    /// The data dir is created owner-only (`0700`), and an existing default one is
+    /// tightened to that; the database and its `-wal`/`-shm` files are `0600`.
     pub fn open(dir: Option<&Path>) -> Result<Store, StoreError> {
+        let named =
+            dir.is_some() || std::env::var_os("UPWARD_DATA_DIR").is_some_and(|d| !d.is_empty());
         let dir = super::data_dir(dir)?;
-        std::fs::create_dir_all(&dir)
+        crate::private::create_dir(&dir, !named)
             .map_err(|cause| StoreError::DataDir { path: dir.clone(), cause })?;
         Store::open_file(&dir.join(super::DB_FILE))
     }
@@ -74,6 +79,9 @@ impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open_file(path: &Path) -> Result<Store, StoreError> {
         let err = |e| StoreError::from_sqlite(path, e);
+        // A new database starts owner-only; SQLite gives its -wal and -shm files the
+        // database's mode. (Failing here is left to SQLite to report.)
+        let _ = crate::private::file_options().create_new(true).open(path);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -96,6 +104,12 @@ impl Store {
                 path: path.to_path_buf(),
                 detail: "opened read-only".into(),
             });
+        }
+        // Ours (or new): older upward versions made these files world-readable.
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut f = path.as_os_str().to_os_string();
+            f.push(suffix);
+            crate::private::restrict_file(Path::new(&f));
         }
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
         // Deleted sessions are overwritten on disk, not just unlinked.
@@ -185,8 +199,9 @@ impl Store {
                 .map_err(|e| self.err(e))?;
             tx.execute(
                 "INSERT INTO turns (session_id, seq, role, text, scores, trust, prompt_tokens,
-                    reused_tokens, generated_tokens, prefill_ms, decode_ms, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    reused_tokens, generated_tokens, prefill_ms, decode_ms, created_at,
+                    interrupted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     session_id,
                     seq,
@@ -199,7 +214,8 @@ impl Store {
                     t.generated_tokens as i64,
                     t.prefill_ms,
                     t.decode_ms,
-                    now()
+                    now(),
+                    t.interrupted
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -350,6 +366,7 @@ impl Store {
                         generated_tokens: r.get::<_, i64>("generated_tokens")?.max(0) as u64,
                         prefill_ms: r.get("prefill_ms")?,
                         decode_ms: r.get("decode_ms")?,
+                        interrupted: r.get("interrupted")?,
                         created_at: r.get("created_at")?,
                     })
                 })

@@ -129,6 +129,9 @@ pub fn export_markdown(d: &SessionDetail) -> String {
                     t.prefill_ms + t.decode_ms
                 ));
             }
+            if t.interrupted {
+                notes.push(lang.pick("已中断，不完整", "interrupted, incomplete").to_string());
+            }
             if !notes.is_empty() {
                 let _ = writeln!(out, "*{}*\n", notes.join(" · "));
             }
@@ -254,6 +257,7 @@ mod tests {
                 generated_tokens: 0,
                 prefill_ms: 0.0,
                 decode_ms: 0.0,
+                interrupted: false,
                 created_at: "2026-11-10T10:01:00.000Z".into(),
             }],
             critiques: vec![],

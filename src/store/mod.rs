@@ -267,6 +267,9 @@ pub struct TurnRecord {
     pub prefill_ms: f64,
     /// Decode time in milliseconds.
     pub decode_ms: f64,
+    /// The reply was cut short (Ctrl-C or a signal): kept, but not a complete turn.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 impl TurnRecord {
@@ -374,6 +377,9 @@ pub struct Turn {
     pub prefill_ms: f64,
     /// Decode milliseconds.
     pub decode_ms: f64,
+    /// The reply was cut short (Ctrl-C or a signal).
+    #[serde(default)]
+    pub interrupted: bool,
     /// When it was written, RFC 3339 UTC.
     pub created_at: String,
 }

@@ -48,6 +48,8 @@ const MIGRATIONS: &[&str] = &[
         created_at  TEXT NOT NULL
     );
     CREATE INDEX critiques_session ON critiques (session_id);",
+    // v2: a turn cut short (Ctrl-C, SIGTERM) is kept but marked, never taken as complete.
+    "ALTER TABLE turns ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The newest schema version this binary knows.
