@@ -66,7 +66,8 @@ fn one_shot_answer(
             let _ = out.write_all(t.as_bytes());
             let _ = out.flush();
         }
-    })?;
+    })
+    .map_err(super::ctx_advice)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&reply_json(name, engine, &reply))?);
     } else {
@@ -186,7 +187,7 @@ fn chat_repl(
             }
             Err(e) => {
                 messages.pop();
-                eprintln!("upward: {e}");
+                eprintln!("upward: {}", super::ctx_advice(e));
             }
         }
     }

@@ -143,17 +143,30 @@ fn run_script(
             println!("> {t}");
             print!("{}: ", rp.persona.name.get(lang));
         }
-        let (turn, reply) = rp.take_turn(&mut engine, t, &opts, cancel, &mut |piece| {
-            if !args.json {
-                print!("{piece}");
-                let _ = std::io::Write::flush(&mut std::io::stdout());
-            }
-        })?;
+        let (turn, reply) = rp
+            .take_turn(&mut engine, t, &opts, cancel, &mut |piece| {
+                if !args.json {
+                    print!("{piece}");
+                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                }
+            })
+            .map_err(super::ctx_advice)?;
+        let turn = turn.clone();
+        let trimmed = rp.context_trimmed();
+        if trimmed && !args.json {
+            println!(
+                "\n{}",
+                lang.pick(
+                    "（对话超出了上下文：最早的几轮已不再发给领导。）",
+                    "(The conversation outgrew the context: the oldest turns are no longer shown to the boss.)"
+                )
+            );
+        }
         if !args.json {
             println!("\n[coach] {}/100 · trust {}", turn.score.score, turn.trust);
         }
         if let (Some(s), Some(id)) = (store.as_ref(), session) {
-            if let Err(e) = roleplay::record::save_turn(s, id, turn, &reply) {
+            if let Err(e) = roleplay::record::save_turn(s, id, &turn, &reply) {
                 eprintln!("upward: could not save a turn: {e}");
             }
         }
@@ -167,6 +180,9 @@ fn run_script(
             "prefilled_tokens": reply.prefilled_tokens,
             "reused_tokens": reply.reused_tokens,
             "generated_tokens": reply.generated_tokens,
+            "stop": reply.stop,
+            "dropped_messages": reply.dropped_messages,
+            "context_trimmed": trimmed,
         }));
     }
     let debrief = roleplay::debrief(&rp, &kb, Some(&mut engine));

@@ -6,6 +6,7 @@ pub mod coach;
 pub mod debrief;
 pub mod persona;
 pub mod record;
+pub mod reply;
 pub mod session;
 
 pub use coach::{score_turn, TurnScore};
