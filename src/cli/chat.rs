@@ -61,13 +61,14 @@ fn one_shot_answer(
 ) -> anyhow::Result<()> {
     let cancel = super::cancel_flag();
     let mut out = std::io::stdout();
-    let reply = engine.chat(messages, opts, cancel, &mut |t| {
-        if !json {
-            let _ = out.write_all(t.as_bytes());
-            let _ = out.flush();
-        }
-    })
-    .map_err(super::ctx_advice)?;
+    let reply = engine
+        .chat(messages, opts, cancel, &mut |t| {
+            if !json {
+                let _ = out.write_all(t.as_bytes());
+                let _ = out.flush();
+            }
+        })
+        .map_err(super::ctx_advice)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&reply_json(name, engine, &reply))?);
     } else {

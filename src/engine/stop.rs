@@ -46,16 +46,37 @@ pub enum Cut {
 
 /// Words before which a following word is a form of address ("yes, sir").
 const INTERJECTIONS: &[&str] = &[
-    "yes", "no", "thanks", "thank you", "ok", "okay", "sure", "right", "well", "hi", "hello",
-    "hey", "dear", "alright", "understood", "morning", "great", "good", "好的", "是的", "谢谢",
-    "收到", "明白", "好",
+    "yes",
+    "no",
+    "thanks",
+    "thank you",
+    "ok",
+    "okay",
+    "sure",
+    "right",
+    "well",
+    "hi",
+    "hello",
+    "hey",
+    "dear",
+    "alright",
+    "understood",
+    "morning",
+    "great",
+    "good",
+    "好的",
+    "是的",
+    "谢谢",
+    "收到",
+    "明白",
+    "好",
 ];
 
 /// Abbreviations whose full stop does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "approx", "inc", "ltd", "co",
-    "corp", "dept", "est", "fig", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
-    "sept", "oct", "nov", "dec",
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "approx", "inc", "ltd", "co", "corp",
+    "dept", "est", "fig", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
+    "nov", "dec",
 ];
 
 fn is_cjk_stop(c: char) -> bool {
@@ -148,8 +169,14 @@ fn is_stop_punct(c: char) -> bool {
 
 /// True when `s` ends with an abbreviation or a single-letter initial.
 fn abbreviation_before(s: &str) -> bool {
-    let word: String =
-        s.chars().rev().take_while(|c| c.is_ascii_alphabetic()).collect::<Vec<_>>().iter().rev().collect();
+    let word: String = s
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<Vec<_>>()
+        .iter()
+        .rev()
+        .collect();
     if word.len() == 1 {
         return true;
     }
@@ -188,8 +215,10 @@ pub fn count_sentences(text: &str) -> usize {
 pub fn vocative_position(text: &str) -> bool {
     let t = text.trim_end();
     let Some(last) = t.chars().last() else { return true };
-    if matches!(last, '.' | '!' | '?' | ',' | ';' | ':' | '。' | '！' | '？' | '，' | '；' | '：' | '、')
-    {
+    if matches!(
+        last,
+        '.' | '!' | '?' | ',' | ';' | ':' | '。' | '！' | '？' | '，' | '；' | '：' | '、'
+    ) {
         return true;
     }
     let lower = t.to_lowercase();

@@ -556,11 +556,7 @@ pub fn render_debrief(rp: &Roleplay, d: &roleplay::Debrief) -> String {
     // Turn numbers count from 1, in the JSON too.
     let turn = |n: Option<usize>| n.and_then(|n| Some((n, rp.turns().get(n.checked_sub(1)?)?)));
     if let (Some((b, best)), Some((w, weakest))) = (turn(d.best_turn), turn(d.weakest_turn)) {
-        out.push_str(&format!(
-            "{} #{b}: {}\n",
-            lang.pick("最好的一轮", "Best turn"),
-            best.user
-        ));
+        out.push_str(&format!("{} #{b}: {}\n", lang.pick("最好的一轮", "Best turn"), best.user));
         out.push_str(&format!(
             "{} #{w}: {}\n",
             lang.pick("最弱的一轮", "Weakest turn"),

@@ -64,8 +64,10 @@ fn weakest_criteria(rp: &Roleplay) -> Vec<(&'static str, Shortfall)> {
     let mut v: Vec<(&'static str, Shortfall, u8)> = criteria_of(rp.kind)
         .iter()
         .map(|id| {
-            let short =
-                Shortfall { missing: count(id, Status::Missing), partial: count(id, Status::Partial) };
+            let short = Shortfall {
+                missing: count(id, Status::Missing),
+                partial: count(id, Status::Partial),
+            };
             (*id, short, best.get(*id).map_or(0, |s| rank(*s)))
         })
         .collect();
@@ -236,4 +238,52 @@ fn rewrite_turn(
     };
     let c = critique::critique(text, kind, Some(rp.lang), kb)?;
     critique::rewrite_with_model(&c, text, &mut EngineModel(engine))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roleplay::{load_personas, score_turn, Turn};
+
+    /// Turns that only partly covered "Effort" (none lacked it): the debrief recommends
+    /// it with the partial count, never "0 turns lacked"; turn numbers count from 1.
+    #[test]
+    fn practise_counts_what_the_turns_show() {
+        let kb = KnowledgeBase::load_default().unwrap();
+        let personas = load_personas().unwrap();
+        let mut rp = Roleplay::new(&kb, &personas, "resources-critical", None, Lang::En).unwrap();
+        let turn = |text: &str, effort: Status| {
+            let mut score = score_turn(text, DraftKind::Help, Lang::En);
+            score.statuses.insert("effort".into(), effort);
+            Turn {
+                user: text.into(),
+                boss: "Go on.".into(),
+                score,
+                trust: 50,
+                note: String::new(),
+                interrupted: false,
+            }
+        };
+        rp.restore(vec![
+            turn("The grid deal needs two presales architects next week.", Status::Partial),
+            turn("Could you ask the CTO to join on Wednesday?", Status::Partial),
+        ]);
+        let d = debrief(&rp, &kb, None);
+        let effort = d
+            .practise
+            .iter()
+            .find(|p| p.why.contains("\"Effort\""))
+            .unwrap_or_else(|| panic!("effort not recommended: {:?}", d.practise));
+        assert!(
+            effort.why.contains("2 of 2 turns covered \"Effort\" only partly"),
+            "{}",
+            effort.why
+        );
+        for p in &d.practise {
+            assert!(!p.why.contains("(0 of"), "{}", p.why);
+        }
+        assert!(matches!(d.best_turn, Some(1 | 2)) && matches!(d.weakest_turn, Some(1 | 2)));
+        let zh = shortfall_note(Shortfall { missing: 0, partial: 2 }, 3, "努力", Lang::Zh);
+        assert_eq!(zh, "2/3 轮只部分做到「努力」");
+    }
 }

@@ -68,7 +68,10 @@ pub fn boss_rules(persona: &Persona, lang: Lang) -> StopRules {
 
 /// `opts` with the persona's token budget (never above what `opts` allows).
 pub fn boss_options(persona: &Persona, opts: &GenerateOptions) -> GenerateOptions {
-    GenerateOptions { max_tokens: opts.max_tokens.min(persona.reply_tokens()).max(1), ..opts.clone() }
+    GenerateOptions {
+        max_tokens: opts.max_tokens.min(persona.reply_tokens()).max(1),
+        ..opts.clone()
+    }
 }
 
 fn other(lang: Lang) -> Lang {
