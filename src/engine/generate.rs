@@ -108,8 +108,9 @@ pub enum StopReason {
     Repetition,
 }
 
-/// The last tokens of a budget, during which an unfinished sentence is held back so that
-/// a reply cut by the budget can end at its last whole sentence.
+/// The last tokens of a budget (of at least twice as many), during which an unfinished
+/// sentence is held back so that a reply cut by the budget can end at its last whole
+/// sentence.
 const SENTENCE_GRACE: usize = 24;
 
 /// The result of one generation, with counters that show the cache at work.
@@ -414,7 +415,11 @@ impl Engine {
         let mut sampler = Sampler::new(opts.sampling.clone());
         let mut decoder = self.tokenizer.stream_decoder(true);
         let mut reply = ReplyText::new(rules, &self.markers);
-        let grace_from = opts.max_tokens.saturating_sub(SENTENCE_GRACE);
+        // A tiny budget may hold no whole sentence: it gets no grace.
+        let grace_from = match opts.max_tokens {
+            n if n >= 2 * SENTENCE_GRACE => n - SENTENCE_GRACE,
+            _ => usize::MAX,
+        };
         let mut ids: Vec<u32> = Vec::new();
         let stop = loop {
             if cancel.load(Ordering::Relaxed) {
