@@ -190,22 +190,17 @@ pub fn count_sentences(text: &str) -> usize {
     let mut from = 0;
     while let Some(End::At(e)) = next_end(text, from, true) {
         n += 1;
-        if e >= text.len() {
-            break;
-        }
-        from = if e == from { e + 1 } else { e };
-        while !text.is_char_boundary(from) {
+        from = if e > from { e } else { from + 1 };
+        while from < text.len() && !text.is_char_boundary(from) {
             from += 1;
         }
-    }
-    if !text[from.min(text.len())..].trim().is_empty() && n > 0 {
-        // An unfinished last sentence counts as one.
-        let tail = text[from.min(text.len())..].trim();
-        if tail.chars().any(char::is_alphanumeric) {
-            n += 1;
+        if from >= text.len() {
+            break;
         }
-    } else if n == 0 && text.chars().any(char::is_alphanumeric) {
-        n = 1;
+    }
+    // An unfinished last sentence counts as one.
+    if text[from.min(text.len())..].chars().any(char::is_alphanumeric) {
+        n += 1;
     }
     n
 }
@@ -476,6 +471,7 @@ mod tests {
         assert_eq!((all.as_str(), cut), ("Well... I see", None));
         assert_eq!(count_sentences("Well... I see. No. 3.5 is fine"), 3);
         assert_eq!(count_sentences("好。好！好"), 3);
+        assert_eq!(count_sentences("You know? Not that. It is cut off."), 3);
     }
 
     #[test]
