@@ -64,12 +64,14 @@ fn one_shot_answer(
     let cancel = super::signals::one_shot();
     super::signals::check()?;
     let mut out = std::io::stdout();
-    let reply = engine.chat(messages, opts, cancel, &mut |t| {
-        if !json {
-            let _ = out.write_all(visible(t).as_bytes());
-            let _ = out.flush();
-        }
-    })?;
+    let reply = engine
+        .chat(messages, opts, cancel, &mut |t| {
+            if !json {
+                let _ = out.write_all(visible(t).as_bytes());
+                let _ = out.flush();
+            }
+        })
+        .map_err(super::ctx_advice)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&reply_json(name, engine, &reply))?);
     } else {
@@ -190,7 +192,8 @@ fn chat_repl(
             }
             Err(e) => {
                 messages.pop();
-                eprintln!("upward: {}", upward::term::error_text(&e));
+                let e = super::ctx_advice(e);
+                eprintln!("upward: {}", upward::term::error_text(e.as_ref()));
             }
         }
     }

@@ -116,8 +116,9 @@ pub struct SamplingArgs {
     /// Most tokens per answer.
     #[arg(long, default_value_t = 512)]
     pub max_tokens: usize,
-    /// Context window (KV cache) in tokens.
-    #[arg(long, default_value_t = 4096)]
+    /// Context window (KV cache) in tokens [default: the model's training context, as
+    /// far as memory allows].
+    #[arg(long, default_value_t = upward::engine::AUTO_CTX, hide_default_value = true)]
     pub ctx: usize,
 }
 
@@ -148,6 +149,26 @@ impl SamplingArgs {
 }
 
 pub use signals::{cancel_flag, Interrupted};
+
+/// `e`, with the advice to raise `--ctx` when a prompt did not fit the context; for the
+/// commands that have the flag (those with [`SamplingArgs`]).
+pub fn ctx_advice(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    use upward::engine::EngineError;
+    use upward::roleplay::RoleplayError;
+    let e = e.into();
+    let too_long = e.chain().any(|c| {
+        matches!(c.downcast_ref::<EngineError>(), Some(EngineError::PromptTooLong { .. }))
+            || matches!(
+                c.downcast_ref::<RoleplayError>(),
+                Some(RoleplayError::Engine(EngineError::PromptTooLong { .. }))
+            )
+    });
+    if too_long {
+        anyhow::anyhow!("{e} or raise --ctx")
+    } else {
+        e
+    }
+}
 
 /// Resolves `--model` (or the catalogue's default, with its fallback), pulling it if
 /// needed, and loads it. Returns the engine and the model's display name.

@@ -174,12 +174,14 @@ fn run_script(
             print!("{}: ", rp.persona.name.get(lang));
         }
         let (turn, reply) = match model_boss {
-            Some(ref mut engine) => rp.take_turn(engine, t, &opts, cancel, &mut |piece| {
-                if !args.json {
-                    print!("{}", visible(piece));
-                    let _ = std::io::Write::flush(&mut std::io::stdout());
-                }
-            })?,
+            Some(ref mut engine) => rp
+                .take_turn(engine, t, &opts, cancel, &mut |piece| {
+                    if !args.json {
+                        print!("{}", visible(piece));
+                        let _ = std::io::Write::flush(&mut std::io::stdout());
+                    }
+                })
+                .map_err(super::ctx_advice)?,
             None => {
                 let turn = rp.take_authored_turn(kb.boss_lines(), t)?;
                 if !args.json {
@@ -189,6 +191,17 @@ fn run_script(
                 (turn, reply)
             }
         };
+        let turn = turn.clone();
+        let trimmed = rp.context_trimmed();
+        if trimmed && !args.json {
+            println!(
+                "\n{}",
+                lang.pick(
+                    "（对话超出了上下文：最早的几轮已不再发给领导。）",
+                    "(The conversation outgrew the context: the oldest turns are no longer shown to the boss.)"
+                )
+            );
+        }
         if !args.json {
             if turn.interrupted {
                 println!("\n{}", lang.pick("（已中断）", "(interrupted)"));
@@ -196,7 +209,7 @@ fn run_script(
                 println!("\n[coach] {}/100 · trust {}", turn.score.score, turn.trust);
             }
         }
-        saver.save_turn(turn, &reply);
+        saver.save_turn(&turn, &reply);
         out_turns.push(serde_json::json!({
             "user": turn.user,
             "boss": turn.boss,
@@ -208,6 +221,9 @@ fn run_script(
             "reused_tokens": reply.reused_tokens,
             "generated_tokens": reply.generated_tokens,
             "interrupted": turn.interrupted,
+            "stop": reply.stop,
+            "dropped_messages": reply.dropped_messages,
+            "context_trimmed": trimmed,
         }));
         if turn.interrupted {
             stopped = super::signals::caught();

@@ -4,12 +4,14 @@
 
 use super::config::{ConfigError, ModelConfig};
 use super::model::Model;
+use super::repeat::{loop_start, penalise_repeats};
 use super::sampler::{Sampler, SamplingParams};
+use super::stop::{vocative_position, Cut, ReplyText, StopRules};
 use crate::gguf::chat_template::{ChatMessage, ChatTemplate};
 use crate::gguf::tokenizer::Tokenizer;
 use crate::gguf::{GgufError, GgufFile};
 use candle_core::Device;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -35,10 +37,9 @@ pub enum EngineError {
     /// Nothing to answer.
     #[error("the prompt is empty")]
     EmptyPrompt,
-    /// Even the system prompt and the last message do not fit the context.
-    #[error(
-        "the prompt needs {tokens} tokens but the context holds {ctx}; shorten it or raise --ctx"
-    )]
+    /// Even the system prompt and the last message do not fit the context. (Commands
+    /// that have a `--ctx` flag add that advice; the library names no flag.)
+    #[error("the prompt needs {tokens} tokens but the context holds {ctx}; shorten it")]
     PromptTooLong {
         /// Tokens needed.
         tokens: usize,
@@ -52,10 +53,15 @@ pub enum EngineError {
 pub const DEFAULT_SYSTEM_PROMPT: &str =
     "You are a concise, helpful assistant. Answer in the language of the question.";
 
+/// [`LoadOptions::ctx`] that asks for the model's whole training context, as far as
+/// memory allows (see [`auto_context`]).
+pub const AUTO_CTX: usize = usize::MAX;
+
 /// How to load a model.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
-    /// KV-cache capacity in tokens (capped at the model's training context).
+    /// KV-cache capacity in tokens (capped at the model's training context);
+    /// [`AUTO_CTX`] picks it from the model and the memory.
     pub ctx: usize,
     /// Built-in chat template for models whose metadata has none (`chatml`, `gemma`).
     pub template_fallback: Option<String>,
@@ -94,7 +100,18 @@ pub enum StopReason {
     Cancelled,
     /// The context window filled up.
     ContextFull,
+    /// The last sentence allowed by the stop rules ended.
+    Sentences,
+    /// A blank line or a turn marker ("User:") began: the reply was over.
+    Marker,
+    /// The reply started looping despite the repetition penalty.
+    Repetition,
 }
+
+/// The last tokens of a budget (of at least twice as many), during which an unfinished
+/// sentence is held back so that a reply cut by the budget can end at its last whole
+/// sentence.
+const SENTENCE_GRACE: usize = 24;
 
 /// The result of one generation, with counters that show the cache at work.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -129,6 +146,29 @@ pub struct Engine {
     /// Tokens whose keys and values are in the cache, in order.
     processed: Vec<u32>,
     load_time: Duration,
+    /// The template's turn terminators, which end a reply when written out as text.
+    markers: Vec<String>,
+    /// Token ids spelling each form-of-address word (see [`StopRules::vocatives`]).
+    vocative_ids: HashMap<String, Vec<u32>>,
+}
+
+/// The context [`AUTO_CTX`] gives: the model's training context, but no more positions
+/// than fit a KV cache of a quarter of the available memory, at most 4 GiB (f32 keys and
+/// values), rounded down to a multiple of 256 and never under 2,048 (or the training
+/// context when that is smaller). The cache's pages are touched only as it fills.
+pub fn auto_context(cfg: &ModelConfig) -> usize {
+    let per_token = (2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * 4).max(1) as u64;
+    let budget = available_memory().map_or(1 << 30, |m| m / 4).min(4 << 30);
+    let fit = ((budget / per_token) as usize / 256) * 256;
+    cfg.train_ctx.min(fit.max(2048))
+}
+
+/// Bytes of memory available (Linux `MemAvailable`), if known.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 impl Engine {
@@ -144,7 +184,11 @@ impl Engine {
             .map_err(|e| EngineError::Template(e.to_string()))?;
         let mut stop_ids: HashSet<u32> = tokenizer.eot_ids().iter().copied().collect();
         stop_ids.extend(template.stop_token_ids(&tokenizer));
-        let ctx = opts.ctx.min(cfg.train_ctx).max(64);
+        let ctx = match opts.ctx {
+            AUTO_CTX => auto_context(&cfg),
+            n => n.min(cfg.train_ctx).max(64),
+        };
+        let markers = template.stop_strings();
         let device = default_device();
         let model = Model::load(&file, cfg, ctx, &device)?;
         Ok(Engine {
@@ -155,6 +199,8 @@ impl Engine {
             stop_ids,
             processed: Vec::new(),
             load_time: start.elapsed(),
+            markers,
+            vocative_ids: HashMap::new(),
         })
     }
 
@@ -231,9 +277,11 @@ impl Engine {
         self.model.cache_mut().truncate(0);
     }
 
-    /// Renders `messages` with the chat template and tokenizes the result, leaving out the
-    /// oldest non-system messages until prompt plus `reserve` tokens fit the context.
-    /// Returns the tokens and how many messages were left out.
+    /// Renders `messages` with the chat template and tokenizes the result, leaving out
+    /// the oldest non-system messages until prompt plus `reserve` tokens fit the context.
+    /// They are left out in large steps at stable places (see [`super::trim`]), so the
+    /// prompt keeps its cached prefix for many turns after a cut. Returns the tokens and
+    /// how many messages were left out.
     pub fn prompt_tokens(
         &self,
         messages: &[ChatMessage],
@@ -245,29 +293,35 @@ impl Engine {
         let ctx = self.context_size();
         let budget = ctx.saturating_sub(reserve.min(ctx / 2));
         let keep_system = usize::from(messages.first().is_some_and(|m| m.role == "system"));
-        let mut dropped = 0;
-        loop {
+        let rest = &messages[keep_system..];
+        let mut longest = 0;
+        let mut attempt = |dropped: usize| -> Result<Option<Vec<u32>>, EngineError> {
             let mut msgs: Vec<ChatMessage> = messages[..keep_system].to_vec();
-            msgs.extend_from_slice(&messages[keep_system + dropped..]);
-            // A conversation must not start with an assistant turn after the cut.
+            msgs.extend_from_slice(&rest[dropped..]);
             let text = self
                 .template
                 .render(&msgs, true)
                 .map_err(|e| EngineError::Template(e.to_string()))?;
             let tokens = self.tokenizer.encode_chat(&text);
             if tokens.len() <= budget {
-                return Ok((tokens, dropped));
+                return Ok(Some(tokens));
             }
-            // Drop the oldest message, keeping at least the last one.
-            if keep_system + dropped + 1 >= messages.len() {
-                return Err(EngineError::PromptTooLong { tokens: tokens.len(), ctx: budget });
-            }
-            dropped += 1;
-            while keep_system + dropped + 1 < messages.len()
-                && messages[keep_system + dropped].role == "assistant"
-            {
-                dropped += 1;
-            }
+            longest = if dropped == 0 { tokens.len() } else { longest.min(tokens.len()) };
+            Ok(None)
+        };
+        if let Some(tokens) = attempt(0)? {
+            return Ok((tokens, 0));
+        }
+        // Per-message sizes (content plus the template's few tokens around it).
+        let sizes: Vec<usize> = rest.iter().map(|m| self.count_tokens(&m.content) + 4).collect();
+        let can_start: Vec<bool> = rest.iter().map(|m| m.role != "assistant").collect();
+        let system = messages[..keep_system].iter().map(|m| self.count_tokens(&m.content) + 4);
+        let chunk = budget.saturating_sub(system.sum()) / 2;
+        let n = rest.len();
+        let cuts = super::trim::cut_points(&sizes[..n - 1], &can_start[..n - 1], chunk);
+        match super::trim::fit(n, &cuts, &can_start, &mut attempt)? {
+            Some((tokens, dropped)) => Ok((tokens, dropped)),
+            None => Err(EngineError::PromptTooLong { tokens: longest, ctx: budget }),
         }
     }
 
@@ -310,8 +364,21 @@ impl Engine {
         cancel: &AtomicBool,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Reply, EngineError> {
+        self.chat_with(messages, opts, &StopRules::default(), cancel, on_text)
+    }
+
+    /// [`chat`](Self::chat) under `rules`: where the answer ends and how it may address
+    /// the reader.
+    pub fn chat_with(
+        &mut self,
+        messages: &[ChatMessage],
+        opts: &GenerateOptions,
+        rules: &StopRules,
+        cancel: &AtomicBool,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Reply, EngineError> {
         let (tokens, dropped) = self.prompt_tokens(messages, opts.max_tokens)?;
-        let mut reply = self.generate(&tokens, opts, cancel, on_text)?;
+        let mut reply = self.generate_with(&tokens, opts, rules, cancel, on_text)?;
         reply.dropped_messages = dropped;
         Ok(reply)
     }
@@ -324,29 +391,78 @@ impl Engine {
         cancel: &AtomicBool,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Reply, EngineError> {
+        self.generate_with(prompt, opts, &StopRules::default(), cancel, on_text)
+    }
+
+    /// Generates after a tokenized prompt under `rules`. Every reply also gets the
+    /// repetition guard ([`super::repeat`]), ends at a control token or a turn marker
+    /// written as text, and is decoded on character boundaries: a token that would split
+    /// a UTF-8 character is resampled, so no U+FFFD reaches the text. What `on_text`
+    /// receives, joined, is exactly the returned text.
+    pub fn generate_with(
+        &mut self,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        rules: &StopRules,
+        cancel: &AtomicBool,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Reply, EngineError> {
         let start = Instant::now();
         let (mut logits, reused) = self.eval(prompt)?;
         let prefill_secs = start.elapsed().as_secs_f64();
         let decode_start = Instant::now();
+        let banned = self.vocative_tokens(&rules.vocatives);
         let mut sampler = Sampler::new(opts.sampling.clone());
         let mut decoder = self.tokenizer.stream_decoder(true);
-        let mut text = String::new();
-        let mut generated = 0;
+        let mut reply = ReplyText::new(rules, &self.markers);
+        // A tiny budget may hold no whole sentence: it gets no grace.
+        let grace_from = match opts.max_tokens {
+            n if n >= 2 * SENTENCE_GRACE => n - SENTENCE_GRACE,
+            _ => usize::MAX,
+        };
+        let mut ids: Vec<u32> = Vec::new();
         let stop = loop {
             if cancel.load(Ordering::Relaxed) {
                 break StopReason::Cancelled;
             }
-            let next = sampler.sample(&mut logits, &self.processed);
-            if self.stop_ids.contains(&next) {
+            penalise_repeats(&mut logits, &ids);
+            if !banned.is_empty() && vocative_position(reply.so_far()) {
+                for &t in &banned {
+                    if let Some(l) = logits.get_mut(t as usize) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+            }
+            sampler.penalise(&mut logits, &self.processed);
+            let mut next = sampler.pick(&logits);
+            for _ in 0..16 {
+                if decoder.accepts(next) {
+                    break;
+                }
+                logits[next as usize] = f32::NEG_INFINITY;
+                next = sampler.pick(&logits);
+            }
+            if !decoder.accepts(next) {
+                decoder.discard_partial();
+            }
+            if self.stop_ids.contains(&next) || self.tokenizer.is_special(next) {
                 break StopReason::EndOfTurn;
             }
-            generated += 1;
+            ids.push(next);
             let piece = decoder.push(next);
-            if !piece.is_empty() {
-                text.push_str(&piece);
-                on_text(&piece);
+            let (out, cut) = reply.push(&piece, ids.len() > grace_from);
+            if !out.is_empty() {
+                on_text(&out);
             }
-            if generated >= opts.max_tokens {
+            match cut {
+                Some(Cut::Sentences) => break StopReason::Sentences,
+                Some(Cut::Marker) => break StopReason::Marker,
+                None => {}
+            }
+            if loop_start(&ids).is_some() {
+                break StopReason::Repetition;
+            }
+            if ids.len() >= opts.max_tokens {
                 // Keep the last token in the cache so the next turn can reuse it.
                 step(&mut self.model, &mut self.processed, next)?;
                 break StopReason::MaxTokens;
@@ -356,9 +472,11 @@ impl Engine {
             }
             logits = step(&mut self.model, &mut self.processed, next)?;
         };
-        let rest = decoder.finish();
+        let tail = decoder.finish();
+        let (mut rest, _) = reply.push(&tail, false);
+        let (more, text) = reply.finish(stop == StopReason::MaxTokens);
+        rest.push_str(&more);
         if !rest.is_empty() {
-            text.push_str(&rest);
             on_text(&rest);
         }
         Ok(Reply {
@@ -366,12 +484,34 @@ impl Engine {
             prompt_tokens: prompt.len(),
             reused_tokens: reused,
             prefilled_tokens: prompt.len() - reused,
-            generated_tokens: generated,
+            generated_tokens: ids.len(),
             prefill_secs,
             decode_secs: decode_start.elapsed().as_secs_f64(),
             stop,
             dropped_messages: 0,
         })
+    }
+
+    /// The ids of tokens that spell one of `words` (after leading white space, ignoring
+    /// case, perhaps with punctuation after it), computed once per word.
+    fn vocative_tokens(&mut self, words: &[String]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for w in words {
+            let w = w.to_lowercase();
+            if !self.vocative_ids.contains_key(&w) {
+                let ids = (0..self.tokenizer.vocab_size() as u32)
+                    .filter(|&id| {
+                        let t = self.tokenizer.decode_with(&[id], true).trim_start().to_lowercase();
+                        t.strip_prefix(w.as_str()).is_some_and(|after| {
+                            after.chars().next().is_none_or(|c| !c.is_alphanumeric())
+                        })
+                    })
+                    .collect();
+                self.vocative_ids.insert(w.clone(), ids);
+            }
+            out.extend_from_slice(&self.vocative_ids[&w]);
+        }
+        out
     }
 
     /// Constrained choice: the index of the `choices` continuation the model finds most

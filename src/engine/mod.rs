@@ -9,15 +9,19 @@ pub mod generate;
 pub mod linear;
 pub mod model;
 pub mod prompt_cache;
+pub mod repeat;
 pub mod sampler;
+pub mod stop;
 pub mod team;
+pub mod trim;
 
 pub use cache::{KvCache, KvSnapshot};
 pub use config::{Arch, ConfigError, ModelConfig};
 pub use generate::{
-    set_threads, Engine, EngineError, GenerateOptions, LoadOptions, Reply, StopReason,
-    DEFAULT_SYSTEM_PROMPT,
+    auto_context, set_threads, Engine, EngineError, GenerateOptions, LoadOptions, Reply,
+    StopReason, AUTO_CTX, DEFAULT_SYSTEM_PROMPT,
 };
 pub use model::Model;
 pub use prompt_cache::PromptCache;
 pub use sampler::{Sampler, SamplingParams};
+pub use stop::StopRules;

@@ -66,6 +66,12 @@ impl Sampler {
 
     /// Picks the next token from `logits`, penalising tokens in `recent`.
     pub fn sample(&mut self, logits: &mut [f32], recent: &[u32]) -> u32 {
+        self.penalise(logits, recent);
+        self.pick(logits)
+    }
+
+    /// Applies the repeat penalty for the tokens in `recent` to `logits`.
+    pub fn penalise(&self, logits: &mut [f32], recent: &[u32]) {
         let p = &self.params;
         if p.repeat_penalty != 1.0 && p.repeat_penalty > 0.0 {
             let from = recent.len().saturating_sub(p.repeat_last_n);
@@ -78,6 +84,12 @@ impl Sampler {
                 }
             }
         }
+    }
+
+    /// Picks a token from already penalised `logits` (a token set to `-inf` is never
+    /// picked unless all are).
+    pub fn pick(&mut self, logits: &[f32]) -> u32 {
+        let p = &self.params;
         if p.temperature <= 0.0 {
             return argmax(logits);
         }

@@ -234,6 +234,7 @@ impl Coach {
                 let _ = out.flush();
             })?
         };
+        let turn = turn.clone();
         println!();
         if reply.stop == StopReason::Cancelled {
             println!(
@@ -241,14 +242,16 @@ impl Coach {
                 lang.pick("（已中断，角色扮演继续）", "(interrupted; the role-play goes on)")
             );
         }
-        if reply.dropped_messages > 0 {
-            println!(
-                "{}",
-                lang.pick(
-                    "（对话太长：最早的几轮不再发给模型。）",
-                    "(Long conversation: the oldest turns are no longer sent to the model.)"
-                )
-            );
+        if rp.context_trimmed() {
+            let ctx = self.engine.context_size();
+            match lang {
+                Lang::Zh => println!(
+                    "（对话超出了模型的上下文（{ctx} 个 token）：最早的几轮已不再发给领导，他记不得了。）"
+                ),
+                Lang::En => println!(
+                    "(The conversation outgrew the model's context ({ctx} tokens): the oldest turns are no longer shown to the boss.)"
+                ),
+            }
         }
         println!(
             "{} {}/100 · {} {}",
@@ -268,7 +271,7 @@ impl Coach {
                 };
             }
             if let Slot::Saved(id) = *session {
-                if let Err(e) = save_turn(store, id, turn, &reply) {
+                if let Err(e) = save_turn(store, id, &turn, &reply) {
                     eprintln!("upward: could not save this turn: {e}");
                 }
             }
@@ -649,19 +652,14 @@ pub fn render_debrief(rp: &Roleplay, d: &roleplay::Debrief) -> String {
             d.strengths.join(lang.pick("、", ", "))
         ));
     }
-    if let (Some(b), Some(w)) = (d.best_turn, d.weakest_turn) {
-        let turns = rp.turns();
+    // Turn numbers count from 1, in the JSON too.
+    let turn = |n: Option<usize>| n.and_then(|n| Some((n, rp.turns().get(n.checked_sub(1)?)?)));
+    if let (Some((b, best)), Some((w, weakest))) = (turn(d.best_turn), turn(d.weakest_turn)) {
+        out.push_str(&format!("{} #{b}: {}\n", lang.pick("最好的一轮", "Best turn"), best.user));
         out.push_str(&format!(
-            "{} #{}: {}\n",
-            lang.pick("最好的一轮", "Best turn"),
-            b + 1,
-            turns[b].user
-        ));
-        out.push_str(&format!(
-            "{} #{}: {}\n",
+            "{} #{w}: {}\n",
             lang.pick("最弱的一轮", "Weakest turn"),
-            w + 1,
-            turns[w].user
+            weakest.user
         ));
     }
     if let Some(better) = &d.better_version {

@@ -30,9 +30,9 @@ pub struct Debrief {
     pub strengths: Vec<String>,
     /// Two or three principles to practise.
     pub practise: Vec<Practice>,
-    /// Index of the best turn.
+    /// Number of the best turn, counting from 1 (as the text debrief shows it).
     pub best_turn: Option<usize>,
-    /// Index of the weakest turn.
+    /// Number of the weakest turn, counting from 1.
     pub weakest_turn: Option<usize>,
     /// A better version of the weakest turn (with a model).
     pub better_version: Option<String>,
@@ -42,23 +42,49 @@ fn criteria_of(rubric: critique::Rubric) -> &'static [&'static str] {
     rubric.ids()
 }
 
+/// How often a criterion fell short across the turns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shortfall {
+    /// Turns where it was missing.
+    missing: usize,
+    /// Turns where it was only partly met.
+    partial: usize,
+}
+
 /// Criteria ordered from weakest to strongest across the turns (missing most often
-/// first), with how often each was missing.
-fn weakest_criteria(rp: &Roleplay) -> Vec<(&'static str, usize)> {
+/// first), with how often each fell short.
+fn weakest_criteria(rp: &Roleplay) -> Vec<(&'static str, Shortfall)> {
     let best = rp.best_statuses();
-    let mut v: Vec<(&'static str, usize, u8)> = criteria_of(rp.rubric)
+    let count = |id: &str, s: Status| {
+        rp.turns().iter().filter(|t| t.score.statuses.get(id) == Some(&s)).count()
+    };
+    let mut v: Vec<(&'static str, Shortfall, u8)> = criteria_of(rp.rubric)
         .iter()
         .map(|id| {
-            let missing = rp
-                .turns()
-                .iter()
-                .filter(|t| t.score.statuses.get(*id) == Some(&Status::Missing))
-                .count();
-            (*id, missing, best.get(*id).map_or(0, |s| rank(*s)))
+            let short = Shortfall {
+                missing: count(id, Status::Missing),
+                partial: count(id, Status::Partial),
+            };
+            (*id, short, best.get(*id).map_or(0, |s| rank(*s)))
         })
         .collect();
-    v.sort_by(|a, b| a.2.cmp(&b.2).then(b.1.cmp(&a.1)));
+    v.sort_by(|a, b| {
+        a.2.cmp(&b.2).then(b.1.missing.cmp(&a.1.missing)).then(b.1.partial.cmp(&a.1.partial))
+    });
     v.into_iter().map(|(id, n, _)| (id, n)).collect()
+}
+
+/// Why a criterion is worth practising, in numbers the turns bear out: how many turns
+/// lacked it, or (when none lacked it outright) how many covered it only partly.
+fn shortfall_note(short: Shortfall, turns: usize, label: &str, lang: Lang) -> String {
+    match (lang, short.missing > 0) {
+        (Lang::Zh, true) => format!("{}/{turns} 轮缺少「{label}」", short.missing),
+        (Lang::Zh, false) => format!("{}/{turns} 轮只部分做到「{label}」", short.partial),
+        (Lang::En, true) => format!("{} of {turns} turns lacked \"{label}\"", short.missing),
+        (Lang::En, false) => {
+            format!("{} of {turns} turns covered \"{label}\" only partly", short.partial)
+        }
+    }
 }
 
 /// What a strong next line would cover: the criteria still unmet, each with its
@@ -162,19 +188,13 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
     let practise = weakest_criteria(rp)
         .into_iter()
         .filter(|(id, _)| criteria.get(*id) != Some(&Status::Met))
-        .filter_map(|(id, missing)| {
+        .filter_map(|(id, short)| {
             let p = kb.principles_for_criterion(id).into_iter().next()?;
             let quote = p.quotes.first()?.clone();
+            let note = shortfall_note(short, turns.len(), rubric::label(id, lang), lang);
             let why = match lang {
-                Lang::Zh => {
-                    format!("{}（{} 轮缺少「{}」）", p.summary.zh, missing, rubric::label(id, lang))
-                }
-                Lang::En => format!(
-                    "{} ({} turns lacked \"{}\")",
-                    p.summary.en,
-                    missing,
-                    rubric::label(id, lang)
-                ),
+                Lang::Zh => format!("{}（{note}）", p.summary.zh),
+                Lang::En => format!("{} ({note})", p.summary.en),
             };
             Some(Practice { principle: p.id.clone(), quote, why })
         })
@@ -194,8 +214,8 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
         criteria,
         strengths,
         practise,
-        best_turn: by_score(true),
-        weakest_turn,
+        best_turn: by_score(true).map(|i| i + 1),
+        weakest_turn: weakest_turn.map(|i| i + 1),
         better_version,
     }
 }
@@ -215,4 +235,52 @@ fn rewrite_turn(
     };
     let c = critique::critique(text, kind, Some(rp.lang), kb)?;
     critique::rewrite_with_model(&c, text, &mut EngineModel(engine))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roleplay::{load_personas, score_turn, Turn};
+
+    /// Turns that only partly covered "Effort" (none lacked it): the debrief recommends
+    /// it with the partial count, never "0 turns lacked"; turn numbers count from 1.
+    #[test]
+    fn practise_counts_what_the_turns_show() {
+        let kb = KnowledgeBase::load_default().unwrap();
+        let personas = load_personas().unwrap();
+        let mut rp = Roleplay::new(&kb, &personas, "resources-critical", None, Lang::En).unwrap();
+        let turn = |text: &str, effort: Status| {
+            let mut score = score_turn(text, DraftKind::Help, Lang::En);
+            score.statuses.insert("effort".into(), effort);
+            Turn {
+                user: text.into(),
+                boss: "Go on.".into(),
+                score,
+                trust: 50,
+                note: String::new(),
+                interrupted: false,
+            }
+        };
+        rp.restore(vec![
+            turn("The grid deal needs two presales architects next week.", Status::Partial),
+            turn("Could you ask the CTO to join on Wednesday?", Status::Partial),
+        ]);
+        let d = debrief(&rp, &kb, None);
+        let effort = d
+            .practise
+            .iter()
+            .find(|p| p.why.contains("\"Effort\""))
+            .unwrap_or_else(|| panic!("effort not recommended: {:?}", d.practise));
+        assert!(
+            effort.why.contains("2 of 2 turns covered \"Effort\" only partly"),
+            "{}",
+            effort.why
+        );
+        for p in &d.practise {
+            assert!(!p.why.contains("(0 of"), "{}", p.why);
+        }
+        assert!(matches!(d.best_turn, Some(1 | 2)) && matches!(d.weakest_turn, Some(1 | 2)));
+        let zh = shortfall_note(Shortfall { missing: 0, partial: 2 }, 3, "努力", Lang::Zh);
+        assert_eq!(zh, "2/3 轮只部分做到「努力」");
+    }
 }

@@ -7,6 +7,7 @@ pub mod coach;
 pub mod debrief;
 pub mod persona;
 pub mod record;
+pub mod reply;
 pub mod session;
 
 pub use authored::{BossChoice, Why};

@@ -21,7 +21,20 @@ pub struct Persona {
     pub annoyed_by: Bilingual,
     /// Trust at the start of a role-play (0-100).
     pub start_trust: u8,
+    /// Most sentences per reply (default [`DEFAULT_REPLY_SENTENCES`]).
+    #[serde(default)]
+    pub reply_sentences: Option<usize>,
+    /// Most tokens per reply (default [`DEFAULT_REPLY_TOKENS`]).
+    #[serde(default)]
+    pub reply_tokens: Option<usize>,
 }
+
+/// Sentences per boss reply when a persona sets none: a real manager answers in one to
+/// four.
+pub const DEFAULT_REPLY_SENTENCES: usize = 4;
+/// Tokens per boss reply when a persona sets none: room for four sentences in either
+/// language on the catalogue's tokenizers.
+pub const DEFAULT_REPLY_TOKENS: usize = 160;
 
 #[derive(Deserialize)]
 struct PersonaFile {
@@ -62,6 +75,16 @@ pub fn load_personas() -> Result<Vec<Persona>, PersonaError> {
 }
 
 impl Persona {
+    /// Most sentences per reply.
+    pub fn reply_sentences(&self) -> usize {
+        self.reply_sentences.unwrap_or(DEFAULT_REPLY_SENTENCES).max(1)
+    }
+
+    /// Most tokens per reply.
+    pub fn reply_tokens(&self) -> usize {
+        self.reply_tokens.unwrap_or(DEFAULT_REPLY_TOKENS).max(8)
+    }
+
     /// The template context for this persona in `lang`.
     pub fn context(&self, lang: Lang) -> serde_json::Value {
         serde_json::json!({
@@ -71,6 +94,7 @@ impl Persona {
             "voice": self.voice.get(lang),
             "cares": self.cares.get(lang),
             "annoyed_by": self.annoyed_by.get(lang),
+            "sentences": self.reply_sentences(),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use super::coach::{director_note, score_turn, trust_delta, TurnScore};
 use super::persona::Persona;
+use super::reply::{boss_options, boss_rules};
 use crate::critique::{DraftKind, Rubric, Status};
 use crate::engine::{Engine, EngineError, GenerateOptions, PromptCache, Reply, StopReason};
 use crate::gguf::chat_template::ChatMessage;
@@ -68,6 +69,10 @@ pub struct Roleplay {
     system: String,
     trust: i32,
     turns: Vec<Turn>,
+    /// Messages of the conversation left out of the last prompt (context trimming).
+    dropped: usize,
+    /// Whether the last turn left out more of the conversation than the one before.
+    trimmed: bool,
 }
 
 impl Roleplay {
@@ -126,6 +131,8 @@ impl Roleplay {
             rubric,
             system,
             turns: Vec::new(),
+            dropped: 0,
+            trimmed: false,
         })
     }
 
@@ -156,6 +163,19 @@ impl Roleplay {
     pub fn restart(&mut self) {
         self.turns.clear();
         self.trust = self.persona.start_trust as i32;
+        (self.dropped, self.trimmed) = (0, false);
+    }
+
+    /// True when the last turn's prompt had to leave out older turns that the turn
+    /// before still showed the boss: the context was trimmed (the REPL says so, and
+    /// `roleplay --json` marks the turn).
+    pub fn context_trimmed(&self) -> bool {
+        self.trimmed
+    }
+
+    /// The generation options of a boss reply: `opts` within the persona's budget.
+    pub fn reply_options(&self, opts: &GenerateOptions) -> GenerateOptions {
+        boss_options(&self.persona, opts)
     }
 
     /// [`Roleplay::take_turn`] with the authored boss answering instead of a model
@@ -170,7 +190,7 @@ impl Roleplay {
         if text.is_empty() {
             return Err(RoleplayError::EmptyTurn);
         }
-        let score = score_turn(text, self.kind, self.lang);
+        let score = score_turn(text, self.rubric, self.lang);
         let note = director_note(&score, self.lang);
         let trust = (self.trust + trust_delta(&score)).clamp(0, 100);
         let boss = super::authored::reply(self, shared, &score, trust as u8);
@@ -224,6 +244,7 @@ impl Roleplay {
     ) -> Result<usize, RoleplayError> {
         /// Fewer new tokens than this are quicker to run than a file is to read.
         const WORTH_A_FILE: usize = 32;
+        let reserve = reserve.min(self.persona.reply_tokens());
         let (tokens, _) = engine.prompt_tokens(&self.messages(""), reserve)?;
         // Only a fresh start is worth a file: later turns are in the session store.
         let fresh = self.turns.is_empty();
@@ -258,7 +279,11 @@ impl Roleplay {
         let score = score_turn(text, self.rubric, self.lang);
         let note = director_note(&score, self.lang);
         let msgs = self.messages(&self.user_message(text, &note));
-        let reply = engine.chat(&msgs, opts, cancel, on_text)?;
+        let opts = self.reply_options(opts);
+        let rules = boss_rules(&self.persona, self.lang);
+        let reply = engine.chat_with(&msgs, &opts, &rules, cancel, on_text)?;
+        self.trimmed = reply.dropped_messages > self.dropped;
+        self.dropped = reply.dropped_messages;
         let trust = (self.trust + trust_delta(&score)).clamp(0, 100);
         self.trust = trust;
         self.turns.push(Turn {

@@ -915,9 +915,9 @@ impl StreamDecoder<'_> {
                     // Safe: the prefix up to `valid` is valid UTF-8.
                     out.push_str(std::str::from_utf8(&self.pending[..valid]).unwrap_or_default());
                     match e.error_len() {
-                        // Bytes that can never start a character: replace and go on.
+                        // Bytes that can never be part of a character: left out (a U+FFFD
+                        // in a reply helps nobody).
                         Some(bad) => {
-                            out.push('\u{fffd}');
                             self.pending.drain(..valid + bad);
                         }
                         // An incomplete character at the end: wait for more bytes.
@@ -932,9 +932,35 @@ impl StreamDecoder<'_> {
         out
     }
 
-    /// Flush what is left (an incomplete character becomes U+FFFD).
+    /// Whether pushing `id` keeps the text valid UTF-8: its bytes continue the incomplete
+    /// character held back (if any) and hold no invalid sequence; an unfinished character
+    /// at its end is fine. Generation uses it to resample a token that would split a
+    /// character.
+    pub fn accepts(&self, id: u32) -> bool {
+        if self.skip_special && self.tok.is_special(id) {
+            return true;
+        }
+        let mut bytes = self.pending.clone();
+        self.tok.push_token_bytes(id, &mut bytes);
+        match std::str::from_utf8(&bytes) {
+            Ok(_) => true,
+            Err(e) => e.error_len().is_none(),
+        }
+    }
+
+    /// Forgets the bytes of an incomplete character held back.
+    pub fn discard_partial(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Flush what is left. An incomplete character (generation stopped inside it) is left
+    /// out rather than shown as U+FFFD.
     pub fn finish(&mut self) -> String {
-        let s = String::from_utf8_lossy(&self.pending).into_owned();
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(s) => s.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        let s = String::from_utf8_lossy(&self.pending[..valid]).into_owned();
         self.pending.clear();
         s
     }
@@ -1069,5 +1095,13 @@ mod tests {
         assert_eq!(d.push(ids[2]), "你");
         assert_eq!(d.push(ids[3]), "a");
         assert_eq!(d.finish(), "");
+        // A split character: "a" cannot continue it; stopping inside it leaves it out.
+        assert_eq!(d.push(ids[0]), "");
+        assert!(d.accepts(ids[1]) && !d.accepts(ids[3]));
+        assert_eq!(d.finish(), "");
+        // A stray continuation byte is never shown as U+FFFD.
+        assert!(!d.accepts(ids[1]));
+        assert_eq!(d.push(ids[1]), "");
+        assert_eq!(d.push(ids[3]), "a");
     }
 }
