@@ -7,8 +7,9 @@ use crate::engine::Reply;
 use crate::store::{Role, Store, StoreError, TurnRecord};
 use std::collections::BTreeMap;
 
-/// Writes one completed turn (the user's words with scores and trust, then the boss's
-/// answer with token counts and timings), each in its own short transaction.
+/// Writes one turn (the user's words with scores and trust, then the boss's answer with
+/// token counts and timings, marked when Ctrl-C cut it short), each in its own short
+/// transaction.
 pub fn save_turn(
     store: &Store,
     session: i64,
@@ -25,6 +26,7 @@ pub fn save_turn(
     boss.generated_tokens = reply.generated_tokens as u64;
     boss.prefill_ms = reply.prefill_secs * 1000.0;
     boss.decode_ms = reply.decode_secs * 1000.0;
+    boss.interrupted = turn.interrupted;
     store.append_turn(session, &boss)?;
     Ok(())
 }
@@ -54,7 +56,7 @@ pub fn turns_from_store(rp: &Roleplay, stored: &[crate::store::Turn]) -> Vec<Tur
             note: director_note(&score, rp.lang),
             trust: t.trust.unwrap_or(50.0).clamp(0.0, 100.0) as u8,
             score,
-            interrupted: false,
+            interrupted: boss.is_some_and(|b| b.interrupted),
         });
         i += if boss.is_some() { 2 } else { 1 };
     }

@@ -185,8 +185,9 @@ impl Store {
                 .map_err(|e| self.err(e))?;
             tx.execute(
                 "INSERT INTO turns (session_id, seq, role, text, scores, trust, prompt_tokens,
-                    reused_tokens, generated_tokens, prefill_ms, decode_ms, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    reused_tokens, generated_tokens, prefill_ms, decode_ms, created_at,
+                    interrupted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     session_id,
                     seq,
@@ -199,7 +200,8 @@ impl Store {
                     t.generated_tokens as i64,
                     t.prefill_ms,
                     t.decode_ms,
-                    now()
+                    now(),
+                    t.interrupted
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -350,6 +352,7 @@ impl Store {
                         generated_tokens: r.get::<_, i64>("generated_tokens")?.max(0) as u64,
                         prefill_ms: r.get("prefill_ms")?,
                         decode_ms: r.get("decode_ms")?,
+                        interrupted: r.get("interrupted")?,
                         created_at: r.get("created_at")?,
                     })
                 })

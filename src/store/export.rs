@@ -71,6 +71,12 @@ fn score_str(x: f64) -> String {
     }
 }
 
+/// The text of a stored field: a string, or an object's `text` (a critique's evidence is
+/// `{start, end, text}`; older records may hold a plain string).
+fn text_of(v: &Value) -> Option<&str> {
+    v.as_str().or_else(|| v.get("text").and_then(Value::as_str))
+}
+
 fn str_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {
@@ -122,6 +128,9 @@ pub fn export_markdown(d: &SessionDetail) -> String {
             if let Some(tr) = t.trust {
                 notes.push(format!("{}: {}", lang.pick("信任度", "Trust"), score_str(tr)));
             }
+            if t.interrupted {
+                notes.push(lang.pick("被打断，未说完", "interrupted, incomplete").to_string());
+            }
             if t.role != Role::User && t.generated_tokens > 0 {
                 notes.push(format!(
                     "{} tokens, {:.0} ms",
@@ -149,8 +158,7 @@ pub fn export_markdown(d: &SessionDetail) -> String {
                 let status = item.get("status").map(|v| status_mark(v, lang)).unwrap_or_default();
                 let _ = write!(out, "- **{}** {}", criterion_label(id, lang), status);
                 for key in ["evidence", "advice"] {
-                    if let Some(x) = item.get(key).and_then(Value::as_str).filter(|x| !x.is_empty())
-                    {
+                    if let Some(x) = item.get(key).and_then(text_of).filter(|x| !x.is_empty()) {
                         let k = match key {
                             "evidence" => lang.pick("依据", "evidence"),
                             _ => lang.pick("建议", "advice"),
@@ -254,6 +262,7 @@ mod tests {
                 generated_tokens: 0,
                 prefill_ms: 0.0,
                 decode_ms: 0.0,
+                interrupted: false,
                 created_at: "2026-11-10T10:01:00.000Z".into(),
             }],
             critiques: vec![],

@@ -267,6 +267,8 @@ pub struct TurnRecord {
     pub prefill_ms: f64,
     /// Decode time in milliseconds.
     pub decode_ms: f64,
+    /// The answer was stopped (Ctrl-C) before it was complete.
+    pub interrupted: bool,
 }
 
 impl TurnRecord {
@@ -374,6 +376,9 @@ pub struct Turn {
     pub prefill_ms: f64,
     /// Decode milliseconds.
     pub decode_ms: f64,
+    /// The answer was stopped (Ctrl-C) before it was complete.
+    #[serde(default)]
+    pub interrupted: bool,
     /// When it was written, RFC 3339 UTC.
     pub created_at: String,
 }

@@ -406,6 +406,7 @@ mod tests {
                     generated_tokens: 0,
                     prefill_ms: 0.0,
                     decode_ms: 0.0,
+                    interrupted: false,
                     created_at: at.into(),
                 })
                 .collect(),

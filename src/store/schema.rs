@@ -48,6 +48,8 @@ const MIGRATIONS: &[&str] = &[
         created_at  TEXT NOT NULL
     );
     CREATE INDEX critiques_session ON critiques (session_id);",
+    // v2: an answer stopped by Ctrl-C is kept, marked as not complete.
+    "ALTER TABLE turns ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The newest schema version this binary knows.
