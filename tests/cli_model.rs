@@ -37,7 +37,7 @@ fn critiques_and_a_chat_are_listed_and_counted() {
     let kinds: Vec<&str> = list.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["critique", "critique", "chat"]);
     // The critique with a model names it, and its comment and rewrite were saved.
-    assert_eq!(list[0]["model"], common::SMOL);
+    assert_eq!(list[0]["model"], "smollm2-135m", "the catalogue's name for the file");
     let id = list[0]["id"].as_i64().unwrap().to_string();
     let saved =
         json_of(&common::upward(d).args(["sessions", "show", &id, "--json"]).output().unwrap());
@@ -83,9 +83,11 @@ fn critiques_and_a_chat_are_listed_and_counted() {
 #[test]
 fn chat_prints_the_models_greedy_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["chat", "--prompt", QUESTION, "--temperature", "0", "--max-tokens", "24"];
-    let v = json_of(&upward_smol(dir.path()).args(args).arg("--json").output().unwrap());
-    let text = stdout_of(&upward_smol(dir.path()).args(args).arg("--no-save").output().unwrap());
+    // Greedy: temperature 0 and no repeat penalty, as `SamplingParams::greedy`.
+    let args = ["chat", "--prompt", QUESTION, "--temperature", "0", "--repeat-penalty", "1"];
+    let args = [&args[..], &["--max-tokens", "24"]].concat();
+    let v = json_of(&upward_smol(dir.path()).args(&args).arg("--json").output().unwrap());
+    let text = stdout_of(&upward_smol(dir.path()).args(&args).arg("--no-save").output().unwrap());
 
     let mut engine = Engine::load(&common::smol(), &LoadOptions::default()).unwrap();
     let messages = [
@@ -99,7 +101,7 @@ fn chat_prints_the_models_greedy_answer() {
     assert_eq!(text, format!("{}\n", own.text));
     assert!(own.text.contains("Paris"), "SmolLM2 knows this one: {:?}", own.text);
 
-    assert_eq!(v["model"], common::SMOL);
+    assert_eq!(v["model"], "smollm2-135m");
     assert_eq!(v["generated_tokens"], own.generated_tokens);
     assert_eq!(v["prompt_tokens"], own.prompt_tokens);
     assert_eq!(v["stop"], serde_json::to_value(own.stop).unwrap());
@@ -145,7 +147,7 @@ fn roleplay_script_with_a_persona() {
         &upward_smol(dir.path())
             .args(["--lang", "en", "roleplay", "--scenario", "deal-slipping"])
             .args(["--persona", "numbers-vp", "--script", "-", "--json"])
-            .args(["--temperature", "0", "--max-tokens", "20"])
+            .args(["--temperature", "0", "--repeat-penalty", "1", "--max-tokens", "20"])
             .write_stdin(turns.join("\n"))
             .output()
             .unwrap(),
@@ -195,7 +197,7 @@ fn bench_reports_json() {
             .output()
             .unwrap(),
     );
-    assert_eq!(v["model"], common::SMOL);
+    assert_eq!(v["model"], "smollm2-135m");
     assert_eq!(v["file"], common::smol().display().to_string());
     assert_eq!((v["prompt_tokens"].as_u64(), v["gen_tokens"].as_u64()), (Some(8), Some(4)));
     assert!(v["threads"].as_u64().unwrap() >= 1);

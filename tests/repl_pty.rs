@@ -42,7 +42,7 @@ fn bare_upward_commands_outside_a_roleplay() {
     p.exp_string("Ctrl-C interrupts an answer.").unwrap();
 
     p.send_line("/model").unwrap();
-    p.exp_string(&format!("{} · llama · 30 layers · context 4096", common::SMOL)).unwrap();
+    p.exp_string("smollm2-135m · llama · 30 layers · context 4096").unwrap();
 
     p.send_line("/kb thank my boss at year end").unwrap();
     p.exp_string("1. ").unwrap();
@@ -100,7 +100,7 @@ fn bare_upward_commands_outside_a_roleplay() {
     let list = store.list_sessions().unwrap();
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0].session.kind, SessionKind::Critique);
-    assert_eq!(list[0].session.model.as_deref(), Some(common::SMOL));
+    assert_eq!(list[0].session.model.as_deref(), Some("smollm2-135m"));
     let d = store.session(list[0].session.id).unwrap();
     assert!(
         d.critiques[0].draft.starts_with("Hi Maria") && d.critiques[0].draft.contains("two phases")

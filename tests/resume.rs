@@ -69,7 +69,8 @@ fn a_stored_roleplay_restores_to_the_same_conversation() {
         // that holds the conversation is reused.
         assert_eq!(back.messages("next"), rp.messages("next"));
         let (tokens, _) = engine.prompt_tokens(&rp.messages(""), opts.max_tokens).unwrap();
-        assert!(back.warm_cache(&mut engine, opts.max_tokens, None).unwrap() <= 1);
+        let ran = back.warm_cache(&mut engine, opts.max_tokens, None).unwrap();
+        assert!(ran * 10 < tokens.len(), "resuming re-ran {ran} of {} tokens", tokens.len());
         assert!(engine.cached_prefix(&tokens) + 1 >= tokens.len());
     }
 }

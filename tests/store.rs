@@ -40,16 +40,17 @@ fn save_roleplay(store: &Store) -> (i64, Roleplay, Debrief) {
     let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 12 };
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut rp =
-        Roleplay::new(&kb, &personas, "weekly-report", Some("numbers-vp"), Lang::Zh).unwrap();
-    let mut s = NewSession::new(SessionKind::Roleplay, Lang::Zh);
+        Roleplay::new(&kb, &personas, "weekly-report", Some("numbers-vp"), Lang::En).unwrap();
+    let mut s = NewSession::new(SessionKind::Roleplay, Lang::En);
     s.scenario = Some(rp.scenario.id.clone());
     s.persona = Some(rp.persona.id.clone());
     s.model = Some("smollm2-135m".into());
-    s.title = Some(rp.scenario.title.get(Lang::Zh).to_string());
+    s.title = Some(rp.scenario.title.get(Lang::En).to_string());
     let id = store.create_session(&s).unwrap();
-    for text in
-        ["王总，华东项目遇到阻力，想请您帮忙协调。", "我们已经约了两次客户，下周三前需要您出面。"]
-    {
+    for text in [
+        "Boss, the East China deal hit resistance; could you help coordinate?",
+        "We met the client twice already; we need you there before next Wednesday.",
+    ] {
         let (turn, reply) = rp.take_turn(&mut engine, text, &opts, &stop, &mut |_| {}).unwrap();
         save_turn(store, id, turn, &reply).unwrap();
     }
@@ -82,7 +83,7 @@ fn roleplay_and_critiques_saved_listed_shown_exported_deleted() {
     assert_eq!(listed[0]["scenario"], "weekly-report");
     let out = upward(dir.path()).args(["sessions", "list"]).output().unwrap();
     let table = String::from_utf8(out.stdout).unwrap();
-    let title = rp.1.scenario.title.get(Lang::Zh);
+    let title = rp.1.scenario.title.get(Lang::En);
     assert!(table.contains(title) && table.contains("role-play"), "{table}");
 
     // Shown: everything needed to rebuild the conversation, as the writers wrote it.
@@ -115,9 +116,9 @@ fn roleplay_and_critiques_saved_listed_shown_exported_deleted() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let md = std::fs::read_to_string(&md_path).unwrap();
-    assert!(md.contains("王总，华东项目遇到阻力"), "{md}");
-    assert!(md.contains(&format!("信任度: {trust}")), "{md}");
-    assert!(md.contains("## 复盘"), "{md}");
+    assert!(md.contains("> Boss, the East China deal hit resistance"), "{md}");
+    assert!(md.contains(&format!("Trust: {trust}")), "{md}");
+    assert!(md.contains("## Debrief"), "{md}");
     for p in &debrief.practise {
         assert!(md.contains(&p.quote), "the debrief's quote {:?} is missing:\n{md}", p.quote);
     }
