@@ -35,7 +35,7 @@ fn bare_upward_commands_outside_a_roleplay() {
     p.exp_string("> ").unwrap();
 
     p.send_line("/help").unwrap();
-    for line in ["/roleplay [ID] [--persona P]", "/critique", "/resume ID", "/lang zh|en", "/exit"]
+    for line in ["/roleplay [ID] [--persona P]", "/critique", "/lang zh|en", "/resume ID", "/exit"]
     {
         p.exp_string(line).unwrap();
     }
@@ -76,7 +76,7 @@ fn bare_upward_commands_outside_a_roleplay() {
     // A plain question: the coach answers (streamed), then the prompt comes back.
     p.send_line("How do I ask my boss for help with a stuck deal?").unwrap();
     p.exp_string("stuck deal?").unwrap();
-    let (answer, _) = p.exp_regex(r"\r\n> ").unwrap();
+    let (answer, _) = p.exp_regex(r"\x1b\[K> ").unwrap();
     let answer = answer.trim();
     assert!(answer.chars().filter(|c| c.is_alphabetic()).count() >= 5, "answer: {answer:?}");
     assert!(!answer.contains("upward:"), "an error instead of an answer: {answer}");
@@ -111,7 +111,8 @@ fn bare_upward_commands_outside_a_roleplay() {
 }
 
 /// `/roleplay N --persona P`, `/hint`, a turn, `/feedback`, `/save`, `/restart`, `/end`,
-/// and `/resume` of the first role-play, continuing it in the same session.
+/// and `/resume` of the earlier role-play, continuing it in the same session. (Opened by
+/// `upward roleplay`, the REPL with sampling options: short greedy answers.)
 #[test]
 fn roleplay_commands_and_resume_in_the_repl() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,8 +121,11 @@ fn roleplay_commands_and_resume_in_the_repl() {
     let mentor =
         load_personas().unwrap().into_iter().find(|p| p.id == "supportive-mentor").unwrap();
     let name = persona_name("supportive-mentor");
-    let mut p = spawn(dir.path(), &["--max-tokens", "24", "--temperature", "0"]);
-    p.exp_string("> ").unwrap();
+    let mut p = spawn(
+        dir.path(),
+        &["roleplay", "--scenario", "weekly-report", "--max-tokens", "24", "--temperature", "0"],
+    );
+    p.exp_string("you> ").unwrap();
 
     // By number, as the list shows them, with another persona.
     p.send_line("/roleplay 2 --persona supportive-mentor").unwrap();
@@ -141,7 +145,7 @@ fn roleplay_commands_and_resume_in_the_repl() {
     p.send_line("/feedback").unwrap();
     p.exp_string("Turn score").unwrap();
     p.send_line("/save").unwrap();
-    p.exp_string("Every turn is saved automatically, session 1").unwrap();
+    p.exp_string("Every turn is saved automatically, session 2").unwrap();
 
     // /restart: the same scenario and persona from the top, as a new session.
     p.send_line("/restart").unwrap();
@@ -149,12 +153,12 @@ fn roleplay_commands_and_resume_in_the_repl() {
     p.send_line("/feedback").unwrap();
     p.exp_string("No turn to score yet.").unwrap();
     p.send_line("/save").unwrap();
-    p.exp_string("session 2").unwrap();
+    p.exp_string("session 3").unwrap();
     p.send_line("/end").unwrap();
     p.exp_string("Debrief").unwrap();
 
-    // /resume 1: the earlier turn comes back, and the next one is added to session 1.
-    p.send_line("/resume 1").unwrap();
+    // /resume 2: the earlier turn comes back, and the next one is added to session 2.
+    p.send_line("/resume 2").unwrap();
     p.exp_string(&format!("> {TURN}")).unwrap();
     p.exp_string("you> ").unwrap();
     p.send_line("Thanks, I will send you the summary tonight.").unwrap();
@@ -165,8 +169,8 @@ fn roleplay_commands_and_resume_in_the_repl() {
 
     let store = Store::open(Some(dir.path())).unwrap();
     let list = store.list_sessions().unwrap();
-    assert_eq!(list.len(), 2);
-    let first = store.session(1).unwrap();
+    assert_eq!(list.len(), 3);
+    let first = store.session(2).unwrap();
     assert_eq!(first.session.scenario.as_deref(), Some(second.id.as_str()));
     assert_eq!(first.session.persona.as_deref(), Some("supportive-mentor"));
     let said: Vec<(Role, &str)> = first
@@ -180,7 +184,7 @@ fn roleplay_commands_and_resume_in_the_repl() {
         [(Role::User, TURN), (Role::User, "Thanks, I will send you the summary tonight.")]
     );
     assert_eq!(first.turns.len(), 4);
-    let restarted = store.session(2).unwrap();
+    let restarted = store.session(3).unwrap();
     assert!(restarted.turns.is_empty());
     assert!(restarted.session.debrief.is_some(), "/end saved the debrief of the restarted play");
 }

@@ -281,6 +281,38 @@ mod tests {
         assert!(md.contains("**Plan** ✗ missing") && md.contains("「先说结论」"), "{md}");
     }
 
+    /// A critique's evidence is stored as `{start, end, text}` (older records: a string);
+    /// both export their text.
+    #[test]
+    fn critique_evidence_objects_and_strings_export() {
+        let mut d = detail();
+        d.turns.clear();
+        d.critiques.push(crate::store::Critique {
+            id: 1,
+            session_id: 7,
+            draft: "Could you join the client call on Friday?".into(),
+            kind: "help".into(),
+            lang: Lang::En,
+            score: Some(50.0),
+            result: json!({"criteria": [
+                {"id": "ask", "status": "met", "advice": "Keep it.",
+                 "evidence": {"start": 0, "end": 31, "text": "Could you join the client call"}},
+                {"id": "timing", "status": "partial", "advice": "Say by when.", "evidence": "on Friday"},
+                {"id": "plan", "status": "missing", "advice": "Add a plan.", "evidence": null}
+            ]}),
+            created_at: "2026-11-10T10:01:00.000Z".into(),
+        });
+        let md = export_markdown(&d);
+        assert!(
+            md.contains(
+                "**Ask** ✓ met; evidence: Could you join the client call; advice: Keep it."
+            ),
+            "{md}"
+        );
+        assert!(md.contains("evidence: on Friday"), "{md}");
+        assert!(md.contains("**Plan** ✗ missing; advice: Add a plan."), "{md}");
+    }
+
     #[test]
     fn json_round_trips() {
         let d = detail();
