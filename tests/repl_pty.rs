@@ -12,6 +12,18 @@ use upward::store::{Role, SessionKind, Store};
 
 const TURN: &str = "Quick update on the Acme renewal, 1.2M: the PoC passed last Friday and procurement wants a 15% discount. Could you join the CIO call on Tuesday? If it slips, my backup is a phased contract.";
 
+/// `exp_string` for text with non-ASCII characters: rexpect reads the terminal byte by
+/// byte (one char per byte), so UTF-8 text is matched in that form.
+trait ExpUtf8 {
+    fn exp(&mut self, s: &str) -> Result<String, rexpect::error::Error>;
+}
+
+impl ExpUtf8 for PtySession {
+    fn exp(&mut self, s: &str) -> Result<String, rexpect::error::Error> {
+        self.exp_string(&s.bytes().map(char::from).collect::<String>())
+    }
+}
+
 /// `upward --lang en [args]` on SmolLM2 in `dir`, short greedy answers.
 fn spawn(dir: &Path, args: &[&str]) -> PtySession {
     let mut cmd = common::upward_std(dir);
@@ -30,25 +42,25 @@ fn persona_name(id: &str) -> String {
 fn bare_upward_commands_outside_a_roleplay() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = spawn(dir.path(), &[]);
-    p.exp_string("Welcome to upward, your managing-up coach. Model: ").unwrap();
-    p.exp_string("/help for everything").unwrap();
-    p.exp_string("> ").unwrap();
+    p.exp("Welcome to upward, your managing-up coach. Model: ").unwrap();
+    p.exp("/help for everything").unwrap();
+    p.exp("> ").unwrap();
 
     p.send_line("/help").unwrap();
     for line in ["/roleplay [ID] [--persona P]", "/critique", "/lang zh|en", "/resume ID", "/exit"]
     {
-        p.exp_string(line).unwrap();
+        p.exp(line).unwrap();
     }
-    p.exp_string("Ctrl-C interrupts an answer.").unwrap();
+    p.exp("Ctrl-C interrupts an answer.").unwrap();
 
     p.send_line("/model").unwrap();
-    p.exp_string("smollm2-135m · llama · 30 layers · context 4096").unwrap();
+    p.exp("smollm2-135m · llama · 30 layers · context 4096").unwrap();
 
     p.send_line("/kb thank my boss at year end").unwrap();
-    p.exp_string("1. ").unwrap();
-    p.exp_string("From the talk: ").unwrap();
+    p.exp("1. ").unwrap();
+    p.exp("From the talk: ").unwrap();
     p.send_line("/kb").unwrap();
-    p.exp_string("Usage: /kb QUERY").unwrap();
+    p.exp("Usage: /kb QUERY").unwrap();
 
     for (cmd, says) in [
         ("/hint", "Start a role-play with /roleplay first."),
@@ -61,21 +73,20 @@ fn bare_upward_commands_outside_a_roleplay() {
         ("/nonsense", "Unknown command; try /help."),
     ] {
         p.send_line(cmd).unwrap();
-        p.exp_string(says).unwrap();
+        p.exp(says).unwrap();
     }
     p.send_line("/lang zh").unwrap();
-    p.exp_string("已切换为中文").unwrap();
+    p.exp("已切换为中文").unwrap();
     p.send_line("/save").unwrap();
-    p.exp_string("自动保存到").unwrap();
+    p.exp("自动保存到").unwrap();
     p.send_line("/lang en").unwrap();
-    p.exp_string("Switched to English").unwrap();
+    p.exp("Switched to English").unwrap();
     p.send_line("/save").unwrap();
-    p.exp_string(&format!("Saving automatically to {}", dir.path().join("upward.db").display()))
-        .unwrap();
+    p.exp(&format!("Saving automatically to {}", dir.path().join("upward.db").display())).unwrap();
 
     // A plain question: the coach answers (streamed), then the prompt comes back.
     p.send_line("How do I ask my boss for help with a stuck deal?").unwrap();
-    p.exp_string("stuck deal?").unwrap();
+    p.exp("stuck deal?").unwrap();
     let (answer, _) = p.exp_regex(r"\x1b\[K> ").unwrap();
     let answer = answer.trim();
     assert!(answer.chars().filter(|c| c.is_alphabetic()).count() >= 5, "answer: {answer:?}");
@@ -83,16 +94,16 @@ fn bare_upward_commands_outside_a_roleplay() {
 
     // /critique: paste, end with """, the critique is shown and saved.
     p.send_line("/critique").unwrap();
-    p.exp_string("Paste the draft; end with a line").unwrap();
+    p.exp("Paste the draft; end with a line").unwrap();
     p.send_line("Hi Maria, the Northwind deal (480k) is stuck: their CFO wants 12% off by Friday.")
         .unwrap();
     p.send_line("Could you call him with me on Thursday? If not, I will propose two phases.")
         .unwrap();
     p.send_line("\"\"\"").unwrap();
-    p.exp_string("Help request · score").unwrap();
-    p.exp_string("> ").unwrap();
+    p.exp("Help request · score").unwrap();
+    p.exp("> ").unwrap();
     p.send_line("/sessions").unwrap();
-    p.exp_string("critique").unwrap();
+    p.exp("critique").unwrap();
     p.send_line("/exit").unwrap();
     p.exp_eof().unwrap();
 
@@ -125,45 +136,41 @@ fn roleplay_commands_and_resume_in_the_repl() {
         dir.path(),
         &["roleplay", "--scenario", "weekly-report", "--max-tokens", "24", "--temperature", "0"],
     );
-    p.exp_string("you> ").unwrap();
+    p.exp("you> ").unwrap();
 
     // By number, as the list shows them, with another persona.
     p.send_line("/roleplay 2 --persona supportive-mentor").unwrap();
-    p.exp_string(&format!(
-        "{} · {name} · trust {}",
-        second.title.get(Lang::En),
-        mentor.start_trust
-    ))
-    .unwrap();
-    p.exp_string(&format!("{name}: {}", second.opening.get(Lang::En))).unwrap();
-    p.exp_string("you> ").unwrap();
+    p.exp(&format!("{} · {name} · trust {}", second.title.get(Lang::En), mentor.start_trust))
+        .unwrap();
+    p.exp(&format!("{name}: {}", second.opening.get(Lang::En))).unwrap();
+    p.exp("you> ").unwrap();
     p.send_line("/hint").unwrap();
-    p.exp_string("A strong next line would cover:").unwrap();
+    p.exp("A strong next line would cover:").unwrap();
     p.send_line(TURN).unwrap();
-    p.exp_string("[coach] turn").unwrap();
-    p.exp_string("you> ").unwrap();
+    p.exp("[coach] turn").unwrap();
+    p.exp("you> ").unwrap();
     p.send_line("/feedback").unwrap();
-    p.exp_string("Turn score").unwrap();
+    p.exp("Turn score").unwrap();
     p.send_line("/save").unwrap();
-    p.exp_string("Every turn is saved automatically, session 2").unwrap();
+    p.exp("Every turn is saved automatically, session 2").unwrap();
 
     // /restart: the same scenario and persona from the top, as a new session.
     p.send_line("/restart").unwrap();
-    p.exp_string(&format!("{name} · trust {}", mentor.start_trust)).unwrap();
+    p.exp(&format!("{name} · trust {}", mentor.start_trust)).unwrap();
     p.send_line("/feedback").unwrap();
-    p.exp_string("No turn to score yet.").unwrap();
+    p.exp("No turn to score yet.").unwrap();
     p.send_line("/save").unwrap();
-    p.exp_string("session 3").unwrap();
+    p.exp("session 3").unwrap();
     p.send_line("/end").unwrap();
-    p.exp_string("Debrief").unwrap();
+    p.exp("Debrief").unwrap();
 
     // /resume 2: the earlier turn comes back, and the next one is added to session 2.
     p.send_line("/resume 2").unwrap();
-    p.exp_string(&format!("> {TURN}")).unwrap();
-    p.exp_string("you> ").unwrap();
+    p.exp(&format!("> {TURN}")).unwrap();
+    p.exp("you> ").unwrap();
     p.send_line("Thanks, I will send you the summary tonight.").unwrap();
-    p.exp_string("[coach] turn").unwrap();
-    p.exp_string("you> ").unwrap();
+    p.exp("[coach] turn").unwrap();
+    p.exp("you> ").unwrap();
     p.send_line("/exit").unwrap();
     p.exp_eof().unwrap();
 
@@ -208,15 +215,14 @@ fn sessions_resume_continues_a_saved_roleplay() {
     let persona = v["persona"].as_str().unwrap().to_string();
 
     let mut p = spawn(dir.path(), &["sessions", "resume", &id.to_string()]);
-    p.exp_string(&format!("> {TURN}")).unwrap();
-    p.exp_string(&format!("{}: {}", persona_name(&persona), boss.lines().next().unwrap_or("")))
-        .unwrap();
-    p.exp_string("you> ").unwrap();
+    p.exp(&format!("> {TURN}")).unwrap();
+    p.exp(&format!("{}: {}", persona_name(&persona), boss.lines().next().unwrap_or(""))).unwrap();
+    p.exp("you> ").unwrap();
     p.send_line("/feedback").unwrap();
-    p.exp_string(&format!("Turn score {}/100", v["turns"][0]["score"])).unwrap();
+    p.exp(&format!("Turn score {}/100", v["turns"][0]["score"])).unwrap();
     p.send_line("I will bring two options to Tuesday's call.").unwrap();
-    p.exp_string("[coach] turn").unwrap();
-    p.exp_string("you> ").unwrap();
+    p.exp("[coach] turn").unwrap();
+    p.exp("you> ").unwrap();
     p.send_line("/exit").unwrap();
     p.exp_eof().unwrap();
 
