@@ -95,11 +95,16 @@ fn bare_upward_commands_outside_a_roleplay() {
     // /critique: paste, end with """, the critique is shown and saved.
     p.send_line("/critique").unwrap();
     p.exp("Paste the draft; end with a line").unwrap();
-    p.send_line("Hi Maria, the Northwind deal (480k) is stuck: their CFO wants 12% off by Friday.")
-        .unwrap();
-    p.send_line("Could you call him with me on Thursday? If not, I will propose two phases.")
-        .unwrap();
-    p.send_line("\"\"\"").unwrap();
+    // Each line once the editor asks for it (input typed earlier is dropped).
+    for line in [
+        "Hi Maria, the Northwind deal (480k) is stuck: their CFO wants 12% off by Friday.",
+        "Could you call him with me on Thursday? If not, I will propose two phases.",
+        "\"\"\"",
+    ] {
+        p.exp("\u{1b}[K… ").unwrap();
+        p.send_line(line).unwrap();
+        p.exp("\u{1b}[?2004l").unwrap();
+    }
     p.exp("Help request · score").unwrap();
     p.exp("> ").unwrap();
     p.send_line("/sessions").unwrap();
