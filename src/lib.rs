@@ -17,10 +17,12 @@
 //! | [`prompts`] | embedded prompt templates (minijinja) with a directory override |
 //! | [`critique`] | rubric-based critique of help requests and thank-you notes |
 //! | [`roleplay`] | boss personas, scenarios, turn scoring and debriefs |
+//! | [`coach`] | what every front end shares about a session: saving critiques and chats |
 //! | [`store`] | coaching sessions and progress in SQLite |
 //! | [`render`] | terminal output: colour, wrapping, charts |
 //! | [`repl`] | the interactive coach |
 pub mod catalogue;
+pub mod coach;
 pub mod critique;
 pub mod engine;
 pub mod gguf;

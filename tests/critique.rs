@@ -1,5 +1,7 @@
 //! `upward critique` end to end: output shapes and bad input.
 
+mod common;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 use std::io::Write;
@@ -170,10 +172,7 @@ fn injection_is_critiqued_as_draft_text() {
 /// come back, and the rewrite keeps every number and name of the draft.
 #[test]
 fn model_path_with_smollm2_keeps_the_facts() {
-    let dir = std::env::var_os("UPWARD_TEST_MODEL_DIR")
-        .map(std::path::PathBuf::from)
-        .expect("set UPWARD_TEST_MODEL_DIR (bash scripts/test.sh fetches the models)");
-    let model = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let model = common::smol();
     let english = "Hi Maria, the Northwind deal (480k) is stuck: their CFO Tom Baker wants a 12% discount by Friday. I already offered a 3-year term. Could you call Tom with me on Thursday? If not, I will propose two phases.";
     for draft in [english, HELP] {
         let out = upward()

@@ -3,20 +3,13 @@
 //!
 //! Real models are found in `$UPWARD_TEST_MODEL_DIR` (`.ci/run` fetches them).
 
+mod common;
+
 use candle_core::Device;
-use std::path::PathBuf;
+use common::model_path;
 use upward::engine::{Model, ModelConfig};
 use upward::gguf::synth::{write_random_model, SynthSpec};
 use upward::gguf::{GgufError, GgufFile};
-
-fn model_path(file: &str) -> PathBuf {
-    let dir = std::env::var_os("UPWARD_TEST_MODEL_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        panic!("set UPWARD_TEST_MODEL_DIR to the folder holding {file} (bash .ci/run fetches it)")
-    });
-    let p = dir.join(file);
-    assert!(p.exists(), "{} is missing: run `bash .ci/run` or `upward models pull`", p.display());
-    p
-}
 
 fn load(path: &std::path::Path, ctx: usize) -> Model {
     let file = GgufFile::open(path).expect("open model");
@@ -42,9 +35,16 @@ fn argmax(v: &[f32]) -> usize {
 fn check_against_llama_cpp(reference: &str) {
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
+    check_against(reference, &model_path(r["file"].as_str().unwrap()));
+}
+
+/// [`check_against_llama_cpp`] for the model at `model`.
+fn check_against(reference: &str, model: &std::path::Path) {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
     let ids: Vec<u32> =
         r["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-    let mut model = load(&model_path(r["file"].as_str().unwrap()), 512);
+    let mut model = load(model, 512);
     let logits = model.forward(&ids).unwrap().to_vec1::<f32>().unwrap();
     assert_eq!(
         argmax(&logits),
@@ -92,6 +92,16 @@ fn smollm2_logits_match_llama_cpp() {
 #[test]
 fn gemma3_logits_match_llama_cpp() {
     check_against_llama_cpp("tests/data/logits/gemma3-270m.json");
+}
+
+/// Any GGUF against the llama.cpp reference that scripts/compare-llama.py writes for it
+/// (for the architectures with no small real model in the suite: qwen2, qwen3).
+#[test]
+#[ignore = "run by scripts/compare-llama.py, which sets UPWARD_REFERENCE_JSON and _MODEL"]
+fn logits_match_a_llama_cpp_reference_from_the_environment() {
+    let reference = std::env::var("UPWARD_REFERENCE_JSON").expect("UPWARD_REFERENCE_JSON");
+    let model = std::env::var_os("UPWARD_REFERENCE_MODEL").expect("UPWARD_REFERENCE_MODEL");
+    check_against(&reference, std::path::Path::new(&model));
 }
 
 /// A multi-turn conversation with cache reuse (including truncating back into the

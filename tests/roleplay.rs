@@ -1,24 +1,14 @@
 //! Role-play end to end on SmolLM2: scripted JSON, scoring and trust, cache reuse across
 //! turns, and the coach REPL under a real pseudo-terminal (with Ctrl-C mid-answer).
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+
+use common::smol as model_path;
 use std::sync::atomic::AtomicBool;
 use upward::engine::{Engine, GenerateOptions, LoadOptions, PromptCache, SamplingParams};
 use upward::kb::KnowledgeBase;
 use upward::lang::Lang;
 use upward::roleplay::{load_personas, score_turn, Roleplay};
-
-const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-fn model_path() -> PathBuf {
-    let dir = std::env::var_os("UPWARD_TEST_MODEL_DIR").map(PathBuf::from).expect(
-        "set UPWARD_TEST_MODEL_DIR to the folder with the test models (bash .ci/run fetches them)",
-    );
-    let p = dir.join(SMOL);
-    assert!(p.exists(), "{} is missing: run scripts/fetch-test-models.sh", p.display());
-    p
-}
 
 const COMPLAINT: &str = "Boss, this customer is impossible and after-sales keeps messing up. I can't do anything, it's not my fault.";
 const STRUCTURED: &str = "Quick update on the Acme renewal, 1.2M: the PoC passed last Friday and procurement wants a 15% discount. I already offered extended support instead of price, and finance agreed to a 5% cap. Next step: I meet their CIO on Tuesday. Could you join that call to show executive commitment? If it slips, my backup is a phased contract. I've also looped in delivery so the schedule is realistic.";
@@ -39,8 +29,27 @@ fn complaint_scores_lower_and_costs_trust() {
     for text in [COMPLAINT, STRUCTURED] {
         let mut rp = Roleplay::new(&kb, &personas, "resources-critical", None, Lang::En).unwrap();
         let start = rp.trust();
-        let (turn, _) = rp.take_turn(&mut engine, text, &opts, &stop, &mut |_| {}).unwrap();
-        assert!(!turn.boss.is_empty(), "the boss said nothing");
+        let mut streamed = String::new();
+        let (turn, reply) =
+            rp.take_turn(&mut engine, text, &opts, &stop, &mut |t| streamed.push_str(t)).unwrap();
+        let (turn, reply) = (turn.clone(), reply.clone());
+        assert!(!turn.boss.trim().is_empty(), "the boss said nothing");
+        // What the user saw streamed is the reply, and the reply is the model's own:
+        // exactly its greedy continuation of the conversation the boss was given (a
+        // possible cut by a stop rule keeps it a prefix).
+        assert_eq!(streamed, reply.text);
+        assert!(reply.generated_tokens > 0 && reply.generated_tokens <= opts.max_tokens);
+        let mut sent = rp.messages("");
+        sent.truncate(sent.len() - 2);
+        assert_eq!(sent.last().unwrap().role, "user");
+        assert!(sent.last().unwrap().content.starts_with(text));
+        let own = engine.chat(&sent, &opts, &stop, &mut |_| {}).unwrap();
+        assert!(
+            own.text.trim().starts_with(turn.boss.trim()),
+            "the boss's reply {:?} is not the model's greedy continuation {:?}",
+            turn.boss,
+            own.text
+        );
         trust_after.push(turn.trust as i32 - start as i32);
     }
     println!("trust change: complaint {:+}, structured {:+}", trust_after[0], trust_after[1]);
@@ -134,10 +143,9 @@ fn a_saved_persona_prompt_replaces_its_prefill() {
     assert_eq!(std::fs::metadata(&file).unwrap().len(), full);
 }
 
-fn upward_cmd(data: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_upward"));
-    c.env("UPWARD_DATA_DIR", data).env("NO_COLOR", "1").env("UPWARD_MODEL", model_path());
-    c.env("UPWARD_CACHE_DIR", data.join("cache"));
+fn upward_cmd(data: &std::path::Path) -> std::process::Command {
+    let mut c = common::upward_std(data);
+    c.env("UPWARD_MODEL", model_path());
     c
 }
 
@@ -200,12 +208,15 @@ fn scripted_roleplay_prints_turns_and_debrief_as_json() {
     assert_eq!(sessions.as_array().unwrap().len(), 1);
 }
 
-/// The REPL under a pseudo-terminal: start, pick a scenario, two turns, Ctrl-C during a
-/// reply (the role-play survives), /end with a debrief, /exit.
+/// The REPL under a pseudo-terminal: start, pick a scenario, two turns, Ctrl-C once the
+/// boss's reply has started streaming (it stops, says so, and the role-play survives),
+/// /end with a debrief, /exit.
 #[test]
 fn coach_repl_under_a_pty() {
     use rexpect::session::spawn_command;
     let dir = tempfile::tempdir().unwrap();
+    let boss = load_personas().unwrap().into_iter().find(|p| p.id == "demanding-director").unwrap();
+    let boss = boss.name.get(Lang::En).to_string();
     let mut cmd = upward_cmd(dir.path());
     cmd.args([
         "--lang",
@@ -214,20 +225,23 @@ fn coach_repl_under_a_pty() {
         "--scenario",
         "weekly-report",
         "--max-tokens",
-        "400",
+        "120",
         "--temperature",
         "0",
     ]);
-    let mut p = spawn_command(cmd, Some(120_000)).unwrap();
+    let mut p = spawn_command(cmd, Some(300_000)).unwrap();
     p.exp_string("Welcome to upward").unwrap();
     p.exp_string("you> ").unwrap();
     p.send_line(STRUCTURED).unwrap();
     p.exp_string("[coach] turn").unwrap();
     p.exp_string("you> ").unwrap();
     // Ctrl-C while the boss is answering: the answer stops, the role-play goes on.
-    p.send_line("Tell me a very long story about every deal you ever closed, in detail.").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    p.send_line(LONG_STORY).unwrap();
+    p.exp_string(&format!("{boss}: ")).unwrap();
+    p.exp_regex(r"[[:alpha:]]{2}").unwrap();
     p.send_control('c').unwrap();
+    p.exp_string("(interrupted; the role-play goes on)").unwrap();
+    p.exp_string("[coach] turn").unwrap();
     p.exp_string("you> ").unwrap();
     p.send_line("/feedback").unwrap();
     p.exp_string("Turn score").unwrap();
@@ -236,14 +250,20 @@ fn coach_repl_under_a_pty() {
     p.exp_string("Practise next").unwrap();
     p.send_line("/exit").unwrap();
     p.exp_eof().unwrap();
-    // Both turns were saved, the interrupted one included.
+    // Both turns were saved; the interrupted answer is kept but marked as not complete.
     let store = upward::store::Store::open(Some(dir.path())).unwrap();
     let s = &store.list_sessions().unwrap()[0];
     let detail = store.session(s.session.id).unwrap();
-    assert_eq!(
-        detail.turns.len(),
-        4,
-        "{:?}",
-        detail.turns.iter().map(|t| &t.text).collect::<Vec<_>>()
-    );
+    let turns: Vec<_> = detail.turns.iter().map(|t| (t.text.as_str(), t.interrupted)).collect();
+    assert_eq!(turns.len(), 4, "{turns:?}");
+    assert!(!turns[1].1, "the first answer was complete: {turns:?}");
+    assert_eq!(detail.turns[2].text, LONG_STORY);
+    assert!(turns[3].1, "the interrupted answer is saved as complete: {turns:?}");
+    assert!(!turns[3].0.is_empty() && detail.turns[3].generated_tokens < 120);
+    // The transcript says so too.
+    let md = upward::store::export_markdown(&detail);
+    assert!(md.contains("interrupted, incomplete"), "{md}");
 }
+
+const LONG_STORY: &str =
+    "Tell me a very long story about every deal you ever closed, in detail, one by one.";

@@ -1,105 +1,81 @@
 //! Session store: saving, listing, exporting and deleting sessions; durability when a
 //! writer is killed; concurrent writers; refusing damaged or newer databases; progress.
 
-use assert_cmd::Command;
+mod common;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use upward::coach::save::save_critique;
+use upward::critique::{critique, Critique, KindChoice};
+use upward::engine::{Engine, GenerateOptions, LoadOptions, SamplingParams};
+use upward::kb::KnowledgeBase;
 use upward::lang::Lang;
+use upward::roleplay::{self, load_personas, record::save_turn, Debrief, Roleplay};
 use upward::store::{
-    CritiqueRecord, NewSession, Role, SessionKind, Store, StoreError, Trend, TurnRecord,
+    status_value, NewSession, Role, SessionKind, Store, StoreError, Trend, TurnRecord,
     SCHEMA_VERSION,
 };
 
-fn upward(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("upward").unwrap();
-    c.arg("--data-dir").arg(dir).env("LANG", "en_US.UTF-8").env_remove("LC_ALL");
-    c
+fn upward(dir: &Path) -> assert_cmd::Command {
+    common::upward(dir)
 }
 
-fn critique_result(statuses: &[(&str, &str)], score: u32) -> Value {
-    json!({
-        "kind": "help",
-        "lang": "zh",
-        "score": score,
-        "criteria": statuses.iter().map(|(id, st)| json!({
-            "id": id, "status": st, "evidence": "原文", "advice": "补充",
-            "principles": [{"id": "structured-report", "quote": "先说结论"}]
-        })).collect::<Vec<_>>(),
-        "comment": "整体不错",
-        "rewrite": "王总，您好：……"
-    })
+/// Critiques `draft` with the rules (as `upward critique --no-model` does) and saves it
+/// through the same function the REPL and `upward critique` use. Returns the session id
+/// and the critique.
+fn save_real_critique(store: &Store, draft: &str) -> (i64, Critique) {
+    let kb = KnowledgeBase::load_default().unwrap();
+    let c = critique(draft, KindChoice::Help, None, &kb).unwrap();
+    (save_critique(store, draft, &c, None).unwrap(), c)
 }
 
-/// Saves a role-play of four turns with scores, trust and a debrief; returns its id.
-fn save_roleplay(store: &Store) -> i64 {
-    let mut s = NewSession::new(SessionKind::Roleplay, Lang::Zh);
-    s.scenario = Some("weekly-report".into());
-    s.persona = Some("busy-director".into());
-    s.title = Some("周报汇报".into());
+/// A role-play as the REPL saves it: a session for the scenario and persona, two turns
+/// played on SmolLM2 (greedy, short answers) each written by `record::save_turn`, then
+/// the debrief. Returns the session id, the role-play and its debrief.
+fn save_roleplay(store: &Store) -> (i64, Roleplay, Debrief) {
+    let kb = KnowledgeBase::load_default().unwrap();
+    let personas = load_personas().unwrap();
+    let mut engine = Engine::load(&common::smol(), &LoadOptions::default()).unwrap();
+    let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 12 };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut rp =
+        Roleplay::new(&kb, &personas, "weekly-report", Some("numbers-vp"), Lang::En).unwrap();
+    let mut s = NewSession::new(SessionKind::Roleplay, Lang::En);
+    s.scenario = Some(rp.scenario.id.clone());
+    s.persona = Some(rp.persona.id.clone());
+    s.model = Some("smollm2-135m".into());
+    s.title = Some(rp.scenario.title.get(Lang::En).to_string());
     let id = store.create_session(&s).unwrap();
-    let turns = [
-        (Role::Boss, "说吧，什么事？", None, None),
-        (
-            Role::User,
-            "王总，华东项目遇到阻力，想请您帮忙协调。",
-            Some(json!({"ask": "met", "situation": "partial"})),
-            Some(55.0),
-        ),
-        (Role::Boss, "你们自己试过什么？", None, None),
-        (
-            Role::User,
-            "我们已经约了两次客户，下周三前需要您出面。",
-            Some(json!({"effort": "met", "timing": "met"})),
-            Some(70.0),
-        ),
-    ];
-    for (role, text, scores, trust) in turns {
-        let mut t = TurnRecord::new(role, text);
-        t.scores = scores;
-        t.trust = trust;
-        if role == Role::Boss {
-            t.generated_tokens = 12;
-            t.decode_ms = 80.0;
-        }
-        store.append_turn(id, &t).unwrap();
+    for text in [
+        "Boss, the East China deal hit resistance; could you help coordinate?",
+        "We met the client twice already; we need you there before next Wednesday.",
+    ] {
+        let (turn, reply) = rp.take_turn(&mut engine, text, &opts, &stop, &mut |_| {}).unwrap();
+        save_turn(store, id, turn, &reply).unwrap();
     }
-    let debrief = json!({
-        "score": 75,
-        "criteria": {"situation": "partial", "effort": "met", "ask": "met", "timing": "met"},
-        "strengths": ["请求明确"],
-        "practise": [{"principle": "structured-report", "quote": "先说结论", "why": "开门见山"}]
-    });
-    store.end_session(id, Some(&debrief)).unwrap();
-    id
+    let d = roleplay::debrief(&rp, &kb, None);
+    store.end_session(id, Some(&serde_json::to_value(&d).unwrap())).unwrap();
+    (id, rp, d)
 }
 
 #[test]
 fn roleplay_and_critiques_saved_listed_shown_exported_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(Some(dir.path())).unwrap();
-    let rp = save_roleplay(&store);
-    let c1 = store
-        .save_critique(&CritiqueRecord::from_result(
-            "王总，项目卡住了。",
-            critique_result(&[("ask", "missing"), ("plan", "missing")], 30),
-        ))
-        .unwrap();
-    let c2 = store
-        .save_critique(&CritiqueRecord::from_result(
-            "王总，想请您周三前帮忙约客户高层。",
-            critique_result(&[("ask", "met"), ("plan", "partial")], 70),
-        ))
-        .unwrap();
-    assert!(rp != c1 && c1 != c2);
+    let (rp_id, rp, debrief) = save_roleplay(&store);
+    let (c1, _) = save_real_critique(&store, "王总，项目卡住了。");
+    let (c2, crit2) = save_real_critique(&store, "王总，想请您周三前帮忙约客户高层。");
+    let rp = (rp_id, rp);
+    assert!(rp.0 != c1 && c1 != c2);
 
     // Listed, through the library and the CLI.
     let list = store.list_sessions().unwrap();
-    assert_eq!(list.iter().map(|s| s.session.id).collect::<Vec<_>>(), [rp, c1, c2]);
+    assert_eq!(list.iter().map(|s| s.session.id).collect::<Vec<_>>(), [rp.0, c1, c2]);
     assert_eq!(list[0].turns, 4);
-    assert_eq!(list[0].score, Some(75.0));
+    assert_eq!(list[0].score, Some(debrief.score as f64));
     assert_eq!(list[1].session.kind, SessionKind::Critique);
-    assert_eq!(list[2].score, Some(70.0));
+    assert_eq!(list[2].score, Some(crit2.score as f64));
     let out = upward(dir.path()).args(["sessions", "list", "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -107,43 +83,54 @@ fn roleplay_and_critiques_saved_listed_shown_exported_deleted() {
     assert_eq!(listed[0]["scenario"], "weekly-report");
     let out = upward(dir.path()).args(["sessions", "list"]).output().unwrap();
     let table = String::from_utf8(out.stdout).unwrap();
-    assert!(table.contains("周报汇报") && table.contains("role-play"), "{table}");
+    let title = rp.1.scenario.title.get(Lang::En);
+    assert!(table.contains(title) && table.contains("role-play"), "{table}");
 
-    // Shown: everything needed to rebuild the conversation.
-    let d = store.session(rp).unwrap();
+    // Shown: everything needed to rebuild the conversation, as the writers wrote it.
+    let d = store.session(rp.0).unwrap();
     assert_eq!(d.turns.len(), 4);
     assert_eq!(d.turns.iter().map(|t| t.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
-    assert_eq!(d.turns[1].scores, Some(json!({"ask": "met", "situation": "partial"})));
-    assert_eq!(d.turns[3].trust, Some(70.0));
-    assert_eq!(d.session.persona.as_deref(), Some("busy-director"));
-    assert_eq!(d.session.debrief.as_ref().unwrap()["score"], 75);
+    let played = rp.1.turns();
+    assert_eq!(d.turns[0].role, Role::User);
+    assert_eq!(d.turns[0].scores, Some(serde_json::to_value(&played[0].score.statuses).unwrap()));
+    assert_eq!(d.turns[1].role, Role::Boss);
+    assert_eq!(d.turns[1].text, played[0].boss);
+    assert!(d.turns[1].generated_tokens > 0 && !d.turns[1].interrupted);
+    assert_eq!(d.turns[2].trust, Some(played[1].trust as f64));
+    assert_eq!(d.session.persona.as_deref(), Some("numbers-vp"));
+    assert_eq!(d.session.debrief.as_ref().unwrap()["score"], debrief.score);
     assert!(d.session.ended_at.is_some());
     let dc = store.session(c2).unwrap();
     assert_eq!(dc.critiques.len(), 1);
-    assert_eq!(dc.critiques[0].result["criteria"][0]["status"], "met");
+    assert_eq!(dc.critiques[0].result["criteria"][0]["status"], crit2.criteria[0].status.code());
     assert_eq!(dc.critiques[0].lang, Lang::Zh);
+    let rp_id = rp.0;
+    let trust = played[1].trust;
 
     // Exported as Markdown to a file, and as JSON to stdout: only this session.
     let md_path = dir.path().join("out/rp.md");
     let out = upward(dir.path())
-        .args(["sessions", "export", &rp.to_string(), "--format", "md", "-o"])
+        .args(["sessions", "export", &rp_id.to_string(), "--format", "md", "-o"])
         .arg(&md_path)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let md = std::fs::read_to_string(&md_path).unwrap();
-    assert!(md.contains("王总，华东项目遇到阻力"), "{md}");
-    assert!(md.contains("信任度: 70"), "{md}");
-    assert!(md.contains("复盘") && md.contains("开门见山"), "{md}");
+    assert!(md.contains("> Boss, the East China deal hit resistance"), "{md}");
+    assert!(md.contains(&format!("Trust: {trust}")), "{md}");
+    assert!(md.contains("## Debrief"), "{md}");
+    for p in &debrief.practise {
+        assert!(md.contains(&p.quote), "the debrief's quote {:?} is missing:\n{md}", p.quote);
+    }
     assert!(!md.contains("项目卡住了"), "another session leaked into the export:\n{md}");
     let db = dir.path().join("upward.db");
     let out = upward(dir.path())
-        .args(["sessions", "export", &rp.to_string(), "-o"])
+        .args(["sessions", "export", &rp_id.to_string(), "-o"])
         .arg(&db)
         .output()
         .unwrap();
     assert!(!out.status.success(), "an export overwrote the database");
-    assert_eq!(store.session(rp).unwrap().turns.len(), 4);
+    assert_eq!(store.session(rp_id).unwrap().turns.len(), 4);
     let out = upward(dir.path())
         .args(["sessions", "export", &c2.to_string(), "--format", "json"])
         .output()
@@ -287,7 +274,7 @@ fn corrupt_foreign_and_newer_databases_are_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let id = {
         let s = Store::open(Some(dir.path())).unwrap();
-        save_roleplay(&s)
+        save_roleplay(&s).0
     };
     let db = dir.path().join("upward.db");
     {
@@ -311,28 +298,14 @@ fn corrupt_foreign_and_newer_databases_are_refused_untouched() {
 fn progress_over_three_improving_critiques() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(Some(dir.path())).unwrap();
+    // Drafts that get better: no ask at all, then a vague one, then a clear one with a
+    // deadline, what was tried and a plan.
     let drafts = [
-        (
-            "王总，项目卡住了。",
-            [("situation", "partial"), ("ask", "missing"), ("plan", "missing")],
-            20,
-        ),
-        (
-            "王总，华东项目卡在采购，想请您帮忙。",
-            [("situation", "met"), ("ask", "partial"), ("plan", "missing")],
-            50,
-        ),
-        (
-            "王总，华东项目卡在采购，我们试过两次，想请您周三前约对方副总，方案如下。",
-            [("situation", "met"), ("ask", "met"), ("plan", "partial")],
-            85,
-        ),
+        "王总，项目卡住了。",
+        "王总，华东项目卡在采购，想请您帮忙。",
+        "王总，华东项目卡在采购，我们已经和采购经理谈过两次，想请您周三前约对方副总见一面。如果周三谈不下来，我的备选方案是先签一期。",
     ];
-    for (draft, statuses, score) in drafts {
-        store
-            .save_critique(&CritiqueRecord::from_result(draft, critique_result(&statuses, score)))
-            .unwrap();
-    }
+    let crits: Vec<Critique> = drafts.iter().map(|d| save_real_critique(&store, d).1).collect();
     let out = upward(dir.path()).args(["progress", "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let p: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -340,27 +313,34 @@ fn progress_over_three_improving_critiques() {
     let crit = |id: &str| {
         p["criteria"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone()
     };
+    // First, best and latest per criterion are those of the saved critiques.
+    for c in &crits[0].criteria {
+        let values: Vec<f64> = crits
+            .iter()
+            .map(|k| status_value(&json!(k.criterion(&c.id).unwrap().status.code())).unwrap())
+            .collect();
+        let got = crit(&c.id);
+        let best = values.iter().cloned().fold(0.0, f64::max);
+        assert_eq!(
+            (got["first"].as_f64(), got["best"].as_f64(), got["latest"].as_f64()),
+            (Some(values[0]), Some(best), Some(values[2])),
+            "{}",
+            c.id
+        );
+        assert_eq!(got["count"], 3);
+        assert_eq!(got["trend"], serde_json::to_value(Trend::of(&values)).unwrap(), "{}", c.id);
+    }
+    // The clearest change: asking for nothing, then for something specific.
     let ask = crit("ask");
-    assert_eq!(
-        (ask["first"].as_f64(), ask["best"].as_f64(), ask["latest"].as_f64()),
-        (Some(0.0), Some(100.0), Some(100.0))
-    );
-    assert_eq!(ask["count"], 3);
+    assert_eq!((ask["first"].as_f64(), ask["latest"].as_f64()), (Some(0.0), Some(100.0)));
     assert_eq!(ask["trend"], "improving");
-    let plan = crit("plan");
-    assert_eq!(
-        (plan["first"].as_f64(), plan["best"].as_f64(), plan["latest"].as_f64()),
-        (Some(0.0), Some(50.0), Some(50.0))
-    );
-    let situation = crit("situation");
-    assert_eq!(situation["first"].as_f64(), Some(50.0));
-    assert_eq!(situation["latest"].as_f64(), Some(100.0));
     // Rubric order.
     let ids: Vec<&str> =
         p["criteria"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["situation", "ask", "plan"]);
+    let rubric: Vec<&str> = crits[0].criteria.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, rubric);
     let lib = store.progress(None).unwrap();
-    assert_eq!(lib.criteria[1].trend, Trend::Improving);
+    assert_eq!(lib.criteria.iter().find(|c| c.id == "ask").unwrap().trend, Trend::Improving);
     // A future --since leaves nothing.
     let later = store.progress(chrono::NaiveDate::from_ymd_opt(2999, 1, 1)).unwrap();
     assert!(later.criteria.is_empty());

@@ -4,30 +4,17 @@
 //! Needs the test models: set UPWARD_TEST_MODEL_DIR to the folder holding
 //! SmolLM2-135M-Instruct.Q4_1.gguf and gemma-3-270m-q4_k_m.gguf.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::quantized::gguf_file::Content;
+use common::model_path;
 use upward::gguf::{ChatMessage, ChatTemplate, Tokenizer};
 
-const SMOLLM: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-const GEMMA: &str = "gemma-3-270m-q4_k_m.gguf";
-
-fn model_path(file: &str) -> PathBuf {
-    let dir = std::env::var("UPWARD_TEST_MODEL_DIR").unwrap_or_else(|_| {
-        panic!(
-            "UPWARD_TEST_MODEL_DIR is not set: point it at a folder holding {SMOLLM} and {GEMMA} \
-             (from Hugging Face: HuggingFaceTB/SmolLM2-135M-Instruct GGUF Q4_1 and a gemma-3-270m Q4_K_M GGUF)"
-        )
-    });
-    let p = PathBuf::from(dir).join(file);
-    assert!(
-        p.is_file(),
-        "test model {} is missing: download {file} into UPWARD_TEST_MODEL_DIR",
-        p.display()
-    );
-    p
-}
+const SMOLLM: &str = common::SMOL;
+const GEMMA: &str = common::GEMMA;
 
 fn content(file: &str) -> Content {
     let p = model_path(file);
@@ -176,23 +163,6 @@ fn gemma3_matches_llama_cpp() {
     let eot = tok.token_id("<end_of_turn>").unwrap();
     assert!(tok.eot_ids().contains(&eot));
     assert!(tok.eot_ids().contains(&1));
-}
-
-#[test]
-fn gemma3_vocabulary_builds_fast() {
-    let c = content(GEMMA);
-    // Best of three, to keep a busy machine's hiccups out of it.
-    let best = (0..3)
-        .map(|_| {
-            let t = Instant::now();
-            let tok = Tokenizer::from_gguf(&c).unwrap();
-            assert_eq!(tok.vocab_size(), 262_144);
-            t.elapsed()
-        })
-        .min()
-        .unwrap();
-    eprintln!("gemma3 tokenizer build: {best:?}");
-    assert!(best.as_millis() < 300, "building the 262k gemma vocabulary took {best:?}");
 }
 
 #[test]

@@ -3,9 +3,11 @@
 use super::{load_engine, Global, SamplingArgs};
 use std::io::{IsTerminal, Read, Write};
 use std::sync::atomic::Ordering;
+use upward::coach::save;
 use upward::engine::{Engine, GenerateOptions, Reply};
 use upward::gguf::chat_template::ChatMessage;
 use upward::repl::{LineEditor, ReadLine};
+use upward::store::Store;
 use upward::term::visible;
 
 /// Arguments of `upward chat`.
@@ -20,6 +22,10 @@ pub struct ChatArgs {
     /// Print one JSON object with the answer, token counts and timings.
     #[arg(long)]
     pub json: bool,
+    /// Do not save the conversation (by default it is saved as a session, for
+    /// `upward sessions`).
+    #[arg(long)]
+    pub no_save: bool,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
@@ -44,13 +50,32 @@ pub fn run(args: ChatArgs, g: &Global) -> anyhow::Result<()> {
     let opts = args.sampling.options();
     let system = args.system.as_deref().unwrap_or(upward::engine::DEFAULT_SYSTEM_PROMPT);
     let mut messages = vec![ChatMessage::new("system", system)];
+    let store = if args.no_save { None } else { open_store(g) };
     match one_shot {
         Some(prompt) => {
             messages.push(ChatMessage::new("user", &prompt));
-            one_shot_answer(&mut engine, &name, &messages, &opts, args.json)
+            let reply = one_shot_answer(&mut engine, &name, &messages, &opts, args.json)?;
+            if let Some(store) = &store {
+                let lang = g.lang.unwrap_or_else(|| upward::lang::Lang::detect(&prompt));
+                if let Err(e) = save::save_chat(store, lang, &name, &prompt, &reply) {
+                    eprintln!("upward: {e} (this chat is not saved)");
+                }
+            }
+            // Stopped by a signal: the partial answer is saved (marked), then exit 130/143.
+            super::signals::check()?;
+            Ok(())
         }
-        None => chat_repl(&mut engine, &name, messages, &opts, g),
+        None => chat_repl(&mut engine, &name, messages, &opts, g, store.as_ref()),
     }
+}
+
+/// The session store, or `None` with a notice on stderr when it cannot be opened.
+fn open_store(g: &Global) -> Option<Store> {
+    let (store, warning) = Store::open_or_warn(g.data_dir.as_deref());
+    if let Some(w) = warning {
+        eprintln!("upward: {w}");
+    }
+    store
 }
 
 fn one_shot_answer(
@@ -59,8 +84,8 @@ fn one_shot_answer(
     messages: &[ChatMessage],
     opts: &GenerateOptions,
     json: bool,
-) -> anyhow::Result<()> {
-    // One-shot: SIGINT and SIGTERM stop the run (exit 130 or 143).
+) -> anyhow::Result<Reply> {
+    // One-shot: SIGINT and SIGTERM stop the run (exit 130 or 143; see the caller).
     let cancel = super::signals::one_shot();
     super::signals::check()?;
     let mut out = std::io::stdout();
@@ -77,8 +102,7 @@ fn one_shot_answer(
     } else {
         println!();
     }
-    super::signals::check()?;
-    Ok(())
+    Ok(reply)
 }
 
 /// The machine-readable form of a reply.
@@ -109,10 +133,16 @@ fn chat_repl(
     base: Vec<ChatMessage>,
     opts: &GenerateOptions,
     g: &Global,
+    store: Option<&Store>,
 ) -> anyhow::Result<()> {
     let lang = g.lang();
-    let mut editor =
-        LineEditor::new("chat", CHAT_COMMANDS.iter().map(|s| s.to_string()).collect())?;
+    // Started at the first answer; a new one after /clear.
+    let mut session: Option<i64> = None;
+    let mut editor = LineEditor::new_in(
+        "chat",
+        CHAT_COMMANDS.iter().map(|s| s.to_string()).collect(),
+        g.data_dir.as_deref(),
+    )?;
     println!(
         "{}",
         lang.pick(
@@ -150,6 +180,7 @@ fn chat_repl(
             }
             "/clear" => {
                 messages = base.clone();
+                session = None;
                 engine.reset();
                 println!("{}", lang.pick("对话已清空。", "Conversation cleared."));
                 continue;
@@ -189,6 +220,18 @@ fn chat_repl(
                     println!("{}", lang.pick("（已中断）", "(interrupted)"));
                 }
                 messages.push(ChatMessage::new("assistant", &reply.text));
+                if let Some(store) = store {
+                    let saved = match session {
+                        Some(id) => save::save_exchange(store, id, input, &reply),
+                        None => save::start_chat(store, lang, name, input).and_then(|id| {
+                            session = Some(id);
+                            save::save_exchange(store, id, input, &reply)
+                        }),
+                    };
+                    if let Err(e) = saved {
+                        eprintln!("upward: could not save this answer: {e}");
+                    }
+                }
             }
             Err(e) => {
                 messages.pop();

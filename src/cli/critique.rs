@@ -4,10 +4,12 @@ use super::Global;
 use anyhow::Context;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
+use upward::coach::save::save_critique;
 use upward::critique::{self, render, CritiqueError, KindChoice};
 use upward::kb::KnowledgeBase;
 use upward::lang::Lang;
 use upward::render::Painter;
+use upward::store::Store;
 
 /// Arguments of `upward critique`.
 #[derive(Debug, clap::Args)]
@@ -21,6 +23,10 @@ pub struct CritiqueArgs {
     /// Critique with the rules only, without a model.
     #[arg(long)]
     pub no_model: bool,
+    /// Do not save the critique (by default it is saved as a session, for `upward sessions`
+    /// and `upward progress`).
+    #[arg(long)]
+    pub no_save: bool,
     /// The draft: a UTF-8 text file, or `-` for stdin (default: stdin; paste and press
     /// Ctrl-D when it is a terminal).
     pub file: Option<PathBuf>,
@@ -39,7 +45,7 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
         None
     } else {
         match super::load_engine_with(g, 4096, !args.json, g.model.is_some()) {
-            Ok((engine, _)) => Some(engine),
+            Ok((engine, name)) => Some((engine, name)),
             Err(e) if g.model.is_some() => return Err(e),
             Err(_) => {
                 eprintln!(
@@ -53,14 +59,22 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
             }
         }
     };
+    let model_name = engine.as_ref().map(|(_, name)| name.clone());
     let result = match engine {
-        Some(mut engine) => {
+        Some((mut engine, _)) => {
             let mut model = critique::with_engine::EngineModel(&mut engine);
             critique::critique_with_model(&draft, args.kind, g.lang, &kb, &mut model)
         }
         None => critique::critique(&draft, args.kind, g.lang, &kb),
     };
     let c = result.map_err(|e: CritiqueError| anyhow::anyhow!(e.message(lang)))?;
+    let saved = (!args.no_save).then(|| {
+        Store::open(g.data_dir.as_deref())
+            .and_then(|s| save_critique(&s, &draft, &c, model_name.as_deref()))
+    });
+    if let Some(Err(e)) = &saved {
+        eprintln!("upward: {e} (this critique is not saved)");
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&c)?);
     } else {
@@ -74,6 +88,13 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
                 "(Rule-based check without a model; a rewrite needs a model.)",
             );
             println!("\n{}", Painter::for_stdout().paint(note, upward::render::Style::Dim));
+        }
+        if let Some(Ok(id)) = saved {
+            let note = match c.lang {
+                Lang::Zh => format!("已保存为会话 {id}（upward sessions show {id}）。"),
+                Lang::En => format!("Saved as session {id} (upward sessions show {id})."),
+            };
+            println!("{}", Painter::for_stdout().paint(&note, upward::render::Style::Dim));
         }
     }
     Ok(())

@@ -250,10 +250,28 @@ mod tests {
     #[test]
     fn sleeping_workers_wake_for_the_next_step() {
         let team = Team::new(2);
-        std::thread::sleep(SPIN + YIELD + Duration::from_millis(20));
-        let mut items = vec![0u32; 64];
-        team.for_each(&mut items, |v| *v += 1).unwrap();
-        assert!(items.iter().all(|&v| v == 1));
+        // An idle worker goes to sleep (waiting up to a minute for a busy machine to run it).
+        let asleep = (0..60_000).any(|_| {
+            std::thread::sleep(Duration::from_millis(1));
+            team.shared.sleepers.load(Ordering::SeqCst) == 1
+        });
+        assert!(asleep, "the idle worker never went to sleep");
+        // The next step wakes it: the caller holds item 0 until the other item is taken,
+        // which only the woken worker can do.
+        let taken = AtomicUsize::new(0);
+        let mut items: Vec<Option<String>> = vec![None; 2];
+        team.for_each(&mut items, |v| {
+            taken.fetch_add(1, Ordering::SeqCst);
+            *v = std::thread::current().name().map(str::to_string);
+            for _ in 0..60_000 {
+                if taken.load(Ordering::SeqCst) == 2 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+        .unwrap();
+        assert!(items.iter().any(|n| n.as_deref() == Some("upward-decode-1")), "{items:?}");
     }
 
     #[test]

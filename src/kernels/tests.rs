@@ -241,7 +241,7 @@ fn model_tensors_match_candle() {
     let dir = std::env::var("UPWARD_TEST_MODEL_DIR").unwrap_or_else(|_| {
         panic!(
             "set UPWARD_TEST_MODEL_DIR to the folder holding SmolLM2-135M-Instruct.Q4_1.gguf \
-             and gemma-3-270m-q4_k_m.gguf (e.g. `upward models fetch`, or /work/cache/models)"
+             and gemma-3-270m-q4_k_m.gguf (`bash scripts/fetch-test-models.sh` fetches them)"
         )
     });
     let cases = [
@@ -255,8 +255,9 @@ fn model_tensors_match_candle() {
     let mut seen = Vec::new();
     for (file, name) in cases {
         let path = std::path::Path::new(&dir).join(file);
-        let mut f = std::fs::File::open(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; fetch the test models first", path.display()));
+        let mut f = std::fs::File::open(&path).unwrap_or_else(|e| {
+            panic!("{}: {e}; run `bash scripts/fetch-test-models.sh`", path.display())
+        });
         let content = gguf_file::Content::read(&mut f).unwrap();
         let info = &content.tensor_infos[name];
         let (rows, cols) = info.shape.dims2().unwrap();

@@ -11,7 +11,7 @@ use crate::render::Painter;
 use crate::roleplay::authored::{self, BossChoice};
 use crate::roleplay::record::{save_turn, turns_from_store};
 use crate::roleplay::{self, Persona, Roleplay};
-use crate::store::{CritiqueRecord, NewSession, SessionKind, Store};
+use crate::store::{NewSession, SessionKind, Store};
 use crate::term::visible;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -316,12 +316,9 @@ impl Coach {
                     critique::render::render(&shown, &Painter::for_stdout(), terminal_width())
                 );
                 if let Some(store) = &self.store {
-                    let mut rec = CritiqueRecord::from_result(
-                        draft,
-                        serde_json::to_value(&c).unwrap_or_default(),
-                    );
-                    rec.model = Some(self.model_name.clone());
-                    if let Err(e) = store.save_critique(&rec) {
+                    let saved =
+                        crate::coach::save::save_critique(store, draft, &c, Some(&self.model_name));
+                    if let Err(e) = saved {
                         eprintln!("upward: could not save the critique: {e}");
                     }
                 }
@@ -439,7 +436,13 @@ impl Coach {
                     }
                 }
                 let scenario = match scenario {
-                    Some(s) => s,
+                    // A number from the list, as at the prompt below, or an id.
+                    Some(s) => match s.parse::<usize>() {
+                        Ok(n) if n >= 1 && n <= self.kb.scenarios().len() => {
+                            self.kb.scenarios()[n - 1].id.clone()
+                        }
+                        _ => s,
+                    },
                     None => {
                         self.list_scenarios();
                         let ReadLine::Line(pick) =
@@ -582,8 +585,9 @@ impl Coach {
 
     /// Runs the REPL until /exit or Ctrl-D.
     pub fn run(&mut self) -> anyhow::Result<()> {
-        let mut editor =
-            LineEditor::new("coach", COMMANDS.iter().map(|s| s.to_string()).collect())?;
+        let data_dir = self.store.as_ref().and_then(|s| s.path().parent().map(|d| d.to_owned()));
+        let commands = COMMANDS.iter().map(|s| s.to_string()).collect();
+        let mut editor = LineEditor::new_in("coach", commands, data_dir.as_deref())?;
         editor
             .set_arguments("/roleplay", self.kb.scenarios().iter().map(|s| s.id.clone()).collect());
         editor.set_arguments("/lang", vec!["zh".into(), "en".into()]);

@@ -7,7 +7,7 @@ use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Context, Editor, Helper, Highlighter, Hinter, Validator};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What one read returned.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,21 +71,29 @@ pub struct LineEditor {
     history: Option<PathBuf>,
 }
 
-/// Where the history of REPL `name` is kept (`$UPWARD_DATA_DIR` or the XDG data dir).
-pub fn history_path(name: &str) -> Option<PathBuf> {
-    let dir = match std::env::var_os("UPWARD_DATA_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => directories::ProjectDirs::from("", "", "upward")?.data_dir().to_path_buf(),
-    };
+/// Where the history of REPL `name` is kept: the data dir (`--data-dir`, else
+/// `$UPWARD_DATA_DIR`, else the XDG data dir).
+pub fn history_path(name: &str, data_dir: Option<&Path>) -> Option<PathBuf> {
+    let dir = crate::store::data_dir(data_dir).ok()?;
     Some(dir.join(format!("history-{name}.txt")))
 }
 
 impl LineEditor {
-    /// An editor completing `commands`, with history saved under the name `name`.
+    /// An editor completing `commands`, with history saved under the name `name` in the
+    /// default data dir.
     pub fn new(name: &str, commands: Vec<String>) -> rustyline::Result<LineEditor> {
+        LineEditor::new_in(name, commands, None)
+    }
+
+    /// [`LineEditor::new`], with the history in `data_dir` when given.
+    pub fn new_in(
+        name: &str,
+        commands: Vec<String>,
+        data_dir: Option<&Path>,
+    ) -> rustyline::Result<LineEditor> {
         let mut editor = Editor::<CommandCompleter, DefaultHistory>::new()?;
         editor.set_helper(Some(CommandCompleter { commands, arguments: Vec::new() }));
-        let history = history_path(name);
+        let history = history_path(name, data_dir);
         if let Some(h) = &history {
             let _ = editor.load_history(h);
         }

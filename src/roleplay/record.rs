@@ -7,8 +7,9 @@ use crate::engine::Reply;
 use crate::store::{Role, Store, StoreError, TurnRecord};
 use std::collections::BTreeMap;
 
-/// Writes one completed turn (the user's words with scores and trust, then the boss's
-/// answer with token counts and timings), each in its own short transaction.
+/// Writes one turn (the user's words with scores and trust, then the boss's answer with
+/// token counts and timings, marked when Ctrl-C cut it short), each in its own short
+/// transaction.
 pub fn save_turn(
     store: &Store,
     session: i64,

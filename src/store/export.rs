@@ -71,6 +71,12 @@ fn score_str(x: f64) -> String {
     }
 }
 
+/// The text of a stored field: a string, or an object's `text` (a critique's evidence is
+/// `{start, end, text}`; older records may hold a plain string).
+fn text_of(v: &Value) -> Option<&str> {
+    v.as_str().or_else(|| v.get("text").and_then(Value::as_str))
+}
+
 fn str_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {
@@ -122,6 +128,9 @@ pub fn export_markdown(d: &SessionDetail) -> String {
             if let Some(tr) = t.trust {
                 notes.push(format!("{}: {}", lang.pick("信任度", "Trust"), score_str(tr)));
             }
+            if t.interrupted {
+                notes.push(lang.pick("被打断，未说完", "interrupted, incomplete").to_string());
+            }
             if t.role != Role::User && t.generated_tokens > 0 {
                 notes.push(format!(
                     "{} tokens, {:.0} ms",
@@ -152,8 +161,7 @@ pub fn export_markdown(d: &SessionDetail) -> String {
                 let status = item.get("status").map(|v| status_mark(v, lang)).unwrap_or_default();
                 let _ = write!(out, "- **{}** {}", criterion_label(id, lang), status);
                 for key in ["evidence", "advice"] {
-                    if let Some(x) = item.get(key).and_then(Value::as_str).filter(|x| !x.is_empty())
-                    {
+                    if let Some(x) = item.get(key).and_then(text_of).filter(|x| !x.is_empty()) {
                         let k = match key {
                             "evidence" => lang.pick("依据", "evidence"),
                             _ => lang.pick("建议", "advice"),
@@ -274,6 +282,38 @@ mod tests {
         assert!(md.contains("Trust: 60"), "{md}");
         assert!(md.contains("## Debrief") && md.contains("**Score**: 72"), "{md}");
         assert!(md.contains("**Plan** ✗ missing") && md.contains("「先说结论」"), "{md}");
+    }
+
+    /// A critique's evidence is stored as `{start, end, text}` (older records: a string);
+    /// both export their text.
+    #[test]
+    fn critique_evidence_objects_and_strings_export() {
+        let mut d = detail();
+        d.turns.clear();
+        d.critiques.push(crate::store::Critique {
+            id: 1,
+            session_id: 7,
+            draft: "Could you join the client call on Friday?".into(),
+            kind: "help".into(),
+            lang: Lang::En,
+            score: Some(50.0),
+            result: json!({"criteria": [
+                {"id": "ask", "status": "met", "advice": "Keep it.",
+                 "evidence": {"start": 0, "end": 31, "text": "Could you join the client call"}},
+                {"id": "timing", "status": "partial", "advice": "Say by when.", "evidence": "on Friday"},
+                {"id": "plan", "status": "missing", "advice": "Add a plan.", "evidence": null}
+            ]}),
+            created_at: "2026-11-10T10:01:00.000Z".into(),
+        });
+        let md = export_markdown(&d);
+        assert!(
+            md.contains(
+                "**Ask** ✓ met; evidence: Could you join the client call; advice: Keep it."
+            ),
+            "{md}"
+        );
+        assert!(md.contains("evidence: on Friday"), "{md}");
+        assert!(md.contains("**Plan** ✗ missing; advice: Add a plan."), "{md}");
     }
 
     #[test]
