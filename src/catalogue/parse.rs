@@ -120,6 +120,10 @@ pub struct Entry {
     pub size: Option<u64>,
     /// Built-in chat template to use when the file's metadata has none.
     pub chat_template: Option<ChatTemplateName>,
+    /// Whether the critique lets this model judge (move the rules' statuses): `false`
+    /// when it was measured to lower agreement with the labelled set, `None` when never
+    /// measured (then it does not judge until `upward critique --calibrate`).
+    pub judge: Option<bool>,
     /// Where to fetch it, tried in order.
     pub sources: Vec<Source>,
 }
@@ -165,6 +169,7 @@ struct RawEntry {
     sha256: Option<Spanned<String>>,
     size: Option<u64>,
     chat_template: Option<ChatTemplateName>,
+    judge: Option<bool>,
     #[serde(default)]
     sources: Vec<RawSource>,
 }
@@ -441,6 +446,7 @@ fn validate_entry(
         sha256,
         size: r.size,
         chat_template: r.chat_template,
+        judge: r.judge,
         sources,
     })
 }

@@ -19,6 +19,10 @@ pub struct ChatArgs {
     /// Print one JSON object with the answer, token counts and timings.
     #[arg(long)]
     pub json: bool,
+    /// Answer as the coach: grounded in the talk's principles, which are cited after the
+    /// answer (`sources` in JSON: id, title, verbatim quote). One question only.
+    #[arg(long, conflicts_with = "system")]
+    pub coach: bool,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
@@ -39,8 +43,16 @@ pub fn run(args: ChatArgs, g: &Global) -> anyhow::Result<()> {
             anyhow::bail!("the prompt is empty: pass --prompt TEXT or pipe text on stdin");
         }
     }
+    if args.coach && one_shot.is_none() {
+        anyhow::bail!(
+            "--coach answers one question: pass --prompt TEXT or pipe it on stdin (run `upward` to talk with the coach)"
+        );
+    }
     let (mut engine, name) = load_engine(g, args.sampling.ctx, !args.json)?;
     let opts = args.sampling.options();
+    if let (true, Some(question)) = (args.coach, &one_shot) {
+        return coach_answer(&mut engine, &name, question, &opts, args.json, g);
+    }
     let system = args.system.as_deref().unwrap_or(upward::engine::DEFAULT_SYSTEM_PROMPT);
     let mut messages = vec![ChatMessage::new("system", system)];
     match one_shot {
@@ -71,6 +83,39 @@ fn one_shot_answer(
         println!("{}", serde_json::to_string_pretty(&reply_json(name, engine, &reply))?);
     } else {
         println!();
+    }
+    Ok(())
+}
+
+/// `chat --coach`: one question answered by the coach, with its sources.
+fn coach_answer(
+    engine: &mut Engine,
+    name: &str,
+    question: &str,
+    opts: &GenerateOptions,
+    json: bool,
+    g: &Global,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let lang = g.lang.unwrap_or_else(|| upward::lang::Lang::detect(question));
+    let kb = upward::kb::KnowledgeBase::load_default().context("loading the knowledge base")?;
+    let prompt = upward::kb::cite::coach_prompt(&kb, question, lang, &|t| engine.count_tokens(t));
+    let messages = [ChatMessage::new("system", &prompt.system), ChatMessage::new("user", question)];
+    let cancel = super::cancel_flag();
+    let mut out = std::io::stdout();
+    let reply = engine.chat(&messages, opts, cancel, &mut |t| {
+        if !json {
+            let _ = out.write_all(t.as_bytes());
+            let _ = out.flush();
+        }
+    })?;
+    if json {
+        let mut v = reply_json(name, engine, &reply);
+        v["sources"] = serde_json::to_value(&prompt.sources)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!();
+        print!("{}", upward::kb::cite::render_sources(&prompt.sources, lang));
     }
     Ok(())
 }
