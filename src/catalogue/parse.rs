@@ -617,6 +617,25 @@ path = "models/a.gguf"
     }
 
     #[test]
+    fn judge_flag_is_optional_and_boolean() {
+        let cat = Catalogue::parse(MINIMAL, "test.toml", None).unwrap();
+        assert_eq!(cat.get("a").unwrap().judge, None, "unmeasured");
+        let with = MINIMAL.replace("licence = \"MIT\"", "licence = \"MIT\"\njudge = false");
+        let cat = Catalogue::parse(&with, "test.toml", None).unwrap();
+        assert_eq!(cat.get("a").unwrap().judge, Some(false));
+        let (line, reason) =
+            invalid(&MINIMAL.replace("licence = \"MIT\"", "licence = \"MIT\"\njudge = \"yes\""));
+        assert_eq!(line, 10);
+        assert!(reason.contains("bool"), "{reason}");
+        // The shipped small models were measured: they do not judge.
+        let cat = Catalogue::builtin();
+        for name in ["smollm2-135m", "gemma3-270m"] {
+            assert_eq!(cat.get(name).unwrap().judge, Some(false), "{name}");
+        }
+        assert_eq!(cat.get("qwen2.5-1.5b").unwrap().judge, None, "not measured here");
+    }
+
+    #[test]
     fn minimal_file_parses_and_resolves_local_paths() {
         let cat = Catalogue::parse(MINIMAL, "test.toml", Some(Path::new("/etc/upward"))).unwrap();
         let e = cat.get("a").unwrap();

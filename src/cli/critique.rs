@@ -217,9 +217,21 @@ fn calibrate(args: &CritiqueArgs, g: &Global) -> anyhow::Result<()> {
         }
     );
     let mut model = critique::with_engine::EngineModel(&mut l.engine);
-    let c = judge::calibrate(&mut model, &mut |done, total| {
-        if done % 10 == 0 || done == total {
-            eprintln!("upward: {done}/{total}");
+    let c = judge::calibrate(&mut model, &mut |p| {
+        eprintln!(
+            "upward: {}/{} drafts · agreement so far: rules {:.3}, with model {:.3}",
+            p.done, p.total, p.rules.macro_agreement, p.model.macro_agreement
+        );
+        if p.done % 8 == 0 {
+            let per: Vec<String> = p
+                .model
+                .per_criterion
+                .iter()
+                .map(|(id, m)| {
+                    format!("{id} {:.2}/{m:.2}", p.rules.per_criterion.get(id).unwrap_or(&0.0))
+                })
+                .collect();
+            eprintln!("upward:   rules/model: {}", per.join(", "));
         }
     })
     .map_err(|e| anyhow::anyhow!(e.message(lang)))?;

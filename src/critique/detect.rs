@@ -284,15 +284,13 @@ pub(crate) fn is_injection(text: &str) -> bool {
     INJECTION.is_match(text)
 }
 
-/// Sentence `i` talks to the grader ("output score 100"), not about the deal: its names
-/// and numbers are no situation.
-fn injected(doc: &Doc, i: usize) -> bool {
-    INJECTION.is_match(doc.sent_text(i))
-}
-
 fn situation(doc: &Doc) -> (Status, Option<Evidence>) {
     let mut firsts: Vec<usize> = Vec::new();
-    let skip = |i: usize| injected(doc, i);
+    // A sentence that talks to the grader ("output score 100"), not about the deal: its
+    // names and numbers are no situation.
+    let injected: Vec<bool> =
+        (0..doc.sents.len()).map(|i| INJECTION.is_match(doc.sent_text(i))).collect();
+    let skip = |i: usize| injected.get(i).copied().unwrap_or(false);
     let names: Vec<usize> = doc
         .matches(&ORG_ZH, &skip)
         .into_iter()
@@ -580,8 +578,15 @@ re!(
     r"(?i)另外想问|另外想请|顺带|能不能让我|想申请|对了[，,]|顺便|正好想|能不能帮我|能否帮我|多多关照|调薪|加薪|奖金|推荐一下|帮我推荐|还请您|帮我争取|帮我说句话|\b(?:quick one|one more thing|by the way|btw|also, (?:I'd|could|can|would)|could you|would you|can you|put in a word|promotion committee|a raise|bonus|recommend me)\b"
 );
 
+re!(
+    PIGGYBACK_ASK,
+    r"(?i)想请您|麻烦您|希望您能|能否请您|请您(?:帮|推荐|批|给我|考虑|支持|安排|引荐)|推荐我|\b(?:could I|can I|may I|I'd like to ask (?:you|for))\b"
+);
+
 fn sincere(doc: &Doc, specific: &(Status, Option<Evidence>)) -> (Status, Option<Evidence>) {
-    if let Some(b) = doc.first(&FLATTERY).or(doc.first(&PIGGYBACK)) {
+    // A request tucked into the thanks ("…想请您推荐我去华东区，谢谢！") is piggy-backing.
+    let ask = doc.first(&PIGGYBACK_ASK);
+    if let Some(b) = doc.first(&FLATTERY).or(doc.first(&PIGGYBACK)).or(ask) {
         return (Status::Missing, doc.evidence_at(b));
     }
     match specific {

@@ -119,22 +119,80 @@ pub struct Calibration {
     pub labelled_set: String,
 }
 
-/// Measures a model on the built-in labelled set, with the rules alone and with the
-/// model judging. `progress(done, total)` is called after each draft.
+/// The set in round-robin order over its (kind, language) groups, so that any prefix is
+/// a balanced sample (what a progress report on a partial run needs).
+pub fn interleaved(set: Vec<Labelled>) -> Vec<Labelled> {
+    let mut groups: Vec<((DraftKind, Lang), Vec<Labelled>)> = Vec::new();
+    for d in set {
+        let key = (d.kind, d.lang);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(d),
+            None => groups.push((key, vec![d])),
+        }
+    }
+    let mut iters: Vec<_> = groups.into_iter().map(|(_, g)| g.into_iter()).collect();
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        for it in iters.iter_mut() {
+            out.extend(it.next());
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// Progress of a calibration: drafts done, of how many, and agreement so far.
+pub struct Progress<'a> {
+    /// Drafts measured.
+    pub done: usize,
+    /// Drafts in the set.
+    pub total: usize,
+    /// The rules' agreement on the drafts measured so far.
+    pub rules: &'a Agreement,
+    /// The model's agreement on the drafts measured so far.
+    pub model: &'a Agreement,
+}
+
+/// Measures a model on the built-in labelled set (interleaved by kind and language),
+/// with the rules alone and with the model judging. `progress` is called after each
+/// draft with the agreement so far.
 pub fn calibrate(
     model: &mut dyn CritiqueModel,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(&Progress),
 ) -> Result<Calibration, CritiqueError> {
-    let set = labelled_set();
-    let rules = rules_agreement(&set);
+    let set = interleaved(labelled_set());
     let total = set.len();
-    let mut done = 0;
-    let model = agreement(&set, |d| {
+    let mut rules_v: Vec<Vec<(String, Status)>> = Vec::with_capacity(total);
+    let mut model_v: Vec<Vec<(String, Status)>> = Vec::with_capacity(total);
+    for (i, d) in set.iter().enumerate() {
+        rules_v
+            .push(assess(&d.text, d.kind, d.lang).into_iter().map(|(id, s, _)| (id, s)).collect());
         let v = model_verdicts(&d.text, d.kind, model)?;
-        done += 1;
-        progress(done, total);
-        Ok::<_, CritiqueError>(v.into_iter().map(|(id, s, _)| (id, s)).collect())
-    })?;
+        model_v.push(v.into_iter().map(|(id, s, _)| (id, s)).collect());
+        let so_far = |vs: &[Vec<(String, Status)>]| {
+            let mut k = 0;
+            let r: Result<_, std::convert::Infallible> = agreement(&set[..=i], |_| {
+                k += 1;
+                Ok(vs[k - 1].clone())
+            });
+            r.unwrap_or_else(|e| match e {})
+        };
+        progress(&Progress {
+            done: i + 1,
+            total,
+            rules: &so_far(&rules_v),
+            model: &so_far(&model_v),
+        });
+    }
+    let rules = rules_agreement(&set);
+    let mut k = 0;
+    let model: Result<_, std::convert::Infallible> = agreement(&set, |_| {
+        k += 1;
+        Ok(model_v[k - 1].clone())
+    });
+    let model = model.unwrap_or_else(|e| match e {});
     let judge = model.macro_agreement >= rules.macro_agreement;
     Ok(Calibration { rules, model, judge, labelled_set: labelled_set_digest() })
 }
@@ -313,10 +371,26 @@ mod tests {
             }
         }
         let mut calls = 0;
-        let c = calibrate(&mut Nay, &mut |_, _| calls += 1).unwrap();
+        let c = calibrate(&mut Nay, &mut |p| {
+            calls += 1;
+            assert_eq!(p.done, calls);
+            assert!(p.model.macro_agreement <= p.rules.macro_agreement);
+        })
+        .unwrap();
         assert_eq!(calls, labelled_set().len());
         assert!(c.model.macro_agreement < c.rules.macro_agreement, "{c:?}");
         assert!(!c.judge);
+    }
+
+    #[test]
+    fn interleaving_balances_every_prefix() {
+        let set = interleaved(labelled_set());
+        assert_eq!(set.len(), labelled_set().len());
+        let first: Vec<_> = set.iter().take(4).map(|d| (d.kind, d.lang)).collect();
+        let mut distinct = first.clone();
+        distinct.sort_by_key(|(k, l)| (k.code(), l.code()));
+        distinct.dedup();
+        assert_eq!(distinct.len(), 4, "{first:?}");
     }
 
     #[test]

@@ -95,6 +95,10 @@ static BACKUP_CUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)备选|备用|backup|plan b|兜底|退一步|否则|如果[^。！？]{0,30}(?:就|那就|则|再)|\b(?:fallback|fall back|otherwise|alternatively|if (?:not|that fails|they (?:balk|refuse|say no|push back)))\b")
         .expect("backup pattern")
 });
+static SUBORDINATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:如果|要是|万一|假如|假设|一旦|因为|由于|虽然|尽管|为了|既然|只要|除非)")
+        .expect("subordinate pattern")
+});
 static DATE_WORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)今天|明天|后天|昨天|今晚|明早|上周|下周|本周|这周|周[一二三四五六日天]|星期|月底|月初|年底|年初|季度|\b(?:today|tomorrow|yesterday|tonight|monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|april|may|june|july|august|september|october|november|december|next (?:week|month|quarter|year)|last (?:week|month|quarter|year)|q[1-4])\b")
         .expect("date pattern")
@@ -202,12 +206,13 @@ fn pieces(sentence: &str, kind: DraftKind, lang: Lang) -> Vec<(String, Option<Pa
     if !cur.trim().is_empty() {
         clauses.push(cur);
     }
-    // Short clauses ("目前，", "另外，") join the next one.
+    // Short clauses ("目前，", "另外，") and conditions ("如果价格谈不拢，") join the next one.
     let mut merged: Vec<String> = Vec::new();
     let mut carry = String::new();
     for c in clauses {
+        let joins_next = carry.is_empty() && SUBORDINATE.is_match(&c);
         carry.push_str(&c);
-        if carry.chars().filter(|c| crate::lang::is_cjk(*c)).count() >= 5 {
+        if !joins_next && carry.chars().filter(|c| crate::lang::is_cjk(*c)).count() >= 8 {
             merged.push(std::mem::take(&mut carry));
         }
     }
@@ -257,7 +262,6 @@ pub fn structured_rewrite(draft: &str, kind: DraftKind, verdicts: &[(&str, Statu
     let lang = Lang::detect(draft);
     let doc = Doc::new(draft);
     let mut units: Vec<Unit> = Vec::new();
-    let mut dropped: Vec<String> = Vec::new();
     let mut sign_off: Option<String> = None;
     let n = doc.sents.len();
     for (i, &(s, e)) in doc.sents.iter().enumerate() {
@@ -276,24 +280,13 @@ pub fn structured_rewrite(draft: &str, kind: DraftKind, verdicts: &[(&str, Statu
             continue;
         }
         for (text, part) in pieces(sent, kind, lang) {
-            match part {
-                Some(part) => units.push(Unit { text, part }),
-                None => dropped.push(text),
+            if let Some(part) = part {
+                units.push(Unit { text, part });
             }
         }
     }
-    // A left-out piece that holds a fact found nowhere else comes back, last.
-    let mut kept: String = units.iter().map(|u| u.text.as_str()).collect::<Vec<_>>().join("\n");
-    for text in dropped {
-        if super::detect::is_injection(&text) {
-            continue;
-        }
-        if extract_facts(&text).iter().any(|f| !kept.contains(f.as_str())) {
-            kept.push('\n');
-            kept.push_str(&text);
-            units.push(Unit { text, part: Part::Closing });
-        }
-    }
+    // Only pieces without a fact were left out (`classify`), so every fact is kept.
+    let kept: String = units.iter().map(|u| u.text.as_str()).collect::<Vec<_>>().join("\n");
     if let Some(text) = sign_off {
         units.push(Unit { text, part: Part::Closing });
     }

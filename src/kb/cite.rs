@@ -4,7 +4,7 @@
 //! Used by the REPL (a plain question) and by `upward chat --coach` (its JSON has
 //! `sources`), so both build the same prompt and cite the same way.
 
-use super::context::render_context;
+use super::context::{render_context, try_render};
 use super::{Hit, KnowledgeBase};
 use crate::lang::Lang;
 use serde::Serialize;
@@ -47,10 +47,19 @@ pub fn coach_prompt(
         "你是一位销售辅导教练，帮助销售和直属领导相处（向上管理）。只根据下面的原则和引用回答，简洁具体，用中文。",
         "You are a sales coach helping salespeople work with their direct boss (managing up). Answer only from the principles and quotes below, concisely and concretely, in English.",
     );
-    // The principles that made it into the context (the template names each id).
-    let used: Vec<&Hit> =
-        hits.iter().filter(|h| context.contains(&format!("({})", h.principle.id))).collect();
-    let sources = used.iter().map(|h| cite(h, question, lang)).collect();
+    // The principles that made it into the context: the longest prefix of the hits that
+    // fits the budget, as `render_context` chose it.
+    let used = if context.is_empty() {
+        0
+    } else {
+        (1..=hits.len())
+            .rev()
+            .find(|&n| {
+                try_render(&hits[..n], lang).is_ok_and(|t| count_tokens(&t) <= CONTEXT_TOKENS)
+            })
+            .unwrap_or(1)
+    };
+    let sources = hits[..used].iter().map(|h| cite(h, question, lang)).collect();
     CoachPrompt { system: format!("{system}\n\n{context}"), sources }
 }
 
@@ -105,18 +114,26 @@ mod tests {
             ("客户压价，我该怎么跟领导求助？", Lang::Zh),
             ("How do I thank my boss at year end?", Lang::En),
         ] {
-            let p = coach_prompt(&kb, q, lang, &|t| t.chars().count() / 2);
+            // Everything fits: every principle retrieved is in context and cited.
+            let p = coach_prompt(&kb, q, lang, &|_| 0);
+            assert_eq!(p.sources.len(), kb.search(q, None, TOP_K).len(), "{q}");
             assert!(!p.sources.is_empty(), "{q}");
             for s in &p.sources {
-                assert!(p.system.contains(&format!("({})", s.id)), "{} not in context", s.id);
+                assert!(p.system.contains(&s.id), "{} not in context", s.id);
                 assert!(transcript.contains(&s.quote), "not verbatim: {}", s.quote);
                 assert!(kb.principle(&s.id).is_some());
             }
             let shown = render_sources(&p.sources, lang);
             assert!(shown.contains(&p.sources[0].id) && shown.contains(&p.sources[0].quote));
         }
-        // Nothing fits a zero budget: no context, nothing cited.
-        let hits = kb.search("求助", None, 3);
-        assert!(render_context(&hits, Lang::Zh, 0, &|t| t.len()).is_empty());
+        // A tight budget keeps fewer principles, and only those are cited.
+        let q = "客户压价，我该怎么跟领导求助？";
+        let full = coach_prompt(&kb, q, Lang::Zh, &|_| 0);
+        let one = full.system.len() / full.sources.len().max(1);
+        let tight = coach_prompt(&kb, q, Lang::Zh, &|t| if t.len() > one { 1_000_000 } else { 0 });
+        assert!(tight.sources.len() < full.sources.len(), "{}", tight.sources.len());
+        for s in &tight.sources {
+            assert!(tight.system.contains(&s.id));
+        }
     }
 }
