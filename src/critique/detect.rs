@@ -769,7 +769,6 @@ mod tests {
             many_sentences.as_str(),
             one_long_sentence.as_str(),
         ];
-        let t = std::time::Instant::now();
         for text in odd {
             for kind in [DraftKind::Help, DraftKind::Thanks] {
                 for (_, _, ev) in assess(text, kind, Lang::detect(text)) {
@@ -781,7 +780,6 @@ mod tests {
                 }
             }
         }
-        assert!(t.elapsed().as_secs() < 5, "took {:?}", t.elapsed());
     }
 
     #[test]

@@ -422,6 +422,6 @@ mod tests {
         // A changed file is a different model until measured again.
         std::fs::write(&model, b"GGUF v2, longer").unwrap();
         assert_eq!(store.load(&model), None);
-        assert_eq!(policy(&model, None, Some(&store)).judge, false);
+        assert!(!policy(&model, None, Some(&store)).judge);
     }
 }
