@@ -157,7 +157,7 @@ fn auto_kind_never_refuses_and_reports_confidence() {
     // The human report says it too, and still exits 0.
     upward()
         .args(["critique", "--no-model", "-"])
-        .write_stdin("The quarterly report is attached.")
+        .write_stdin("The quarterly report for the northern region is attached, as the team asked last month.")
         .assert()
         .success()
         .stdout(predicates::str::contains("could be either kind"));
