@@ -131,6 +131,10 @@ pub struct Entry {
     pub size: Option<u64>,
     /// Built-in chat template to use when the file's metadata has none.
     pub chat_template: Option<ChatTemplateName>,
+    /// Whether the critique lets this model judge (move the rules' statuses): `false`
+    /// when it was measured to lower agreement with the labelled set, `None` when never
+    /// measured (then it does not judge until `upward critique --calibrate`).
+    pub judge: Option<bool>,
     /// Where to fetch it, tried in order.
     pub sources: Vec<Source>,
 }
@@ -176,6 +180,7 @@ struct RawEntry {
     sha256: Option<Spanned<String>>,
     size: Option<u64>,
     chat_template: Option<ChatTemplateName>,
+    judge: Option<bool>,
     #[serde(default)]
     sources: Vec<RawSource>,
 }
@@ -452,6 +457,7 @@ fn validate_entry(
         sha256,
         size: r.size,
         chat_template: r.chat_template,
+        judge: r.judge,
         sources,
     })
 }
@@ -631,6 +637,25 @@ path = "models/a.gguf"
             }
             other => panic!("gemma3-270m has no pypi source: {other:?}"),
         }
+    }
+
+    #[test]
+    fn judge_flag_is_optional_and_boolean() {
+        let cat = Catalogue::parse(MINIMAL, "test.toml", None).unwrap();
+        assert_eq!(cat.get("a").unwrap().judge, None, "unmeasured");
+        let with = MINIMAL.replace("licence = \"MIT\"", "licence = \"MIT\"\njudge = false");
+        let cat = Catalogue::parse(&with, "test.toml", None).unwrap();
+        assert_eq!(cat.get("a").unwrap().judge, Some(false));
+        let (line, reason) =
+            invalid(&MINIMAL.replace("licence = \"MIT\"", "licence = \"MIT\"\njudge = \"yes\""));
+        assert_eq!(line, 10);
+        assert!(reason.contains("bool"), "{reason}");
+        // The shipped small models were measured: they do not judge.
+        let cat = Catalogue::builtin();
+        for name in ["smollm2-135m", "gemma3-270m"] {
+            assert_eq!(cat.get(name).unwrap().judge, Some(false), "{name}");
+        }
+        assert_eq!(cat.get("qwen2.5-1.5b").unwrap().judge, None, "not measured here");
     }
 
     #[test]

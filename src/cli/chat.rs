@@ -26,6 +26,10 @@ pub struct ChatArgs {
     /// `upward sessions`).
     #[arg(long)]
     pub no_save: bool,
+    /// Answer as the coach: grounded in the talk's principles, which are cited after the
+    /// answer (`sources` in JSON: id, title, verbatim quote). One question only.
+    #[arg(long, conflicts_with = "system")]
+    pub coach: bool,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
@@ -46,21 +50,27 @@ pub fn run(args: ChatArgs, g: &Global) -> anyhow::Result<()> {
             anyhow::bail!("the prompt is empty: pass --prompt TEXT or pipe text on stdin");
         }
     }
+    if args.coach && one_shot.is_none() {
+        anyhow::bail!(
+            "--coach answers one question: pass --prompt TEXT or pipe it on stdin (run `upward` to talk with the coach)"
+        );
+    }
     let (mut engine, name) = load_engine(g, args.sampling.ctx, !args.json)?;
     let opts = args.sampling.options();
+    let store = if args.no_save { None } else { open_store(g) };
+    if let (true, Some(question)) = (args.coach, &one_shot) {
+        let reply = coach_answer(&mut engine, &name, question, &opts, args.json, g)?;
+        save_one_shot(store.as_ref(), g, &name, question, &reply);
+        super::signals::check()?;
+        return Ok(());
+    }
     let system = args.system.as_deref().unwrap_or(upward::engine::DEFAULT_SYSTEM_PROMPT);
     let mut messages = vec![ChatMessage::new("system", system)];
-    let store = if args.no_save { None } else { open_store(g) };
     match one_shot {
         Some(prompt) => {
             messages.push(ChatMessage::new("user", &prompt));
             let reply = one_shot_answer(&mut engine, &name, &messages, &opts, args.json)?;
-            if let Some(store) = &store {
-                let lang = g.lang.unwrap_or_else(|| upward::lang::Lang::detect(&prompt));
-                if let Err(e) = save::save_chat(store, lang, &name, &prompt, &reply) {
-                    eprintln!("upward: {e} (this chat is not saved)");
-                }
-            }
+            save_one_shot(store.as_ref(), g, &name, &prompt, &reply);
             // Stopped by a signal: the partial answer is saved (marked), then exit 130/143.
             super::signals::check()?;
             Ok(())
@@ -101,6 +111,51 @@ fn one_shot_answer(
         println!("{}", serde_json::to_string_pretty(&reply_json(name, engine, &reply))?);
     } else {
         println!();
+    }
+    Ok(reply)
+}
+
+/// Saves a one-shot question and its answer as a chat session; a failure is a notice.
+fn save_one_shot(store: Option<&Store>, g: &Global, name: &str, prompt: &str, reply: &Reply) {
+    if let Some(store) = store {
+        let lang = g.lang.unwrap_or_else(|| upward::lang::Lang::detect(prompt));
+        if let Err(e) = save::save_chat(store, lang, name, prompt, reply) {
+            eprintln!("upward: {e} (this chat is not saved)");
+        }
+    }
+}
+
+/// `chat --coach`: one question answered by the coach, with its sources.
+fn coach_answer(
+    engine: &mut Engine,
+    name: &str,
+    question: &str,
+    opts: &GenerateOptions,
+    json: bool,
+    g: &Global,
+) -> anyhow::Result<Reply> {
+    use anyhow::Context;
+    let lang = g.lang.unwrap_or_else(|| upward::lang::Lang::detect(question));
+    let kb = upward::kb::KnowledgeBase::load_default().context("loading the knowledge base")?;
+    let prompt = upward::kb::cite::coach_prompt(&kb, question, lang, &|t| engine.count_tokens(t));
+    let messages = [ChatMessage::new("system", &prompt.system), ChatMessage::new("user", question)];
+    let cancel = super::signals::one_shot();
+    let mut out = std::io::stdout();
+    let reply = engine
+        .chat(&messages, opts, cancel, &mut |t| {
+            if !json {
+                let _ = out.write_all(visible(t).as_bytes());
+                let _ = out.flush();
+            }
+        })
+        .map_err(super::ctx_advice)?;
+    if json {
+        let mut v = reply_json(name, engine, &reply);
+        v["sources"] = serde_json::to_value(&prompt.sources)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!();
+        print!("{}", visible(&upward::kb::cite::render_sources(&prompt.sources, lang)));
     }
     Ok(reply)
 }

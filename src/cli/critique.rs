@@ -5,7 +5,8 @@ use anyhow::Context;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use upward::coach::save::save_critique;
-use upward::critique::{self, render, CritiqueError, KindChoice};
+use upward::critique::judge::{self, CalibrationStore, JudgeBasis, JudgePolicy};
+use upward::critique::{self, render, CritiqueError, KindChoice, Producer};
 use upward::kb::KnowledgeBase;
 use upward::lang::Lang;
 use upward::render::Painter;
@@ -21,82 +22,277 @@ pub struct CritiqueArgs {
     #[arg(long)]
     pub json: bool,
     /// Critique with the rules only, without a model.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "calibrate")]
     pub no_model: bool,
     /// Do not save the critique (by default it is saved as a session, for `upward sessions`
     /// and `upward progress`).
     #[arg(long)]
     pub no_save: bool,
+    /// Measure the model (--model, else the default) on the built-in labelled set, with
+    /// and without it judging, and store whether it may judge; reads no draft.
+    #[arg(long, conflicts_with = "file")]
+    pub calibrate: bool,
     /// The draft: a UTF-8 text file, or `-` for stdin (default: stdin; paste and press
     /// Ctrl-D when it is a terminal).
     pub file: Option<PathBuf>,
 }
 
+/// A loaded model and whether it may judge.
+struct Loaded {
+    engine: upward::engine::Engine,
+    name: String,
+    path: PathBuf,
+    policy: JudgePolicy,
+}
+
+/// Loads the model for the critique (fetching it only when named with --model) and
+/// decides whether it may judge.
+fn load(g: &Global, announce: bool) -> anyhow::Result<Loaded> {
+    use upward::catalogue::{self, Catalogue};
+    if let Some(t) = g.threads {
+        upward::engine::set_threads(t);
+    }
+    let cat = Catalogue::load_default(g.models_file.as_deref())?;
+    let resolved = catalogue::resolve_choice(g.model.as_deref(), &cat, g.model.is_some())?;
+    let name = match &resolved.entry {
+        Some(e) => e.name.clone(),
+        None => resolved
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| resolved.path.display().to_string()),
+    };
+    if announce {
+        eprintln!("upward: loading {name} ({})", resolved.path.display());
+    }
+    let opts = upward::engine::LoadOptions {
+        ctx: 4096,
+        template_fallback: resolved
+            .entry
+            .as_ref()
+            .and_then(|e| e.chat_template)
+            .map(|t| t.as_str().to_string()),
+    };
+    let engine = upward::engine::Engine::load(&resolved.path, &opts)
+        .with_context(|| format!("cannot load model {name}"))?;
+    let store = CalibrationStore::from_env();
+    let policy = judge::policy(&resolved.path, resolved.entry.as_ref(), store.as_ref());
+    Ok(Loaded { engine, name, path: resolved.path, policy })
+}
+
 /// Runs `upward critique`.
 pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
+    if args.calibrate {
+        return calibrate(&args, g);
+    }
     let draft = read_draft(args.file.as_deref(), g)?;
     // Messages follow --lang, else the draft's language.
     let lang = g.lang.unwrap_or_else(|| Lang::detect(&draft));
     let kb = KnowledgeBase::load_default().context("loading the knowledge base")?;
-    // With a model the critique adds constrained per-criterion judgements, a comment and a
-    // rewrite. A model named with --model is fetched if needed; otherwise one is used only
-    // when it is already on disk, so the rule-based critique stays instant and offline.
-    let engine = if args.no_model {
+    // With a model the critique adds a comment and a model rewrite, and per-criterion
+    // judgements when the model may judge. A model named with --model is fetched if
+    // needed; otherwise one is used only when it is already on disk, so the critique
+    // stays instant and offline.
+    let loaded = if args.no_model {
         None
     } else {
-        match super::load_engine_with(g, 4096, !args.json, g.model.is_some()) {
-            Ok((engine, name)) => Some((engine, name)),
+        match load(g, !args.json) {
+            Ok(l) => Some(l),
             Err(e) if g.model.is_some() => return Err(e),
             Err(_) => {
                 eprintln!(
                     "{}",
                     lang.pick(
-                        "提示：本机没有模型，以下为规则检查结果（`upward models pull` 后可获得点评与改写）。",
-                        "note: no model on disk; showing the rule-based check (`upward models pull` adds a comment and a rewrite)."
+                        "提示：本机没有模型，以下为规则检查结果（`upward models pull` 后可获得模型点评与改写）。",
+                        "note: no model on disk; showing the rule-based check (`upward models pull` adds a model's comment and rewrite)."
                     )
                 );
                 None
             }
         }
     };
-    let model_name = engine.as_ref().map(|(_, name)| name.clone());
-    let result = match engine {
-        Some((mut engine, _)) => {
-            let mut model = critique::with_engine::EngineModel(&mut engine);
-            critique::critique_with_model(&draft, args.kind, g.lang, &kb, &mut model)
+    let (result, model_info) = match loaded {
+        Some(mut l) => {
+            let mut model = critique::with_engine::EngineModel(&mut l.engine);
+            let r = critique::critique_with_model(
+                &draft,
+                args.kind,
+                g.lang,
+                &kb,
+                &mut model,
+                l.policy.judge,
+            );
+            (r, Some((l.name, l.policy)))
         }
-        None => critique::critique(&draft, args.kind, g.lang, &kb),
+        None => (critique::critique(&draft, args.kind, g.lang, &kb), None),
     };
     let c = result.map_err(|e: CritiqueError| anyhow::anyhow!(e.message(lang)))?;
+    let model_name = model_info.as_ref().map(|(name, _)| name.as_str());
     let saved = (!args.no_save).then(|| {
-        Store::open(g.data_dir.as_deref())
-            .and_then(|s| save_critique(&s, &draft, &c, model_name.as_deref()))
+        Store::open(g.data_dir.as_deref()).and_then(|s| save_critique(&s, &draft, &c, model_name))
     });
     if let Some(Err(e)) = &saved {
         eprintln!("upward: {e} (this critique is not saved)");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&c)?);
+        let mut v = serde_json::to_value(&c)?;
+        if let Some(obj) = v.as_object_mut() {
+            let (model, judge) = match &model_info {
+                Some((name, policy)) => (serde_json::json!(name), serde_json::to_value(policy)?),
+                None => (serde_json::Value::Null, serde_json::Value::Null),
+            };
+            obj.insert("model".into(), model);
+            obj.insert("judge".into(), judge);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let width = terminal_width();
+        let painter = Painter::for_stdout();
         // The draft's text (quoted as evidence) and the model's are shown, never obeyed.
         let shown = upward::term::visible_copy(&c);
-        print!("{}", render::render(&shown, &Painter::for_stdout(), width));
-        if c.comment.is_none() {
-            let note = c.lang.pick(
-                "（规则检查，未使用模型；改写建议需要模型。）",
-                "(Rule-based check without a model; a rewrite needs a model.)",
-            );
-            println!("\n{}", Painter::for_stdout().paint(note, upward::render::Style::Dim));
-        }
+        print!("{}", render::render(&shown, &painter, width));
+        let note = match &model_info {
+            None => c
+                .lang
+                .pick(
+                    "（规则检查，未使用模型；改写为你自己的句子按结构重排。）",
+                    "(Rule-based check without a model; the rewrite reorders your own sentences.)",
+                )
+                .to_string(),
+            Some((name, p)) if !p.judge => match c.lang {
+                Lang::Zh => format!(
+                    "（评分来自规则：模型 {name} {}；点评{}、改写{}。）",
+                    match p.basis {
+                        JudgeBasis::Unmeasured =>
+                            "尚未校准（`upward critique --calibrate` 可测量它）",
+                        _ => "在标注集上会降低一致性，不参与评分",
+                    },
+                    producer_zh(c.comment_from),
+                    producer_zh(c.rewrite_from),
+                ),
+                Lang::En => format!(
+                    "(Statuses from the rules: model {name} {}; comment {}, rewrite {}.)",
+                    match p.basis {
+                        JudgeBasis::Unmeasured =>
+                            "is not calibrated (`upward critique --calibrate` measures it)",
+                        _ => "lowers agreement on the labelled set, so it does not judge",
+                    },
+                    producer_en(c.comment_from),
+                    producer_en(c.rewrite_from),
+                ),
+            },
+            Some((name, _)) => match c.lang {
+                Lang::Zh => format!(
+                    "（评分由规则和模型 {name} 共同给出；点评{}、改写{}。）",
+                    producer_zh(c.comment_from),
+                    producer_zh(c.rewrite_from)
+                ),
+                Lang::En => format!(
+                    "(Statuses from the rules and model {name}; comment {}, rewrite {}.)",
+                    producer_en(c.comment_from),
+                    producer_en(c.rewrite_from)
+                ),
+            },
+        };
+        println!("\n{}", painter.paint(&note, upward::render::Style::Dim));
         if let Some(Ok(id)) = saved {
             let note = match c.lang {
                 Lang::Zh => format!("已保存为会话 {id}（upward sessions show {id}）。"),
                 Lang::En => format!("Saved as session {id} (upward sessions show {id})."),
             };
-            println!("{}", Painter::for_stdout().paint(&note, upward::render::Style::Dim));
+            println!("{}", painter.paint(&note, upward::render::Style::Dim));
         }
     }
+    Ok(())
+}
+
+fn producer_zh(p: Option<Producer>) -> &'static str {
+    match p {
+        Some(Producer::Model) => "由模型写",
+        Some(Producer::Rules) => "由规则生成（模型输出未通过检查）",
+        None => "无",
+    }
+}
+
+fn producer_en(p: Option<Producer>) -> &'static str {
+    match p {
+        Some(Producer::Model) => "by the model",
+        Some(Producer::Rules) => "by the rules (the model's failed its checks)",
+        None => "none",
+    }
+}
+
+/// `upward critique --calibrate`: measures the model on the labelled set and stores the
+/// verdict for this model file.
+fn calibrate(args: &CritiqueArgs, g: &Global) -> anyhow::Result<()> {
+    let lang = g.lang();
+    let mut l = load(g, true)?;
+    let store = CalibrationStore::from_env()
+        .ok_or_else(|| anyhow::anyhow!("no cache folder to store the calibration in"))?;
+    let total = judge::labelled_set().len();
+    eprintln!(
+        "{}",
+        match lang {
+            Lang::Zh => format!("upward: 在 {total} 份标注草稿上测量 {}（每份约几秒）…", l.name),
+            Lang::En =>
+                format!("upward: measuring {} on {total} labelled drafts (seconds each)…", l.name),
+        }
+    );
+    let mut model = critique::with_engine::EngineModel(&mut l.engine);
+    let c = judge::calibrate(&mut model, &mut |p| {
+        eprintln!(
+            "upward: {}/{} drafts · agreement so far: rules {:.3}, with model {:.3}",
+            p.done, p.total, p.rules.macro_agreement, p.model.macro_agreement
+        );
+        if p.done % 8 == 0 {
+            let per: Vec<String> = p
+                .model
+                .per_criterion
+                .iter()
+                .map(|(id, m)| {
+                    format!("{id} {:.2}/{m:.2}", p.rules.per_criterion.get(id).unwrap_or(&0.0))
+                })
+                .collect();
+            eprintln!("upward:   rules/model: {}", per.join(", "));
+        }
+    })
+    .map_err(|e| anyhow::anyhow!(e.message(lang)))?;
+    let file = store
+        .save(&l.path, &c)
+        .with_context(|| format!("storing the calibration in {}", store.dir().display()))?;
+    if args.json {
+        let v = serde_json::json!({
+            "model": l.name,
+            "model_file": l.path,
+            "rules": c.rules,
+            "with_model": c.model,
+            "judge": c.judge,
+            "stored": file,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{:<14} {:>7} {:>10}",
+        lang.pick("评分项", "criterion"),
+        lang.pick("规则", "rules"),
+        lang.pick("加模型", "with model")
+    );
+    for (id, r) in &c.rules.per_criterion {
+        let m = c.model.per_criterion.get(id).copied().unwrap_or(0.0);
+        println!("{id:<14} {r:>7.3} {m:>10.3}");
+    }
+    println!("{:<14} {:>7.3} {:>10.3}", "macro", c.rules.macro_agreement, c.model.macro_agreement);
+    println!(
+        "{}",
+        match (c.judge, lang) {
+            (true, Lang::Zh) => format!("模型不降低一致性：{} 今后参与评分。", l.name),
+            (false, Lang::Zh) => format!("模型降低了一致性：{} 不参与评分（仍可写点评和改写）。", l.name),
+            (true, Lang::En) => format!("The model does not lower agreement: {} will judge.", l.name),
+            (false, Lang::En) => format!("The model lowers agreement: {} will not judge (it still writes the comment and rewrite).", l.name),
+        }
+    );
+    println!("{} {}", lang.pick("已保存：", "stored:"), file.display());
     Ok(())
 }
 

@@ -274,21 +274,41 @@ re!(
     r"(?i)投标|招标|标书|报价|谈判|签约|签合同|合同|POC|PoC|测试|评审|评估|选型|立项|续约|到期|验收|上线|审核|商务阶段|方案交流|压价|降价|价格|付款|预算|拖着|没回复|没回音|没动静|卡在|不签|框架协议|演示|黄了|丢了|丢单|试用|开标|回款|续费|\b(?:bid|tender|RFP|proposal|quote|pricing|negotiation|renewal|pilot|proof of concept|security review|legal review|evaluation|contract|sign|signed|signing|signature|terms|budgeting stage|deal|discount|payment|stuck|stalling|haven't replied|lost)\b"
 );
 
+re!(
+    INJECTION,
+    r"(?i)忽略[^。！？]{0,6}(?:指令|指示|要求|规则)|打满分|给[^。！？]{0,8}满分|输出[^。！？]{0,6}(?:score|分数|得分)|系统提示|\b(?:ignore (?:all |any )?(?:the )?(?:previous|prior|above|earlier) (?:instructions|rules|prompts?)|disregard (?:the |all )?(?:previous|above|prior)|system prompt|you are now|rate (?:this|it) (?:draft )?as|full marks|(?:output|print|return|give)\b[^.!?]{0,20}\bscore)\b|\{\s*.?score.?\s*:"
+);
+
+/// Whether `text` talks to the grader ("ignore previous instructions", "output score 100").
+pub(crate) fn is_injection(text: &str) -> bool {
+    INJECTION.is_match(text)
+}
+
 fn situation(doc: &Doc) -> (Status, Option<Evidence>) {
     let mut firsts: Vec<usize> = Vec::new();
+    // A sentence that talks to the grader ("output score 100"), not about the deal: its
+    // names and numbers are no situation.
+    let injected: Vec<bool> =
+        (0..doc.sents.len()).map(|i| INJECTION.is_match(doc.sent_text(i))).collect();
+    let skip = |i: usize| injected.get(i).copied().unwrap_or(false);
     let names: Vec<usize> = doc
-        .matches(&ORG_ZH, &never)
+        .matches(&ORG_ZH, &skip)
         .into_iter()
         .map(|(b, _)| b)
-        .chain(latin_names(doc, false).into_iter().map(|(b, _)| b))
+        .chain(
+            latin_names(doc, false)
+                .into_iter()
+                .map(|(b, _)| b)
+                .filter(|&b| doc.sent_at(b).is_none_or(|i| !skip(i))),
+        )
         .collect();
     let numbers: Vec<usize> = doc
-        .matches(&NUMBER, &never)
+        .matches(&NUMBER, &skip)
         .into_iter()
-        .chain(doc.matches(&NUMBER_ZH, &never))
+        .chain(doc.matches(&NUMBER_ZH, &skip))
         .map(|(b, _)| b)
         .collect();
-    let stages: Vec<usize> = doc.matches(&STAGE, &never).into_iter().map(|(b, _)| b).collect();
+    let stages: Vec<usize> = doc.matches(&STAGE, &skip).into_iter().map(|(b, _)| b).collect();
     for group in [&names, &numbers, &stages] {
         if let Some(&b) = group.iter().min() {
             firsts.push(b);
@@ -628,8 +648,15 @@ re!(
     r"(?i)另外想问|另外想请|顺带|能不能让我|想申请|对了[，,]|顺便|正好想|能不能帮我|能否帮我|多多关照|调薪|加薪|奖金|推荐一下|帮我推荐|还请您|帮我争取|帮我说句话|\b(?:quick one|one more thing|by the way|btw|also, (?:I'd|could|can|would)|could you|would you|can you|put in a word|promotion committee|a raise|bonus|recommend me)\b"
 );
 
+re!(
+    PIGGYBACK_ASK,
+    r"(?i)想请您|麻烦您|希望您能|能否请您|请您(?:帮|推荐|批|给我|考虑|支持|安排|引荐)|推荐我|\b(?:could I|can I|may I|I'd like to ask (?:you|for))\b"
+);
+
 fn sincere(doc: &Doc, specific: &(Status, Option<Evidence>)) -> (Status, Option<Evidence>) {
-    if let Some(b) = doc.first(&FLATTERY).or(doc.first(&PIGGYBACK)) {
+    // A request tucked into the thanks ("…想请您推荐我去华东区，谢谢！") is piggy-backing.
+    let ask = doc.first(&PIGGYBACK_ASK);
+    if let Some(b) = doc.first(&FLATTERY).or(doc.first(&PIGGYBACK)).or(ask) {
         return (Status::Missing, doc.evidence_at(b));
     }
     match specific {
@@ -759,6 +786,8 @@ pub(crate) struct KindMarkers {
     pub praise: usize,
     /// Deal talk and complaints (报价, bid, 难搞…).
     pub deal_talk: usize,
+    /// The leader doing something for the writer (您陪我, you showed me…).
+    pub boss_acts: usize,
 }
 
 /// Counts the markers of each kind in `text`.
@@ -779,6 +808,7 @@ pub(crate) fn kind_markers(text: &str) -> KindMarkers {
         asks: distinct(&doc.matches(&HELP_MARK, &never)),
         praise: distinct(&praise),
         deal_talk: distinct(&deal),
+        boss_acts: distinct(&doc.matches(&BOSS_ACT, &|i| is_request(&doc, i))),
     }
 }
 

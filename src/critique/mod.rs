@@ -8,12 +8,15 @@
 //! a coach comment and a rewrite are added (see `docs/critique.md`).
 //!
 //! Files: [`rubric`] (criteria, weights, advice), `detect` (lexicons and patterns),
-//! `kind` (help or thanks), `score`, [`model`] (the model path), `rewrite` (facts and the
-//! deterministic rewrite), [`render`] (terminal output).
+//! `kind` (help or thanks), `score`, [`model`] (the model path), [`judge`] (whether a
+//! model may judge, and `--calibrate`), `output` (checks on model text), `rewrite` (facts
+//! and the structured rewrite), [`render`] (terminal output).
 
 mod detect;
+pub mod judge;
 mod kind;
 pub mod model;
+mod output;
 mod principles;
 pub mod render;
 mod rewrite;
@@ -25,10 +28,12 @@ use crate::lang::Lang;
 use serde::{Deserialize, Serialize};
 
 pub use detect::{assess, assess_rubric};
-pub use kind::detect_kind;
+pub use kind::{detect_kind, KindGuess};
 pub use model::{critique_with_model, rewrite_with_model, CritiqueModel};
 pub use principles::PrincipleSource;
-pub use rewrite::{deterministic_rewrite, extract_facts, missing_facts};
+pub use rewrite::{
+    deterministic_rewrite, extract_facts, invented_numbers, missing_facts, structured_rewrite,
+};
 pub use rubric::Rubric;
 pub use score::{score, score_rubric};
 
@@ -166,21 +171,48 @@ pub struct CriterionResult {
     pub general_practice: bool,
 }
 
+/// What produced a part of a critique.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Producer {
+    /// The detectors and the deterministic fallbacks.
+    #[default]
+    Rules,
+    /// The language model.
+    Model,
+}
+
 /// The whole critique of a draft.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Critique {
     /// Help request or thank-you note.
     pub kind: DraftKind,
+    /// How sure `--kind auto` was (0.5–1); `None` when the kind was given.
+    #[serde(default)]
+    pub kind_confidence: Option<f64>,
     /// Language of the feedback (the draft's unless asked otherwise).
     pub lang: Lang,
     /// 0–100, weighted over the criteria.
     pub score: u8,
     /// One verdict per criterion of the rubric, in rubric order.
     pub criteria: Vec<CriterionResult>,
+    /// Whether the statuses are the rules' alone or the model moved them.
+    #[serde(default)]
+    pub statuses_from: Producer,
+    /// A note on the draft as a whole (too short to judge, or the kind was a close call).
+    #[serde(default)]
+    pub note: Option<String>,
     /// A short coach comment (model path only).
     pub comment: Option<String>,
-    /// A rewritten draft with placeholders for missing facts (model path only).
+    /// Who wrote the comment (`None`: no comment).
+    #[serde(default)]
+    pub comment_from: Option<Producer>,
+    /// The draft's own sentences in the talk's structure, with placeholders for missing
+    /// facts: the model's when it passes its checks, else the rules'.
     pub rewrite: Option<String>,
+    /// Who wrote the rewrite (`None`: no rewrite).
+    #[serde(default)]
+    pub rewrite_from: Option<Producer>,
 }
 
 impl Critique {
@@ -204,9 +236,6 @@ pub enum CritiqueError {
         /// The limit.
         max: usize,
     },
-    /// `--kind auto` and the draft reads as neither kind.
-    #[error("this reads as neither a help request nor a thank-you note: pass --kind help or --kind thanks")]
-    UnknownKind,
     /// The model failed while judging or writing.
     #[error(
         "the model failed while {stage}: {message} (run with --no-model to critique without it)"
@@ -229,9 +258,6 @@ impl CritiqueError {
             (CritiqueError::TooLong { chars, max }, Lang::Zh) => {
                 format!("草稿有 {chars} 个字符，上限是 {max}：只保留你真正要发出去的那段话")
             }
-            (CritiqueError::UnknownKind, Lang::Zh) => {
-                "看不出这是求助还是感谢：请用 --kind help 或 --kind thanks 指定".to_string()
-            }
             (CritiqueError::Model { stage, message }, Lang::Zh) => {
                 format!("模型在{stage}时出错：{message}（可用 --no-model 不经模型点评）")
             }
@@ -252,17 +278,21 @@ pub fn validate_draft(draft: &str) -> Result<(), CritiqueError> {
     Ok(())
 }
 
-/// Resolves the kind: the one asked for, or the detected one under `Auto`.
-pub fn resolve_kind(draft: &str, kind: KindChoice) -> Result<DraftKind, CritiqueError> {
+/// Resolves the kind: the one asked for (confidence `None`), or under `Auto` the likelier
+/// one and how sure the guess is. Never fails.
+pub fn resolve_kind(draft: &str, kind: KindChoice) -> (DraftKind, Option<f64>) {
     match kind {
-        KindChoice::Help => Ok(DraftKind::Help),
-        KindChoice::Thanks => Ok(DraftKind::Thanks),
-        KindChoice::Auto => detect_kind(draft).ok_or(CritiqueError::UnknownKind),
+        KindChoice::Help => (DraftKind::Help, None),
+        KindChoice::Thanks => (DraftKind::Thanks, None),
+        KindChoice::Auto => {
+            let g = detect_kind(draft);
+            (g.kind, Some(g.confidence))
+        }
     }
 }
 
-/// Critiques a draft without a model: detectors, score, advice and principles.
-/// `lang` (the language of the feedback) defaults to the draft's.
+/// Critiques a draft without a model: detectors, score, advice, principles and the
+/// structured rewrite. `lang` (the language of the feedback) defaults to the draft's.
 pub fn critique<K: PrincipleSource + ?Sized>(
     draft: &str,
     kind: KindChoice,
@@ -270,11 +300,64 @@ pub fn critique<K: PrincipleSource + ?Sized>(
     kb: &K,
 ) -> Result<Critique, CritiqueError> {
     validate_draft(draft)?;
-    let kind = resolve_kind(draft, kind)?;
+    let (kind, confidence) = resolve_kind(draft, kind);
     let draft_lang = Lang::detect(draft);
     let lang = lang.unwrap_or(draft_lang);
     let found = assess(draft, kind, draft_lang);
-    Ok(build(kind, lang, found, kb))
+    let mut c = build(kind, lang, found, kb);
+    c.kind_confidence = confidence;
+    c.note = note(&c, draft);
+    c.rewrite = Some(rules_rewrite(&c, draft));
+    c.rewrite_from = Some(Producer::Rules);
+    Ok(c)
+}
+
+/// The structured rewrite of `draft` guided by the verdicts of `c`.
+pub(crate) fn rules_rewrite(c: &Critique, draft: &str) -> String {
+    let verdicts: Vec<(&str, Status)> =
+        c.criteria.iter().map(|r| (r.id.as_str(), r.status)).collect();
+    structured_rewrite(draft, c.kind, &verdicts)
+}
+
+/// The note on a draft as a whole: a draft too short to say anything gets what it is
+/// missing; a kind chosen on a close call says how to override it.
+pub(crate) fn note(c: &Critique, draft: &str) -> Option<String> {
+    let lang = c.lang;
+    if kind::content_units(draft) < kind::THIN_DRAFT_UNITS {
+        let missing: Vec<&str> = c
+            .criteria
+            .iter()
+            .filter(|r| r.status != Status::Met)
+            .map(|r| rubric::label(&r.id, lang))
+            .collect();
+        let (kind_zh, kind_en) = match c.kind {
+            DraftKind::Help => ("求助", "help request"),
+            DraftKind::Thanks => ("感谢", "thank-you note"),
+        };
+        return Some(match lang {
+            Lang::Zh => format!(
+                "这段草稿太短，领导从中看不出事情和你的需要。作为{kind_zh}，它还缺：{}。按下面的改写框架补上再发。",
+                missing.join("、")
+            ),
+            Lang::En => format!(
+                "This draft is too short for your boss to act on. As a {kind_en} it still lacks: {}. Fill in the rewrite below before sending.",
+                missing.join(", ")
+            ),
+        });
+    }
+    match c.kind_confidence {
+        Some(conf) if conf < 0.6 => Some(match (c.kind, lang) {
+            (DraftKind::Help, Lang::Zh) => {
+                "看不太出这是求助还是感谢，先按求助点评；如果是感谢，请加 --kind thanks。".into()
+            }
+            (DraftKind::Thanks, Lang::Zh) => {
+                "看不太出这是求助还是感谢，先按感谢点评；如果是求助，请加 --kind help。".into()
+            }
+            (DraftKind::Help, Lang::En) => "This could be either kind; critiqued as a help request (add --kind thanks if it is a thank-you note).".into(),
+            (DraftKind::Thanks, Lang::En) => "This could be either kind; critiqued as a thank-you note (add --kind help if it is a help request).".into(),
+        }),
+        _ => None,
+    }
 }
 
 /// Turns detector (or combined) verdicts into a [`Critique`] with advice and principles.
@@ -297,7 +380,19 @@ pub(crate) fn build<K: PrincipleSource + ?Sized>(
         .collect();
     let score =
         score(kind, &criteria.iter().map(|c| (c.id.as_str(), c.status)).collect::<Vec<_>>());
-    Critique { kind, lang, score, criteria, comment: None, rewrite: None }
+    Critique {
+        kind,
+        kind_confidence: None,
+        lang,
+        score,
+        criteria,
+        statuses_from: Producer::Rules,
+        note: None,
+        comment: None,
+        comment_from: None,
+        rewrite: None,
+        rewrite_from: None,
+    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,19 @@
-//! The model path: a language model refines the detectors' verdicts, writes a short coach
-//! comment and rewrites the draft. The engine is reached only through [`CritiqueModel`].
+//! The model path: a language model refines the detectors' verdicts (only when it may
+//! judge, see [`super::judge`]), writes a short coach comment and rewrites the draft. The
+//! engine is reached only through [`CritiqueModel`].
 //!
 //! Combination rule (also in `docs/critique.md`): the detector's evidence is kept; the
 //! model may move a detector's status by at most one step toward its own verdict, and
-//! never to `met` when the detector found no evidence.
+//! never to `met` when the detector found no evidence. The model judges in the draft's
+//! language whatever the feedback's language, so the score does not depend on `--lang`.
+//! Text the model writes is checked ([`super::output`]) and replaced by the rules' text
+//! when it is broken, loops or echoes the prompt; the JSON says which one produced what.
 
-use super::rewrite::{deterministic_rewrite, invented_numbers, missing_facts};
+use super::rewrite::{invented_numbers, missing_facts};
 use super::rubric::{self, Criterion};
 use super::{
-    assess, build, resolve_kind, validate_draft, Critique, CritiqueError, DraftKind, KindChoice,
-    PrincipleSource, Status,
+    assess, build, note, output, resolve_kind, rules_rewrite, validate_draft, Critique,
+    CritiqueError, DraftKind, Evidence, KindChoice, PrincipleSource, Producer, Status,
 };
 use crate::lang::Lang;
 use minijinja::{context, Environment};
@@ -94,26 +98,17 @@ fn kind_name(kind: DraftKind, lang: Lang) -> &'static str {
     }
 }
 
-/// Critiques a draft with a model: detectors first, then per criterion the model picks
-/// met/partial/missing (combined by [`combine`]), then a coach comment and a rewrite that
-/// keeps every number and name of the draft (or the deterministic rewrite when the
-/// model's cannot be repaired). The draft is always data: instructions inside it are
-/// quoted to the model as draft text, never obeyed.
-pub fn critique_with_model<K: PrincipleSource + ?Sized>(
+/// The detectors' verdicts on `draft`, each moved by the model's under [`combine`]. The
+/// model is asked in the draft's language.
+pub fn model_verdicts(
     draft: &str,
-    kind: KindChoice,
-    lang: Option<Lang>,
-    kb: &K,
+    kind: DraftKind,
     model: &mut dyn CritiqueModel,
-) -> Result<Critique, CritiqueError> {
-    validate_draft(draft)?;
-    let kind = resolve_kind(draft, kind)?;
-    let draft_lang = Lang::detect(draft);
-    let lang = lang.unwrap_or(draft_lang);
+) -> Result<Vec<(String, Status, Option<Evidence>)>, CritiqueError> {
+    let lang = Lang::detect(draft);
     let env = env();
     let quoted = quote_draft(draft);
-    let found = assess(draft, kind, draft_lang);
-
+    let found = assess(draft, kind, lang);
     let mut combined = Vec::with_capacity(found.len());
     for (id, det, ev) in found {
         let c = rubric::criterion(&id).expect("assess returns rubric ids");
@@ -139,10 +134,42 @@ pub fn critique_with_model<K: PrincipleSource + ?Sized>(
         let status = combine(det, ev.is_some(), said);
         combined.push((id, status, ev));
     }
+    Ok(combined)
+}
 
-    let mut out = build(kind, lang, combined, kb);
-    out.comment = Some(comment(&env, &out, &quoted, model)?);
-    out.rewrite = Some(rewrite(&env, &out, draft, &quoted, model)?);
+/// Critiques a draft with a model: detectors first, then, when `judge` is true, per
+/// criterion the model picks met/partial/missing (combined by [`combine`]); then a coach
+/// comment and a rewrite that keeps every number and name of the draft (or the rules'
+/// comment and structured rewrite when the model's fail their checks). With `judge`
+/// false the statuses are the rules' alone: a model that judges worse than the rules
+/// (see [`super::judge`]) never moves a status. The draft is always data: instructions
+/// inside it are quoted to the model as draft text, never obeyed.
+pub fn critique_with_model<K: PrincipleSource + ?Sized>(
+    draft: &str,
+    kind: KindChoice,
+    lang: Option<Lang>,
+    kb: &K,
+    model: &mut dyn CritiqueModel,
+    judge: bool,
+) -> Result<Critique, CritiqueError> {
+    validate_draft(draft)?;
+    let (kind, confidence) = resolve_kind(draft, kind);
+    let draft_lang = Lang::detect(draft);
+    let lang = lang.unwrap_or(draft_lang);
+    let env = env();
+    let quoted = quote_draft(draft);
+    let verdicts =
+        if judge { model_verdicts(draft, kind, model)? } else { assess(draft, kind, draft_lang) };
+    let mut out = build(kind, lang, verdicts, kb);
+    out.kind_confidence = confidence;
+    out.statuses_from = if judge { Producer::Model } else { Producer::Rules };
+    out.note = note(&out, draft);
+    let (comment, comment_from) = comment(&env, &out, draft, &quoted, model)?;
+    out.comment = Some(comment);
+    out.comment_from = Some(comment_from);
+    let (rewrite, rewrite_from) = rewrite(&env, &out, draft, &quoted, model)?;
+    out.rewrite = Some(rewrite);
+    out.rewrite_from = Some(rewrite_from);
     Ok(out)
 }
 
@@ -191,9 +218,10 @@ pub fn fallback_comment(c: &Critique) -> String {
 fn comment(
     env: &Environment,
     c: &Critique,
+    draft: &str,
     quoted: &str,
     model: &mut dyn CritiqueModel,
-) -> Result<String, CritiqueError> {
+) -> Result<(String, Producer), CritiqueError> {
     let principle = c
         .criteria
         .iter()
@@ -214,10 +242,14 @@ fn comment(
         .generate(&sys, &user, 160)
         .map_err(|message| CritiqueError::Model { stage: "writing the comment".into(), message })?;
     let said = clean(&said);
-    if said.is_empty() || Lang::detect(&said) != c.lang {
-        return Ok(fallback_comment(c));
+    let frame = user.replace(quoted, "");
+    if said.is_empty()
+        || Lang::detect(&said) != c.lang
+        || output::check(&said, &[&sys, &frame], draft).is_err()
+    {
+        return Ok((fallback_comment(c), Producer::Rules));
     }
-    Ok(cut_chars(&said, MAX_COMMENT_CHARS))
+    Ok((cut_chars(&said, MAX_COMMENT_CHARS), Producer::Model))
 }
 
 fn slots(c: &Critique, lang: Lang) -> Vec<String> {
@@ -236,7 +268,7 @@ pub fn rewrite_with_model(
     draft: &str,
     model: &mut dyn CritiqueModel,
 ) -> Result<String, CritiqueError> {
-    rewrite(&env(), c, draft, &quote_draft(draft), model)
+    rewrite(&env(), c, draft, &quote_draft(draft), model).map(|(text, _)| text)
 }
 
 fn rewrite(
@@ -245,7 +277,7 @@ fn rewrite(
     draft: &str,
     quoted: &str,
     model: &mut dyn CritiqueModel,
-) -> Result<String, CritiqueError> {
+) -> Result<(String, Producer), CritiqueError> {
     // The rewrite is in the draft's language, whatever the feedback's language is.
     let lang = Lang::detect(draft);
     let slots = slots(c, lang);
@@ -270,6 +302,9 @@ fn rewrite(
         if said.is_empty() || Lang::detect(&said) != Lang::detect(draft) {
             break;
         }
+        if output::check(&said, &[&sys, &user.replace(quoted, "")], draft).is_err() {
+            break;
+        }
         if !invented_numbers(draft, &said).is_empty() {
             break;
         }
@@ -280,12 +315,10 @@ fn rewrite(
                 said.push_str("\n\n");
                 said.push_str(&slots.join("\n"));
             }
-            return Ok(said);
+            return Ok((said, Producer::Model));
         }
     }
-    let verdicts: Vec<(&str, Status)> =
-        c.criteria.iter().map(|r| (r.id.as_str(), r.status)).collect();
-    Ok(deterministic_rewrite(draft, c.kind, lang, &verdicts))
+    Ok((rules_rewrite(c, draft), Producer::Rules))
 }
 
 /// Strips code fences, a leading label and surrounding whitespace from model output.
@@ -395,7 +428,7 @@ mod tests {
             "Good start. Add the customer and numbers.",
             &["Boss, I need more budget. [add: customer, stage and key numbers]"],
         );
-        let c = critique_with_model(draft, KindChoice::Help, None, KB, &mut m).unwrap();
+        let c = critique_with_model(draft, KindChoice::Help, None, KB, &mut m, true).unwrap();
         let plain = super::super::critique(draft, KindChoice::Help, None, KB).unwrap();
         for (a, b) in c.criteria.iter().zip(&plain.criteria) {
             assert!(a.status as u8 <= b.status as u8 + 1, "{} moved two steps", a.id);
@@ -423,7 +456,7 @@ mod tests {
         let model_rewrite =
             "王总，向您汇报华信银行的报价：客户压价15%，下周五前要给到。您看能不能批到10%？";
         let mut m = fake("missing", "现状讲清楚了。最该补的是你已经做过什么。", &[model_rewrite]);
-        let c = critique_with_model(draft, KindChoice::Help, None, KB, &mut m).unwrap();
+        let c = critique_with_model(draft, KindChoice::Help, None, KB, &mut m, true).unwrap();
         assert_eq!(c.lang, Lang::Zh);
         assert_eq!(c.comment.as_deref(), Some("现状讲清楚了。最该补的是你已经做过什么。"));
         let r = c.rewrite.unwrap();
@@ -444,9 +477,10 @@ mod tests {
                 "Hi Sarah, Northwind wants 12% off the $420k deal, 30 days. Approve 8%?",
             ],
         );
-        let c = critique_with_model(draft, KindChoice::Help, None, KB, &mut m).unwrap();
-        let r = c.rewrite.unwrap();
-        assert!(r.starts_with(draft), "fallback keeps the draft: {r}");
+        let c = critique_with_model(draft, KindChoice::Help, None, KB, &mut m, true).unwrap();
+        assert_eq!(c.rewrite_from, Some(Producer::Rules));
+        let r = c.rewrite.clone().unwrap();
+        assert_eq!(r, rules_rewrite(&c, draft), "fallback: the rules' rewrite");
         assert!(r.contains("[add: what you have already tried]"), "{r}");
         assert!(missing_facts(draft, &r).is_empty());
         // The repair prompt named the lost facts.
@@ -461,7 +495,8 @@ mod tests {
             "Clear ask.",
             &["Hi Sarah, Northwind wants a discount.", "Hi Sarah, Northwind wants 12% off the $420k deal by Thursday. [add: what you have already tried] Could you approve 8%?"],
         );
-        let c = critique_with_model(draft, KindChoice::Help, None, KB, &mut m).unwrap();
+        let c = critique_with_model(draft, KindChoice::Help, None, KB, &mut m, true).unwrap();
+        assert_eq!(c.rewrite_from, Some(Producer::Model));
         assert!(c
             .rewrite
             .unwrap()
@@ -476,12 +511,14 @@ mod tests {
             "Clear ask; add what you have tried.",
             &["王总，华信银行压价15%。", "王总，华信银行压价。"],
         );
-        let c = critique_with_model(draft, KindChoice::Help, Some(Lang::En), KB, &mut m).unwrap();
+        let c =
+            critique_with_model(draft, KindChoice::Help, Some(Lang::En), KB, &mut m, true).unwrap();
         assert_eq!(c.lang, Lang::En);
         assert_eq!(Lang::detect(&c.criteria[1].advice), Lang::En);
         // Both rewrites lose facts: fallback, with Chinese placeholders.
+        assert_eq!(c.rewrite_from, Some(Producer::Rules));
         let r = c.rewrite.unwrap();
-        assert!(r.starts_with(draft) && r.contains("[补充："), "{r}");
+        assert!(r.contains("[补充：") && missing_facts(draft, &r).is_empty(), "{r}");
         assert!(m.prompts.iter().any(|(s, _)| s.contains("用中文改写")));
     }
 
@@ -493,7 +530,7 @@ mod tests {
             "Great note!",
             &["谢谢您去年带我跑中石化的项目，现在我能独立见客户高层了。明年我会带好新人。"],
         );
-        let c = critique_with_model(draft, KindChoice::Auto, None, KB, &mut m).unwrap();
+        let c = critique_with_model(draft, KindChoice::Auto, None, KB, &mut m, true).unwrap();
         assert_eq!(c.kind, DraftKind::Thanks);
         let comment = c.comment.unwrap();
         assert_eq!(Lang::detect(&comment), Lang::Zh, "{comment}");
@@ -508,6 +545,7 @@ mod tests {
             None,
             KB,
             &mut m,
+            true,
         )
         .unwrap_err();
         assert!(matches!(err, CritiqueError::Model { .. }), "{err}");

@@ -23,6 +23,12 @@ pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
     let title = format!("{} · {} {}", kind, lang.pick("得分", "score"), score);
     out.push_str(&p.paint(&title, Style::Bold));
     out.push('\n');
+    if let Some(note) = &c.note {
+        for line in wrap(note, width) {
+            out.push_str(&p.paint(&line, Style::Yellow));
+            out.push('\n');
+        }
+    }
 
     let name_w =
         rubric::rubric(c.kind).iter().map(|k| display_width(k.name(lang))).max().unwrap_or(8) + 2;

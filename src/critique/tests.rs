@@ -70,7 +70,8 @@ fn labelled_set_agreement() {
     assert!(a >= 0.9, "macro agreement {a:.3} < 0.9");
 }
 
-/// Drafts written after the detectors and never tuned on: a floor, not a target.
+/// Drafts written after the detectors; later lexicon widening looked at them, so they
+/// are no longer strictly held out (`heldout2.jsonl` is, see `tests/critique_heldout.rs`).
 #[test]
 fn heldout_set_agreement() {
     let a = agreement("heldout.jsonl");
@@ -80,9 +81,9 @@ fn heldout_set_agreement() {
 #[test]
 fn kind_detection_on_labelled_set() {
     let set = labelled();
-    let right = set.iter().filter(|d| detect_kind(&d.text) == Some(d.kind)).count();
+    let right = set.iter().filter(|d| detect_kind(&d.text).kind == d.kind).count();
     let wrong: Vec<_> =
-        set.iter().filter(|d| detect_kind(&d.text) != Some(d.kind)).map(|d| &d.id).collect();
+        set.iter().filter(|d| detect_kind(&d.text).kind != d.kind).map(|d| &d.id).collect();
     assert!(right * 100 >= set.len() * 95, "kind right on {right}/{}: wrong {wrong:?}", set.len());
 }
 
@@ -118,7 +119,10 @@ fn critique_contract() {
         c.criteria.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
         DraftKind::Help.criteria()
     );
-    assert!(c.comment.is_none() && c.rewrite.is_none());
+    assert!(c.comment.is_none() && c.comment_from.is_none());
+    assert_eq!(c.rewrite_from, Some(Producer::Rules));
+    assert_eq!(c.statuses_from, Producer::Rules);
+    assert!(c.kind_confidence.is_some_and(|k| k > 0.5));
     let sit = c.criterion("situation").unwrap();
     assert_eq!(sit.status, Status::Met);
     let ev = sit.evidence.as_ref().unwrap();
@@ -138,7 +142,8 @@ fn critique_contract() {
     assert_eq!(v["kind"], "help");
     assert_eq!(v["lang"], "en");
     assert_eq!(v["criteria"][0]["status"], "met");
-    assert!(v["comment"].is_null() && v["rewrite"].is_null());
+    assert!(v["comment"].is_null() && v["rewrite"].is_string());
+    assert!(v["kind_confidence"].is_null(), "the kind was given");
     assert!(v["criteria"][1]["evidence"].is_null());
 }
 
@@ -179,9 +184,14 @@ fn bad_input() {
         Err(CritiqueError::TooLong { chars, .. }) if chars == MAX_DRAFT_CHARS + 1
     ));
     assert!(critique(&"请".repeat(MAX_DRAFT_CHARS), KindChoice::Help, None, &kb).is_ok());
-    let neither = critique("今天天气不错，我们去吃火锅吧。", KindChoice::Auto, None, &kb);
-    assert!(matches!(neither, Err(CritiqueError::UnknownKind)));
-    assert!(CritiqueError::UnknownKind.message(Lang::Zh).contains("--kind"));
+    // Auto never refuses: the likelier kind, at low confidence, with a note.
+    let neither = critique("今天天气不错，我们去吃火锅吧。", KindChoice::Auto, None, &kb).unwrap();
+    assert_eq!(neither.kind, DraftKind::Help);
+    assert_eq!(neither.kind_confidence, Some(0.5));
+    assert!(neither.note.as_deref().is_some_and(|n| n.contains("--kind thanks")), "{neither:?}");
+    let thin = critique("好的收到", KindChoice::Auto, None, &kb).unwrap();
+    let note = thin.note.unwrap();
+    assert!(note.contains("太短") && note.contains("现状") && note.contains("明确请求"), "{note}");
     // The same text with an explicit kind is critiqued (and scores low).
     let forced = critique("今天天气不错，我们去吃火锅吧。", KindChoice::Help, None, &kb).unwrap();
     assert!(forced.score <= 20, "{}", forced.score);

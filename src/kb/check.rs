@@ -2,8 +2,8 @@
 //! and line it comes from, and the same checks guard loading.
 
 use super::types::{
-    Bilingual, BossLines, Claim, Passage, Principle, Scenario, HELP_CRITERIA,
-    SKIP_LEVEL_CRITERIA, THANKS_CRITERIA,
+    Bilingual, BossLines, Claim, Passage, Principle, Scenario, HELP_CRITERIA, SKIP_LEVEL_CRITERIA,
+    THANKS_CRITERIA,
 };
 use crate::critique::rubric::{self, Rubric};
 use serde::Deserialize;

@@ -7,6 +7,7 @@
 //! dictionary costs ~100 ms) is built on the first search only.
 
 mod check;
+pub mod cite;
 pub mod context;
 mod lines;
 mod search;

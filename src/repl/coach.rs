@@ -300,6 +300,7 @@ impl Coach {
     }
 
     fn critique(&mut self, draft: &str) {
+        let judge = crate::critique::judge::policy_for_loaded(self.engine.file().path()).judge;
         let mut model = crate::critique::with_engine::EngineModel(&mut self.engine);
         let result = critique::critique_with_model(
             draft,
@@ -307,6 +308,7 @@ impl Coach {
             Some(self.lang),
             &self.kb,
             &mut model,
+            judge,
         );
         match result {
             Ok(c) => {
@@ -328,20 +330,11 @@ impl Coach {
     }
 
     fn ask_coach(&mut self, question: &str) -> anyhow::Result<()> {
-        let hits = self.kb.search(question, None, 3);
-        let budget = 600;
         let engine = &self.engine;
-        let context = crate::kb::context::render_context(&hits, self.lang, budget, &|t| {
+        let prompt = crate::kb::cite::coach_prompt(&self.kb, question, self.lang, &|t| {
             engine.count_tokens(t)
         });
-        let system = self.lang.pick(
-            "你是一位销售辅导教练，帮助销售和直属领导相处（向上管理）。只根据下面的原则和引用回答，简洁具体，用中文。",
-            "You are a sales coach helping salespeople work with their direct boss (managing up). Answer only from the principles and quotes below, concisely and concretely, in English.",
-        );
-        let msgs = [
-            ChatMessage::new("system", format!("{system}\n\n{context}")),
-            ChatMessage::new("user", question),
-        ];
+        let msgs = [ChatMessage::new("system", &prompt.system), ChatMessage::new("user", question)];
         self.cancel.store(false, Ordering::SeqCst);
         let mut out = std::io::stdout();
         self.engine.chat(&msgs, &self.gen, self.cancel, &mut |t| {
@@ -349,6 +342,7 @@ impl Coach {
             let _ = out.flush();
         })?;
         println!();
+        print!("{}", crate::kb::cite::render_sources(&prompt.sources, self.lang));
         Ok(())
     }
 

@@ -34,7 +34,8 @@ pub struct Debrief {
     pub best_turn: Option<usize>,
     /// Number of the weakest turn, counting from 1.
     pub weakest_turn: Option<usize>,
-    /// A better version of the weakest turn (with a model).
+    /// A better version of the weakest turn: the critique's rewrite (the model's when one
+    /// is loaded and its rewrite passes the checks, else the structured rewrite).
     pub better_version: Option<String>,
 }
 
@@ -207,6 +208,7 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
     let weakest_turn = by_score(false);
     let better_version = match (engine, weakest_turn) {
         (Some(e), Some(i)) => rewrite_turn(e, rp, kb, i).ok(),
+        (None, Some(i)) => rules_rewrite_turn(rp, kb, i).ok(),
         _ => None,
     };
     Debrief {
@@ -218,6 +220,22 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
         weakest_turn: weakest_turn.map(|i| i + 1),
         better_version,
     }
+}
+
+/// A better version of turn `i` without a model: the critique's structured rewrite (the
+/// user's own sentences in the talk's order, placeholders where a part is missing).
+fn rules_rewrite_turn(
+    rp: &Roleplay,
+    kb: &KnowledgeBase,
+    i: usize,
+) -> Result<String, crate::critique::CritiqueError> {
+    let text = &rp.turns()[i].user;
+    let kind = match rp.kind {
+        DraftKind::Help => KindChoice::Help,
+        DraftKind::Thanks => KindChoice::Thanks,
+    };
+    let c = critique::critique(text, kind, Some(rp.lang), kb)?;
+    Ok(c.rewrite.unwrap_or_default())
 }
 
 /// A better version of turn `i`: the critique's model rewrite (facts kept, missing ones as
