@@ -214,8 +214,21 @@ fn model_path_with_smollm2_keeps_the_facts() {
         assert!(["model", "rules"].contains(&v["rewrite_from"].as_str().unwrap()), "{v}");
         let comment = v["comment"].as_str().expect("a comment with a model");
         assert!(!comment.is_empty() && !comment.contains('\u{FFFD}'), "{v}");
-        if draft == english {
-            assert_eq!(v["comment_from"], "model", "SmolLM2's own comment: {v}");
+        // SmolLM2 writes the comment; where its text fails the output checks (an invented
+        // number, an echo of the prompt, a loop) the rules' comment stands in, and says so.
+        match v["comment_from"].as_str() {
+            Some("rules") => {
+                let gap_advice = plain["criteria"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["status"] != "met")
+                    .filter_map(|c| c["advice"].as_str())
+                    .collect::<Vec<_>>();
+                assert!(gap_advice.iter().any(|a| comment.contains(a)), "the rules' comment: {v}");
+            }
+            Some("model") => {}
+            other => panic!("comment_from {other:?}: {v}"),
         }
         for fact in
             ["480k", "12%", "Tom Baker", "Friday", "Northwind", "15%", "华信银行", "刘处长", "10%"]

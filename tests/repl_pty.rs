@@ -54,7 +54,8 @@ fn bare_upward_commands_outside_a_roleplay() {
     p.exp("Ctrl-C interrupts an answer.").unwrap();
 
     p.send_line("/model").unwrap();
-    p.exp("smollm2-135m · llama · 30 layers · context 4096").unwrap();
+    // The context defaults to what the model supports within memory: any size is fine here.
+    p.exp("smollm2-135m · llama · 30 layers · context ").unwrap();
 
     p.send_line("/kb thank my boss at year end").unwrap();
     p.exp("1. ").unwrap();
@@ -156,21 +157,22 @@ fn roleplay_commands_and_resume_in_the_repl() {
     p.exp("you> ").unwrap();
     p.send_line("/feedback").unwrap();
     p.exp("Turn score").unwrap();
+    // The opening role-play had no turn, so it left no session: this one is session 1.
     p.send_line("/save").unwrap();
-    p.exp("Every turn is saved automatically, session 2").unwrap();
+    p.exp("Every turn is saved automatically, session 1").unwrap();
 
-    // /restart: the same scenario and persona from the top, as a new session.
+    // /restart: the same scenario and persona from the top, saved only once a turn exists.
     p.send_line("/restart").unwrap();
     p.exp(&format!("{name} · trust {}", mentor.start_trust)).unwrap();
     p.send_line("/feedback").unwrap();
     p.exp("No turn to score yet.").unwrap();
     p.send_line("/save").unwrap();
-    p.exp("session 3").unwrap();
+    p.exp("Saving automatically to").unwrap();
     p.send_line("/end").unwrap();
     p.exp("Debrief").unwrap();
 
-    // /resume 2: the earlier turn comes back, and the next one is added to session 2.
-    p.send_line("/resume 2").unwrap();
+    // /resume 1: the earlier turn comes back, and the next one is added to session 1.
+    p.send_line("/resume 1").unwrap();
     p.exp(&format!("> {TURN}")).unwrap();
     p.exp("you> ").unwrap();
     p.send_line("Thanks, I will send you the summary tonight.").unwrap();
@@ -181,8 +183,8 @@ fn roleplay_commands_and_resume_in_the_repl() {
 
     let store = Store::open(Some(dir.path())).unwrap();
     let list = store.list_sessions().unwrap();
-    assert_eq!(list.len(), 3);
-    let first = store.session(2).unwrap();
+    assert_eq!(list.len(), 1, "role-plays left before any turn leave no empty session");
+    let first = store.session(1).unwrap();
     assert_eq!(first.session.scenario.as_deref(), Some(second.id.as_str()));
     assert_eq!(first.session.persona.as_deref(), Some("supportive-mentor"));
     let said: Vec<(Role, &str)> = first
@@ -196,9 +198,6 @@ fn roleplay_commands_and_resume_in_the_repl() {
         [(Role::User, TURN), (Role::User, "Thanks, I will send you the summary tonight.")]
     );
     assert_eq!(first.turns.len(), 4);
-    let restarted = store.session(3).unwrap();
-    assert!(restarted.turns.is_empty());
-    assert!(restarted.session.debrief.is_some(), "/end saved the debrief of the restarted play");
 }
 
 /// `upward sessions resume ID` reopens a saved role-play in the REPL with its turns, and

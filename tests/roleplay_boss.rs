@@ -146,7 +146,7 @@ fn gemma_boss_is_brief_and_in_role_in_both_languages() {
     check_run(&v, "Gemma zh weekly-report (VP)", 2);
 }
 
-/// Fourteen turns through a 1,536-token context: the oldest turns are dropped, the turn
+/// Fourteen turns through a 2,048-token context: the oldest turns are dropped, the turn
 /// that drops them says so (`context_trimmed`), drops happen in large steps, the turns
 /// between them reuse the cached prompt, and every turn gets an answer.
 #[test]
@@ -161,7 +161,7 @@ fn a_long_roleplay_in_a_small_context_trims_in_steps_and_goes_on() {
         .collect();
     let path = dir.path().join("long.txt");
     std::fs::write(&path, lines.join("\n")).unwrap();
-    let v = play(SMOL, "en", "resources-critical", &path, &["--ctx", "1536", "--temperature", "0"]);
+    let v = play(SMOL, "en", "resources-critical", &path, &["--ctx", "2048", "--temperature", "0"]);
     let turns = v["turns"].as_array().unwrap();
     assert_eq!(turns.len(), 14);
     let trimmed: Vec<usize> =
@@ -177,9 +177,9 @@ fn a_long_roleplay_in_a_small_context_trims_in_steps_and_goes_on() {
             t["context_trimmed"]
         );
         assert!(!t["boss"].as_str().unwrap().trim().is_empty(), "turn {} got no answer", i + 1);
-        assert!(t["prompt_tokens"].as_u64().unwrap() <= 1536);
+        assert!(t["prompt_tokens"].as_u64().unwrap() <= 2048);
     }
-    assert!(!trimmed.is_empty(), "14 turns fit 1,536 tokens?");
+    assert!(!trimmed.is_empty(), "14 turns fit 2,048 tokens?");
     assert!(trimmed.len() <= 4, "trimmed {} times: not in large steps", trimmed.len());
     // Between trims, a turn reuses most of its prompt from the cache.
     let steady: Vec<&serde_json::Value> = turns
@@ -208,7 +208,7 @@ fn a_trimmed_turn_is_announced_in_text() {
     let out = upward(dir.path(), SMOL)
         .args(["--lang", "en", "roleplay", "--scenario", "resources-critical", "--script"])
         .arg(&path)
-        .args(["--ctx", "1024", "--temperature", "0"])
+        .args(["--ctx", "1536", "--temperature", "0"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -109,6 +109,7 @@ fn roleplay_and_critiques_saved_listed_shown_exported_deleted() {
 
     // Exported as Markdown to a file, and as JSON to stdout: only this session.
     let md_path = dir.path().join("out/rp.md");
+    std::fs::create_dir(dir.path().join("out")).unwrap();
     let out = upward(dir.path())
         .args(["sessions", "export", &rp_id.to_string(), "--format", "md", "-o"])
         .arg(&md_path)
@@ -352,6 +353,7 @@ fn progress_over_three_improving_critiques() {
 
     // The HTML page: written, self-contained.
     let html = dir.path().join("report/progress.html");
+    std::fs::create_dir(dir.path().join("report")).unwrap();
     let out = upward(dir.path()).args(["progress", "--html"]).arg(&html).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let page = std::fs::read_to_string(&html).unwrap();

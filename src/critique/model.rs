@@ -246,6 +246,8 @@ fn comment(
     if said.is_empty()
         || Lang::detect(&said) != c.lang
         || output::check(&said, &[&sys, &frame], draft).is_err()
+        || !invented_numbers(draft, &said).is_empty()
+        || ["<<<", ">>>", "DRAFT>>", "草稿>>"].iter().any(|m| said.contains(m))
     {
         return Ok((fallback_comment(c), Producer::Rules));
     }
