@@ -170,7 +170,10 @@ fn thin_drafts_get_a_critique_not_an_error() {
     assert!(note.contains("太短") && note.contains("现状") && note.contains("明确请求"), "{note}");
     assert_eq!(status(&v, "situation"), "missing");
     let r = v["rewrite"].as_str().unwrap();
-    assert!(r.starts_with("好的收到") && r.contains("[补充：你希望领导给的决定、支持或意见]"), "{r}");
+    assert!(
+        r.starts_with("好的收到") && r.contains("[补充：你希望领导给的决定、支持或意见]"),
+        "{r}"
+    );
     let v = critique("Thanks!", &[]);
     assert!(v["note"].as_str().unwrap().contains("too short"), "{v}");
 }
