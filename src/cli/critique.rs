@@ -48,33 +48,7 @@ struct Loaded {
 /// Loads the model for the critique (fetching it only when named with --model) and
 /// decides whether it may judge.
 fn load(g: &Global, announce: bool) -> anyhow::Result<Loaded> {
-    use upward::catalogue::{self, Catalogue};
-    if let Some(t) = g.threads {
-        upward::engine::set_threads(t);
-    }
-    let cat = Catalogue::load_default(g.models_file.as_deref())?;
-    let resolved = catalogue::resolve_choice(g.model.as_deref(), &cat, g.model.is_some())?;
-    let name = match &resolved.entry {
-        Some(e) => e.name.clone(),
-        None => resolved
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| resolved.path.display().to_string()),
-    };
-    if announce {
-        eprintln!("upward: loading {name} ({})", resolved.path.display());
-    }
-    let opts = upward::engine::LoadOptions {
-        ctx: 4096,
-        template_fallback: resolved
-            .entry
-            .as_ref()
-            .and_then(|e| e.chat_template)
-            .map(|t| t.as_str().to_string()),
-    };
-    let engine = upward::engine::Engine::load(&resolved.path, &opts)
-        .with_context(|| format!("cannot load model {name}"))?;
+    let (engine, name, resolved) = super::load_resolved(g, 4096, announce, g.model.is_some())?;
     let store = CalibrationStore::from_env();
     let policy = judge::policy(&resolved.path, resolved.entry.as_ref(), store.as_ref());
     Ok(Loaded { engine, name, path: resolved.path, policy })

@@ -187,6 +187,17 @@ pub fn load_engine_with(
     announce: bool,
     allow_download: bool,
 ) -> anyhow::Result<(upward::engine::Engine, String)> {
+    let (engine, name, _) = load_resolved(g, ctx, announce, allow_download)?;
+    Ok((engine, name))
+}
+
+/// [`load_engine_with`], also returning the resolved file and its catalogue entry.
+pub fn load_resolved(
+    g: &Global,
+    ctx: usize,
+    announce: bool,
+    allow_download: bool,
+) -> anyhow::Result<(upward::engine::Engine, String, upward::catalogue::ResolvedModel)> {
     use anyhow::Context;
     use upward::catalogue::{self, Catalogue};
     if let Some(t) = g.threads {
@@ -215,5 +226,5 @@ pub fn load_engine_with(
     };
     let engine = upward::engine::Engine::load(&resolved.path, &opts)
         .with_context(|| format!("cannot load model {name}"))?;
-    Ok((engine, name))
+    Ok((engine, name, resolved))
 }
