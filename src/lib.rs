@@ -13,6 +13,7 @@
 //! | [`gguf`] | GGUF files: mmap'd weights, tokenizer from metadata, chat templates |
 //! | [`kernels`] | quantized matrix kernels for the CPU |
 //! | [`engine`] | our forward pass, KV cache, sampling and streaming generation |
+//! | [`backend`] | the chat-backend trait the coach talks to: our engine, or a remote server |
 //! | [`kb`] | the knowledge base distilled from the talk, its checks and retrieval |
 //! | [`prompts`] | embedded prompt templates (minijinja) with a directory override |
 //! | [`critique`] | rubric-based critique of help requests and thank-you notes |
@@ -21,6 +22,7 @@
 //! | [`store`] | coaching sessions and progress in SQLite |
 //! | [`render`] | terminal output: colour, wrapping, charts |
 //! | [`repl`] | the interactive coach |
+pub mod backend;
 pub mod catalogue;
 pub mod coach;
 pub mod critique;
