@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! upward: an offline coach for salespeople "managing up".
 //!
 //! The library is split by job, one module each:
