@@ -157,3 +157,12 @@ pub trait ChatBackend: Send {
         None
     }
 }
+
+/// Opens the backend for a resolved model: our engine on its GGUF file. (Remote entries
+/// of the catalogue get their own arm here.)
+pub fn open(
+    resolved: &crate::catalogue::ResolvedModel,
+    opts: &crate::engine::LoadOptions,
+) -> Result<Box<dyn ChatBackend>, BackendError> {
+    Ok(Box::new(crate::engine::Engine::load(&resolved.path, opts)?))
+}
