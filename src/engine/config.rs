@@ -38,6 +38,82 @@ impl Arch {
     }
 }
 
+/// How RoPE pairs the dimensions of a head (llama.cpp's `LLAMA_ROPE_TYPE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Adjacent pairs `(2i, 2i+1)` (llama.cpp's `NORM`).
+    Interleaved,
+    /// The two halves of the head `(i, i + d/2)` (GPT-NeoX).
+    Neox,
+}
+
+/// The activation of the gated MLP: `act(gate) · up`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// SiLU (SwiGLU).
+    Silu,
+    /// GELU, tanh approximation (GeGLU).
+    GeluTanh,
+}
+
+/// What sets an architecture apart from the plain llama block. The forward passes read
+/// these (through [`ModelConfig`]) and never the architecture itself.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quirks {
+    /// RoPE pairing.
+    pub rope_style: RopeStyle,
+    /// MLP activation.
+    pub activation: Activation,
+    /// q/k/v projections may carry biases (`attn_{q,k,v}.bias`).
+    pub qkv_bias: bool,
+    /// Per-head RMSNorm of queries and keys before RoPE (`attn_{q,k}_norm`).
+    pub qk_norm: bool,
+    /// Sandwich norms: RMSNorm of the attention and MLP outputs before the residual add
+    /// (`post_attention_norm`, `post_ffw_norm`).
+    pub sandwich_norms: bool,
+    /// Embeddings are multiplied by √hidden.
+    pub scale_embeddings: bool,
+    /// `attention.sliding_window` is read: local layers attend within a window.
+    pub sliding_window: bool,
+    /// With a sliding window, every `swa_pattern`-th layer is global.
+    pub swa_pattern: usize,
+    /// RoPE base of the local (sliding-window) layers.
+    pub rope_base_local: f32,
+}
+
+impl Arch {
+    /// The table of architecture differences (llama.cpp keeps the same in
+    /// `llama-hparams`/`llama-model.cpp`); the one place the forward pass's behaviour
+    /// depends on the architecture.
+    pub fn quirks(self) -> Quirks {
+        let llama = Quirks {
+            rope_style: RopeStyle::Interleaved,
+            activation: Activation::Silu,
+            qkv_bias: false,
+            qk_norm: false,
+            sandwich_norms: false,
+            scale_embeddings: false,
+            sliding_window: false,
+            swa_pattern: 6,
+            rope_base_local: 10_000.0,
+        };
+        match self {
+            Arch::Llama => llama,
+            Arch::Qwen2 => Quirks { rope_style: RopeStyle::Neox, qkv_bias: true, ..llama },
+            Arch::Qwen3 => Quirks { rope_style: RopeStyle::Neox, qk_norm: true, ..llama },
+            Arch::Gemma3 => Quirks {
+                rope_style: RopeStyle::Neox,
+                activation: Activation::GeluTanh,
+                qk_norm: true,
+                sandwich_norms: true,
+                scale_embeddings: true,
+                sliding_window: true,
+                ..llama
+            },
+        }
+    }
+}
+
 /// Hyper-parameters of a model.
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
@@ -57,7 +133,7 @@ pub struct ModelConfig {
     pub eps: f64,
     /// RoPE base frequency (global layers).
     pub rope_base: f32,
-    /// RoPE base of sliding-window layers (Gemma 3).
+    /// RoPE base of sliding-window layers.
     pub rope_base_local: f32,
     /// Linear RoPE scaling factor of global layers (1.0 = none).
     pub rope_scale: f32,
@@ -69,6 +145,20 @@ pub struct ModelConfig {
     pub swa_pattern: usize,
     /// Vocabulary size (rows of the embedding table).
     pub vocab: usize,
+    /// RoPE pairing.
+    pub rope_style: RopeStyle,
+    /// MLP activation.
+    pub activation: Activation,
+    /// q/k/v biases are loaded when present.
+    pub qkv_bias: bool,
+    /// Per-head q/k RMSNorm.
+    pub qk_norm: bool,
+    /// Post-attention and post-MLP RMSNorms.
+    pub sandwich_norms: bool,
+    /// Factor the embeddings are multiplied by, if any (√hidden for Gemma).
+    pub embed_scale: Option<f32>,
+    /// The output layer reuses the embedding table (no `output.weight`).
+    pub tied_output: bool,
 }
 
 /// Why a model cannot be run.
@@ -138,11 +228,11 @@ impl ModelConfig {
         if optional("attention.value_length") && positive("attention.value_length")? != head_dim {
             return Err(invalid("attention.value_length", "differs from the key length".into()));
         }
-        let sliding_window = match arch {
-            Arch::Gemma3 if optional("attention.sliding_window") => {
-                Some(positive("attention.sliding_window")?)
-            }
-            _ => None,
+        let quirks = arch.quirks();
+        let sliding_window = if quirks.sliding_window && optional("attention.sliding_window") {
+            Some(positive("attention.sliding_window")?)
+        } else {
+            None
         };
         let embed = file.tensor("token_embd.weight")?;
         let vocab = match embed.dims.as_slice() {
@@ -173,12 +263,19 @@ impl ModelConfig {
             head_dim,
             eps: float("attention.layer_norm_rms_epsilon", 1e-6)? as f64,
             rope_base: float("rope.freq_base", 10_000.0)?,
-            rope_base_local: 10_000.0,
+            rope_base_local: quirks.rope_base_local,
             rope_scale: float("rope.scaling.factor", 1.0)?.max(1.0),
             train_ctx: if optional("context_length") { positive("context_length")? } else { 4096 },
             sliding_window,
-            swa_pattern: 6,
+            swa_pattern: quirks.swa_pattern,
             vocab,
+            rope_style: quirks.rope_style,
+            activation: quirks.activation,
+            qkv_bias: quirks.qkv_bias,
+            qk_norm: quirks.qk_norm,
+            sandwich_norms: quirks.sandwich_norms,
+            embed_scale: quirks.scale_embeddings.then(|| (hidden as f64).sqrt() as f32),
+            tied_output: !file.has_tensor("output.weight"),
         };
         if !cfg.head_dim.is_multiple_of(2) {
             return Err(ConfigError::Invalid(format!("odd head dimension {}", cfg.head_dim)));

@@ -16,7 +16,7 @@ pub mod team;
 pub mod trim;
 
 pub use cache::{KvCache, KvSnapshot};
-pub use config::{Arch, ConfigError, ModelConfig};
+pub use config::{Activation, Arch, ConfigError, ModelConfig, Quirks, RopeStyle};
 pub use generate::{
     auto_context, set_threads, Engine, EngineError, GenerateOptions, LoadOptions, Reply,
     StopReason, AUTO_CTX, DEFAULT_SYSTEM_PROMPT,

@@ -2,6 +2,7 @@
 //! real model of, and for speed measurements of model sizes users run (speed does not
 //! depend on the weights' values). The files carry no tokenizer.
 
+use crate::engine::Arch;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Result, Tensor};
@@ -126,6 +127,8 @@ fn write_model(
         mat(&mut rand_tensor, spec.vocab, h, 1.0, spec.embed_dtype)?,
     ));
     tensors.push(("output_norm.weight".into(), norm(h)?));
+    // The tensors each architecture reads (an unknown one gets llama's, to test the error).
+    let quirks = Arch::from_name(spec.arch).unwrap_or(Arch::Llama).quirks();
     for i in 0..spec.layers {
         let p = |s: &str| format!("blk.{i}.{s}");
         let dt = spec.dtype;
@@ -138,7 +141,7 @@ fn write_model(
         tensors.push((p("ffn_gate.weight"), mat(&mut rand_tensor, spec.ffn, h, w, dt)?));
         tensors.push((p("ffn_up.weight"), mat(&mut rand_tensor, spec.ffn, h, w, dt)?));
         tensors.push((p("ffn_down.weight"), mat(&mut rand_tensor, h, spec.ffn, w, dt)?));
-        if spec.arch == "qwen2" {
+        if quirks.qkv_bias {
             for (n, rows) in
                 [("q", spec.heads * hd), ("k", spec.kv_heads * hd), ("v", spec.kv_heads * hd)]
             {
@@ -147,11 +150,11 @@ fn write_model(
                     .push((p(&format!("attn_{n}.bias")), QTensor::quantize(&b, GgmlDType::F32)?));
             }
         }
-        if spec.arch == "qwen3" || spec.arch == "gemma3" {
+        if quirks.qk_norm {
             tensors.push((p("attn_q_norm.weight"), norm(hd)?));
             tensors.push((p("attn_k_norm.weight"), norm(hd)?));
         }
-        if spec.arch == "gemma3" {
+        if quirks.sandwich_norms {
             tensors.push((p("post_attention_norm.weight"), norm(h)?));
             tensors.push((p("post_ffw_norm.weight"), norm(h)?));
         }

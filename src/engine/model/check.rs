@@ -2,7 +2,7 @@
 //! with the shape the hyper-parameters imply: a file can parse and still describe a model
 //! our forward pass would run into garbage or out of bounds.
 
-use crate::engine::config::{Arch, ModelConfig};
+use crate::engine::config::ModelConfig;
 use crate::gguf::GgufFile;
 
 /// The expected tensors of `cfg` in `file`; the error names the tensor or key at fault.
@@ -23,7 +23,7 @@ pub(crate) fn tensors(file: &GgufFile, cfg: &ModelConfig) -> Result<(), String> 
     };
     expect(file, "token_embd.weight", &[cfg.vocab, h])?;
     expect(file, "output_norm.weight", &[h])?;
-    if file.has_tensor("output.weight") {
+    if !cfg.tied_output {
         expect(file, "output.weight", &[cfg.vocab, h])?;
     }
     for i in 0..cfg.n_layers {
@@ -37,7 +37,7 @@ pub(crate) fn tensors(file: &GgufFile, cfg: &ModelConfig) -> Result<(), String> 
         expect(file, &p("ffn_gate.weight"), &[ffn, h])?;
         expect(file, &p("ffn_up.weight"), &[ffn, h])?;
         expect(file, &p("ffn_down.weight"), &[h, ffn])?;
-        if cfg.arch == Arch::Qwen2 {
+        if cfg.qkv_bias {
             for (n, rows) in [("q", q_rows), ("k", kv_rows), ("v", kv_rows)] {
                 let name = p(&format!("attn_{n}.bias"));
                 if file.has_tensor(&name) {
@@ -45,11 +45,11 @@ pub(crate) fn tensors(file: &GgufFile, cfg: &ModelConfig) -> Result<(), String> 
                 }
             }
         }
-        if matches!(cfg.arch, Arch::Qwen3 | Arch::Gemma3) {
+        if cfg.qk_norm {
             expect(file, &p("attn_q_norm.weight"), &[hd])?;
             expect(file, &p("attn_k_norm.weight"), &[hd])?;
         }
-        if cfg.arch == Arch::Gemma3 {
+        if cfg.sandwich_norms {
             expect(file, &p("post_attention_norm.weight"), &[h])?;
             expect(file, &p("post_ffw_norm.weight"), &[h])?;
         }

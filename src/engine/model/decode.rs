@@ -11,7 +11,7 @@
 use super::{activate, Layer, Model};
 use crate::engine::attention::{attend_heads, AttnShape};
 use crate::engine::cache::KvCache;
-use crate::engine::config::{Arch, ModelConfig};
+use crate::engine::config::{Activation, ModelConfig, RopeStyle};
 use crate::engine::linear::{with_f32_slice, Embedding, QLinear};
 use crate::engine::team::Team;
 use crate::kernels::{self, KernelError, PreparedRow};
@@ -149,7 +149,7 @@ fn matvecs(
 fn gate_up(
     team: &Team,
     input: &mut PreparedRow,
-    arch: Arch,
+    act: Activation,
     x: &[f32],
     (gate, gate_out): (&QLinear, &mut [f32]),
     (up, up_out): (&QLinear, &mut [f32]),
@@ -177,7 +177,7 @@ fn gate_up(
         g.run(input);
         u.run(input);
         if g.done.is_ok() && u.done.is_ok() {
-            activate(arch, g.out, u.out);
+            activate(act, g.out, u.out);
         }
     })
     .map_err(candle_core::Error::wrap)?;
@@ -309,11 +309,10 @@ impl Decode {
         let shape =
             AttnShape { heads: nh, kv_heads: nkv, head_dim: hd, capacity: cache.capacity() };
         let scale = 1.0 / (hd as f32).sqrt();
-        let interleaved = cfg.arch == Arch::Llama;
+        let interleaved = cfg.rope_style == RopeStyle::Interleaved;
         let Decode { layers: host_layers, norm, cos, sin, local, scratch: sc, input, team } = self;
         embed.lookup_into(token, &mut sc.x)?;
-        if cfg.arch == Arch::Gemma3 {
-            let mul = (cfg.hidden as f64).sqrt() as f32;
+        if let Some(mul) = cfg.embed_scale {
             for v in sc.x.iter_mut() {
                 *v = *v * mul + 0.0;
             }
@@ -367,7 +366,7 @@ impl Decode {
             gate_up(
                 team,
                 input,
-                cfg.arch,
+                cfg.activation,
                 &sc.h,
                 (&layer.mlp.gate, &mut sc.gate),
                 (&layer.mlp.up, &mut sc.up),

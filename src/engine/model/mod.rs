@@ -7,7 +7,7 @@ mod decode;
 use super::activation;
 use super::attention::{attend, AttnShape};
 use super::cache::KvCache;
-use super::config::{Arch, ModelConfig};
+use super::config::{Activation, ModelConfig, RopeStyle};
 use super::linear::{with_f32_slice, Embedding, QLinear};
 use crate::gguf::GgufFile;
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
@@ -72,10 +72,10 @@ impl Rope {
 }
 
 /// The gated MLP's activation on host values: `gate = act(gate) · up`.
-fn activate(arch: Arch, gate: &mut [f32], up: &[f32]) {
-    match arch {
-        Arch::Gemma3 => activation::gelu_tanh_mul(gate, up),
-        _ => activation::silu_mul(gate, up),
+fn activate(act: Activation, gate: &mut [f32], up: &[f32]) {
+    match act {
+        Activation::GeluTanh => activation::gelu_tanh_mul(gate, up),
+        Activation::Silu => activation::silu_mul(gate, up),
     }
 }
 
@@ -116,9 +116,7 @@ fn linear(file: &GgufFile, name: &str, bias: bool, dev: &Device) -> Result<QLine
 impl Model {
     /// Builds the model over a mapped file with a KV cache of `ctx` positions.
     pub fn load(file: &GgufFile, cfg: ModelConfig, ctx: usize, dev: &Device) -> Result<Model> {
-        let qkv_bias = cfg.arch == Arch::Qwen2;
-        let qk_norm = matches!(cfg.arch, Arch::Qwen3 | Arch::Gemma3);
-        let sandwich = cfg.arch == Arch::Gemma3;
+        let (qkv_bias, qk_norm, sandwich) = (cfg.qkv_bias, cfg.qk_norm, cfg.sandwich_norms);
         let mut layers = Vec::with_capacity(cfg.n_layers);
         for i in 0..cfg.n_layers {
             let p = |s: &str| format!("blk.{i}.{s}");
@@ -149,10 +147,10 @@ impl Model {
             });
         }
         let embed_bytes = file.tensor("token_embd.weight").map_err(candle_core::Error::wrap)?;
-        let lm_head = if file.has_tensor("output.weight") {
-            linear(file, "output", false, dev)?
-        } else {
+        let lm_head = if cfg.tied_output {
             QLinear::new(embed_bytes.clone(), None, dev)?
+        } else {
+            linear(file, "output", false, dev)?
         };
         let ctx = ctx.max(16);
         let rope = Rope::new(cfg.rope_base, cfg.rope_scale, cfg.head_dim, ctx, dev)?;
@@ -230,8 +228,8 @@ impl Model {
         let s = tokens.len();
         let pos = self.cache.len();
         let mut x = self.embed.forward(tokens, &self.device)?;
-        if self.cfg.arch == Arch::Gemma3 {
-            x = (x * (self.cfg.hidden as f64).sqrt())?;
+        if let Some(scale) = self.cfg.embed_scale {
+            x = (x * scale as f64)?;
         }
         let mask = self.masks(pos, s)?;
         for i in 0..self.layers.len() {
@@ -295,14 +293,14 @@ impl Model {
             // The decode path's own activation code, so both paths give the same bits.
             let mut g = gate.flatten_all()?.to_vec1::<f32>()?;
             with_f32_slice(&up, |u| {
-                activate(self.cfg.arch, &mut g, u);
+                activate(self.cfg.activation, &mut g, u);
                 Ok(())
             })?;
             Tensor::from_vec(g, gate.shape(), &self.device)?
         } else {
-            let gate = match self.cfg.arch {
-                Arch::Gemma3 => gate.gelu()?,
-                _ => candle_nn::ops::silu(&gate)?,
+            let gate = match self.cfg.activation {
+                Activation::GeluTanh => gate.gelu()?,
+                Activation::Silu => candle_nn::ops::silu(&gate)?,
             };
             (gate * up)?
         };
@@ -339,9 +337,9 @@ impl Model {
         let sin = table.sin.narrow(0, pos, s)?;
         let to_heads = |t: Tensor| t.transpose(0, 1)?.contiguous()?.unsqueeze(0);
         let (q, k) = (to_heads(q)?, to_heads(k)?);
-        let (q, k) = match cfg.arch {
-            Arch::Llama => (rope_i(&q, &cos, &sin)?, rope_i(&k, &cos, &sin)?),
-            _ => (rope(&q, &cos, &sin)?, rope(&k, &cos, &sin)?),
+        let (q, k) = match cfg.rope_style {
+            RopeStyle::Interleaved => (rope_i(&q, &cos, &sin)?, rope_i(&k, &cos, &sin)?),
+            RopeStyle::Neox => (rope(&q, &cos, &sin)?, rope(&k, &cos, &sin)?),
         };
         let v = v.transpose(0, 1)?;
         let (k_all, v_all) = self.cache.append(i, &k.squeeze(0)?, &v)?;
