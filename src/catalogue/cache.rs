@@ -187,7 +187,7 @@ impl Landing {
         expected_size: Option<u64>,
     ) -> Result<String, LandError> {
         let Landing { dest, tmp, hasher, written, head, require_gguf } = self;
-        if require_gguf && head != b"GGUF" {
+        if require_gguf && !crate::gguf::metadata::has_magic(&head) {
             return Err(LandError::NotGguf(String::from_utf8_lossy(&head).into_owned()));
         }
         let actual = hex(&hasher.finalize());

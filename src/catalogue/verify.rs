@@ -114,10 +114,7 @@ pub fn gguf_version(path: &Path) -> std::io::Result<Option<u32>> {
             n => got += n,
         }
     }
-    if got < 8 || &head[..4] != b"GGUF" {
-        return Ok(None);
-    }
-    Ok(Some(u32::from_le_bytes([head[4], head[5], head[6], head[7]])))
+    Ok(crate::gguf::metadata::version(&head[..got]))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Architecture hyper-parameters read from GGUF metadata.
 
+use crate::gguf::metadata::keys;
 use crate::gguf::{GgufError, GgufFile};
 
 /// The architectures our forward pass implements.
@@ -243,11 +244,8 @@ impl ModelConfig {
                 )))
             }
         };
-        if let Some(tokens) = file.meta("tokenizer.ggml.tokens") {
-            let n = match tokens {
-                candle_core::quantized::gguf_file::Value::Array(a) => a.len(),
-                _ => 0,
-            };
+        if file.meta(keys::TOKENS).is_some() {
+            let n = file.metadata().array(keys::TOKENS).ok().flatten().map_or(0, <[_]>::len);
             if n != vocab {
                 return Err(ConfigError::Invalid(format!(
                     "tokenizer.ggml.tokens has {n} tokens but token_embd.weight has {vocab} rows"

@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use candle_core::quantized::gguf_file::{Content, Value as GgufValue};
+use candle_core::quantized::gguf_file::Content;
 use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 use serde::{Deserialize, Serialize};
 
+use super::metadata::{keys, Metadata};
 use super::tokenizer::Tokenizer;
 
 const TEMPLATE_NAME: &str = "chat_template";
@@ -145,29 +146,13 @@ impl ChatTemplate {
         content: &Content,
         fallback_name: Option<&str>,
     ) -> Result<ChatTemplate, TemplateError> {
-        let md = &content.metadata;
-        let token_text = |key: &str| -> String {
-            let id = match md.get(key) {
-                Some(GgufValue::U32(x)) => *x as usize,
-                Some(GgufValue::I32(x)) if *x >= 0 => *x as usize,
-                Some(GgufValue::U64(x)) => *x as usize,
-                _ => return String::new(),
-            };
-            match md.get("tokenizer.ggml.tokens") {
-                Some(GgufValue::Array(a)) => match a.get(id) {
-                    Some(GgufValue::String(s)) => s.clone(),
-                    _ => String::new(),
-                },
-                _ => String::new(),
-            }
-        };
-        let bos = token_text("tokenizer.ggml.bos_token_id");
-        let eos = token_text("tokenizer.ggml.eos_token_id");
-        match md.get("tokenizer.chat_template") {
-            Some(GgufValue::String(src)) => Self::from_source("gguf", src, &bos, &eos),
-            Some(_) => Err(TemplateError::BadMetadata),
+        let md = Metadata::new(&content.metadata);
+        let bos = md.token_text(keys::BOS_ID).unwrap_or_default();
+        let eos = md.token_text(keys::EOS_ID).unwrap_or_default();
+        match md.str(keys::CHAT_TEMPLATE).map_err(|_| TemplateError::BadMetadata)? {
+            Some(src) => Self::from_source("gguf", src, bos, eos),
             None => match fallback_name {
-                Some(name) => Ok(Self::builtin(name)?.with_tokens(&bos, &eos)),
+                Some(name) => Ok(Self::builtin(name)?.with_tokens(bos, eos)),
                 None => Err(TemplateError::Missing),
             },
         }

@@ -1,5 +1,6 @@
 //! A GGUF file opened with mmap: metadata, tensor infos and zero-copy tensor bytes.
 
+use super::metadata::{self, required, MetaError, Metadata};
 use super::reader;
 use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
 use candle_core::quantized::GgmlDType;
@@ -47,14 +48,12 @@ pub enum GgufError {
         len: u64,
     },
     /// A metadata key the model needs is absent or has the wrong type.
-    #[error("{path}: metadata key {key} is missing or not a {expected}")]
+    #[error("{path}: {source}")]
     Metadata {
         /// The file.
         path: PathBuf,
-        /// The key.
-        key: String,
-        /// The expected type.
-        expected: &'static str,
+        /// The key and what is wrong with it.
+        source: MetaError,
     },
     /// A tensor the architecture needs is absent.
     #[error("{path}: tensor {name} is missing")]
@@ -129,7 +128,7 @@ impl GgufFile {
     }
 
     fn from_mmap(path: &Path, mmap: Mmap) -> Result<GgufFile, GgufError> {
-        if mmap.len() < 4 || &mmap[..4] != b"GGUF" {
+        if !metadata::has_magic(&mmap) {
             let head = &mmap[..mmap.len().min(4)];
             return Err(GgufError::BadMagic {
                 path: path.to_path_buf(),
@@ -178,49 +177,37 @@ impl GgufFile {
 
     /// `general.architecture`.
     pub fn architecture(&self) -> Result<String, GgufError> {
-        self.meta_str("general.architecture")
+        self.meta_str(metadata::keys::ARCHITECTURE)
+    }
+
+    /// The typed metadata reader.
+    pub fn metadata(&self) -> Metadata<'_> {
+        Metadata::new(&self.content.metadata)
     }
 
     /// A metadata value, if present.
     pub fn meta(&self, key: &str) -> Option<&Value> {
-        self.content.metadata.get(key)
+        self.metadata().get(key)
     }
 
-    fn missing(&self, key: &str, expected: &'static str) -> GgufError {
-        GgufError::Metadata { path: self.path.clone(), key: key.to_string(), expected }
+    /// `r` with a metadata error put in the context of this file.
+    pub fn check_meta<T>(&self, r: Result<T, MetaError>) -> Result<T, GgufError> {
+        r.map_err(|source| GgufError::Metadata { path: self.path.clone(), source })
     }
 
-    /// A string metadata value.
+    /// A required string metadata value.
     pub fn meta_str(&self, key: &str) -> Result<String, GgufError> {
-        match self.meta(key) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            _ => Err(self.missing(key, "string")),
-        }
+        self.check_meta(required(key, self.metadata().str(key))).map(str::to_string)
     }
 
-    /// An integer metadata value (any integer width).
+    /// A required non-negative integer metadata value (any integer width).
     pub fn meta_usize(&self, key: &str) -> Result<usize, GgufError> {
-        let v = match self.meta(key) {
-            Some(Value::U8(v)) => *v as i64,
-            Some(Value::I8(v)) => *v as i64,
-            Some(Value::U16(v)) => *v as i64,
-            Some(Value::I16(v)) => *v as i64,
-            Some(Value::U32(v)) => *v as i64,
-            Some(Value::I32(v)) => *v as i64,
-            Some(Value::U64(v)) => *v as i64,
-            Some(Value::I64(v)) => *v,
-            _ => return Err(self.missing(key, "integer")),
-        };
-        usize::try_from(v).map_err(|_| self.missing(key, "non-negative integer"))
+        self.check_meta(required(key, self.metadata().usize(key)))
     }
 
-    /// A float metadata value.
+    /// A required float metadata value.
     pub fn meta_f32(&self, key: &str) -> Result<f32, GgufError> {
-        match self.meta(key) {
-            Some(Value::F32(v)) => Ok(*v),
-            Some(Value::F64(v)) => Ok(*v as f32),
-            _ => Err(self.missing(key, "float")),
-        }
+        self.check_meta(required(key, self.metadata().f32(key)))
     }
 
     /// True when the file has a tensor of that name.

@@ -212,7 +212,7 @@ fn align_up(x: u64, a: u64) -> Option<u64> {
 /// tensor's data lies inside `buf`. The error names the key or tensor at fault.
 pub fn parse(buf: &[u8]) -> R<Header> {
     let mut c = Cursor { buf, pos: 0, values: 0 };
-    if c.take(4, "magic")? != b"GGUF" {
+    if !super::metadata::has_magic(c.take(4, "magic")?) {
         return Err("bad magic".into());
     }
     let version = c.u32("version")?;

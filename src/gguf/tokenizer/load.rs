@@ -5,73 +5,25 @@ use std::path::Path;
 
 use candle_core::quantized::gguf_file::{Content, Value};
 
+use crate::gguf::metadata::{keys, required, MetaError, Metadata};
+
 use super::bpe::Bpe;
 use super::spm::Spm;
 use super::vocab::{ttype, SpecialMatcher, Vocab, EOG_TEXTS};
 use super::{GgufTok, Inner, Model, Tokenizer, TokenizerError};
 
-// Metadata access.
-
-fn meta<'a>(md: &'a HashMap<String, Value>, key: &str) -> Option<&'a Value> {
-    md.get(key)
-}
-
 fn bad(key: &str, msg: impl Into<String>) -> TokenizerError {
     TokenizerError::BadValue { key: key.to_string(), msg: msg.into() }
 }
 
-fn meta_str<'a>(
-    md: &'a HashMap<String, Value>,
-    key: &str,
-) -> Result<Option<&'a str>, TokenizerError> {
-    match meta(md, key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(v) => Err(bad(key, format!("expected a string, found {:?}", v.value_type()))),
-    }
-}
-
-fn meta_id(md: &HashMap<String, Value>, key: &str) -> Result<Option<u32>, TokenizerError> {
-    let v = match meta(md, key) {
-        None => return Ok(None),
-        Some(v) => v,
-    };
-    let n: i64 = match v {
-        Value::U8(x) => *x as i64,
-        Value::I8(x) => *x as i64,
-        Value::U16(x) => *x as i64,
-        Value::I16(x) => *x as i64,
-        Value::U32(x) => *x as i64,
-        Value::I32(x) => *x as i64,
-        Value::U64(x) => *x as i64,
-        Value::I64(x) => *x,
-        other => {
-            return Err(bad(key, format!("expected an integer, found {:?}", other.value_type())))
+impl From<MetaError> for TokenizerError {
+    fn from(e: MetaError) -> TokenizerError {
+        match e {
+            MetaError::Missing { key } => TokenizerError::MissingKey(key),
+            MetaError::Mistyped { key, expected, found } => {
+                TokenizerError::BadValue { key, msg: format!("expected {expected}, found {found}") }
+            }
         }
-    };
-    // llama.cpp stores "no token" as -1.
-    if n < 0 {
-        return Ok(None);
-    }
-    u32::try_from(n).map(Some).map_err(|_| bad(key, format!("{n} is not a token id")))
-}
-
-fn meta_bool(md: &HashMap<String, Value>, key: &str) -> Result<Option<bool>, TokenizerError> {
-    match meta(md, key) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(v) => Err(bad(key, format!("expected a bool, found {:?}", v.value_type()))),
-    }
-}
-
-fn meta_array<'a>(
-    md: &'a HashMap<String, Value>,
-    key: &str,
-) -> Result<Option<&'a [Value]>, TokenizerError> {
-    match meta(md, key) {
-        None => Ok(None),
-        Some(Value::Array(a)) => Ok(Some(a)),
-        Some(v) => Err(bad(key, format!("expected an array, found {:?}", v.value_type()))),
     }
 }
 
@@ -83,25 +35,16 @@ impl Tokenizer {
 
     /// Build the tokenizer from a GGUF metadata map (`tokenizer.ggml.*` keys).
     pub fn from_metadata(md: &HashMap<String, Value>) -> Result<Tokenizer, TokenizerError> {
-        let model_name = meta_str(md, "tokenizer.ggml.model")?
-            .ok_or_else(|| TokenizerError::MissingKey("tokenizer.ggml.model".into()))?;
+        let md = Metadata::new(md);
+        let model_name = required(keys::TOKENIZER_MODEL, md.str(keys::TOKENIZER_MODEL))?;
         if model_name != "gpt2" && model_name != "llama" {
             return Err(TokenizerError::UnsupportedModel(model_name.to_string()));
         }
-        let tokens = meta_array(md, "tokenizer.ggml.tokens")?
-            .ok_or_else(|| TokenizerError::MissingKey("tokenizer.ggml.tokens".into()))?;
-        let texts = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::String(s) => Ok(s.as_str()),
-                _ => Err(bad("tokenizer.ggml.tokens", format!("entry {i} is not a string"))),
-            })
-            .collect::<Result<Vec<&str>, _>>()?;
+        let texts = required(keys::TOKENS, md.str_array(keys::TOKENS))?;
         if texts.is_empty() {
-            return Err(bad("tokenizer.ggml.tokens", "the vocabulary is empty"));
+            return Err(bad(keys::TOKENS, "the vocabulary is empty"));
         }
-        let types = match meta_array(md, "tokenizer.ggml.token_type")? {
+        let types = match md.array(keys::TOKEN_TYPE)? {
             None => vec![ttype::NORMAL; texts.len()],
             Some(a) => a
                 .iter()
@@ -131,66 +74,48 @@ impl Tokenizer {
             }
         };
 
-        let (model, default_bos, default_eos, mut add_bos, add_space_default) = if model_name
-            == "gpt2"
-        {
-            let pre = meta_str(md, "tokenizer.ggml.pre")?.unwrap_or("default");
-            let merges = meta_array(md, "tokenizer.ggml.merges")?
-                .ok_or_else(|| TokenizerError::MissingKey("tokenizer.ggml.merges".into()))?;
-            let merges = merges
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(s) => Ok(s.as_str()),
-                    _ => Err(bad("tokenizer.ggml.merges", format!("entry {i} is not a string"))),
-                })
-                .collect::<Result<Vec<&str>, _>>()?;
-            let add_bos =
-                matches!(pre, "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "pixtral");
-            let bpe = Bpe::new(&vocab, merges.into_iter(), pre)?;
-            (Model::Bpe(Box::new(bpe)), Some(11), Some(11), add_bos, false)
-        } else {
-            let scores = match meta_array(md, "tokenizer.ggml.scores")? {
-                None => Vec::new(),
-                Some(a) => a
-                    .iter()
-                    .map(|v| match v {
-                        Value::F32(x) => *x,
-                        Value::F64(x) => *x as f32,
-                        _ => 0.0,
-                    })
-                    .collect(),
+        let (model, default_bos, default_eos, mut add_bos, add_space_default) =
+            if model_name == "gpt2" {
+                let pre = md.str(keys::TOKENIZER_PRE)?.unwrap_or("default");
+                let merges = required(keys::MERGES, md.str_array(keys::MERGES))?;
+                let add_bos =
+                    matches!(pre, "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "pixtral");
+                let bpe = Bpe::new(&vocab, merges.into_iter(), pre)?;
+                (Model::Bpe(Box::new(bpe)), Some(11), Some(11), add_bos, false)
+            } else {
+                let scores = match md.array(keys::SCORES)? {
+                    None => Vec::new(),
+                    Some(a) => a
+                        .iter()
+                        .map(|v| match v {
+                            Value::F32(x) => *x,
+                            Value::F64(x) => *x as f32,
+                            _ => 0.0,
+                        })
+                        .collect(),
+                };
+                let unk = check(keys::UNK_ID, md.token_id(keys::UNK_ID)?)?;
+                let spm = Spm::new(&vocab, scores, unk.or(Some(0)));
+                (Model::Spm(Box::new(spm)), Some(1), Some(2), true, true)
             };
-            let unk = check(
-                "tokenizer.ggml.unknown_token_id",
-                meta_id(md, "tokenizer.ggml.unknown_token_id")?,
-            )?;
-            let spm = Spm::new(&vocab, scores, unk.or(Some(0)));
-            (Model::Spm(Box::new(spm)), Some(1), Some(2), true, true)
+        let bos = match md.has(keys::BOS_ID) {
+            true => check(keys::BOS_ID, md.token_id(keys::BOS_ID)?)?,
+            false => default_bos.filter(|&i| i < n),
         };
-        let bos = match meta(md, "tokenizer.ggml.bos_token_id") {
-            Some(_) => {
-                check("tokenizer.ggml.bos_token_id", meta_id(md, "tokenizer.ggml.bos_token_id")?)?
-            }
-            None => default_bos.filter(|&i| i < n),
+        let eos = match md.has(keys::EOS_ID) {
+            true => check(keys::EOS_ID, md.token_id(keys::EOS_ID)?)?,
+            false => default_eos.filter(|&i| i < n),
         };
-        let eos = match meta(md, "tokenizer.ggml.eos_token_id") {
-            Some(_) => {
-                check("tokenizer.ggml.eos_token_id", meta_id(md, "tokenizer.ggml.eos_token_id")?)?
-            }
-            None => default_eos.filter(|&i| i < n),
-        };
-        if let Some(b) = meta_bool(md, "tokenizer.ggml.add_bos_token")? {
+        if let Some(b) = md.bool(keys::ADD_BOS)? {
             add_bos = b;
         }
-        let add_eos = meta_bool(md, "tokenizer.ggml.add_eos_token")?.unwrap_or(false);
-        let add_space_prefix =
-            meta_bool(md, "tokenizer.ggml.add_space_prefix")?.unwrap_or(add_space_default);
+        let add_eos = md.bool(keys::ADD_EOS)?.unwrap_or(false);
+        let add_space_prefix = md.bool(keys::ADD_SPACE_PREFIX)?.unwrap_or(add_space_default);
 
         let mut eot_ids = Vec::new();
         eot_ids.extend(eos);
-        for key in ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
-            eot_ids.extend(check(key, meta_id(md, key)?)?);
+        for key in [keys::EOT_ID, keys::EOM_ID] {
+            eot_ids.extend(check(key, md.token_id(key)?)?);
         }
         eot_ids.extend_from_slice(&eog_in_vocab);
         eot_ids.sort_unstable();
@@ -218,16 +143,16 @@ impl Tokenizer {
             return Self::from_gguf(content);
         }
         let mut tok = Self::from_tokenizer_json(&json)?;
-        let md = &content.metadata;
-        if let Some(b) = meta_id(md, "tokenizer.ggml.bos_token_id")? {
+        let md = Metadata::new(&content.metadata);
+        if let Some(b) = md.token_id(keys::BOS_ID)? {
             tok.bos = Some(b);
         }
-        if let Some(e) = meta_id(md, "tokenizer.ggml.eos_token_id")? {
+        if let Some(e) = md.token_id(keys::EOS_ID)? {
             tok.eos = Some(e);
             tok.eot_ids.push(e);
         }
-        for key in ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
-            tok.eot_ids.extend(meta_id(md, key)?);
+        for key in [keys::EOT_ID, keys::EOM_ID] {
+            tok.eot_ids.extend(md.token_id(key)?);
         }
         tok.eot_ids.sort_unstable();
         tok.eot_ids.dedup();
