@@ -10,13 +10,14 @@
 //! | [`term`] | the control-character filter for everything printed to a terminal |
 //! | [`outfile`] | writing a file the user named, without replacing links, devices or FIFOs |
 //! | [`private`] | owner-only folders and files for private data |
+//! | [`threads`] | sizing the thread pools (`--threads`) |
 //! | [`catalogue`] | `models.toml`: named models, their sources, downloads and checks |
 //! | [`gguf`] | GGUF files: mmap'd weights, tokenizer from metadata, chat templates |
 //! | [`kernels`] | quantized matrix kernels for the CPU |
 //! | [`engine`] | our forward pass, KV cache, sampling and streaming generation |
 //! | [`backend`] | the chat-backend trait the coach talks to: our engine, or a remote server |
 //! | [`kb`] | the knowledge base distilled from the talk, its checks and retrieval |
-//! | [`prompts`] | embedded prompt templates (minijinja) with a directory override |
+//! | [`prompts`] | embedded prompt templates (minijinja) with a directory override, the default system prompt |
 //! | [`critique`] | rubric-based critique of help requests and thank-you notes |
 //! | [`roleplay`] | boss personas, scenarios, turn scoring and debriefs |
 //! | [`coach`] | what every front end shares about a session: saving critiques and chats |
@@ -41,3 +42,4 @@ pub mod roleplay;
 pub mod store;
 pub mod term;
 pub mod text;
+pub mod threads;

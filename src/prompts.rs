@@ -9,6 +9,11 @@ use include_dir::{include_dir, Dir};
 use minijinja::Environment;
 use std::path::PathBuf;
 
+/// The system prompt of `upward chat` when none is given. Models' built-in defaults vary
+/// in quality (SmolLM2's sends greedy decoding off on a tangent); this one is neutral.
+pub const DEFAULT_SYSTEM_PROMPT: &str =
+    "You are a concise, helpful assistant. Answer in the language of the question.";
+
 /// The environment variable naming a directory of prompt overrides.
 pub const PROMPTS_DIR_ENV: &str = "UPWARD_PROMPTS_DIR";
 

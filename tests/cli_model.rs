@@ -96,7 +96,7 @@ fn chat_prints_the_models_greedy_answer() {
 
     let mut engine = Engine::load(&common::smol(), &LoadOptions::default()).unwrap();
     let messages = [
-        ChatMessage::new("system", upward::engine::DEFAULT_SYSTEM_PROMPT),
+        ChatMessage::new("system", upward::prompts::DEFAULT_SYSTEM_PROMPT),
         ChatMessage::new("user", QUESTION),
     ];
     let opts = GenerateOptions { sampling: SamplingParams::greedy(), max_tokens: 24 };

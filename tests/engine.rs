@@ -189,10 +189,9 @@ fn unsupported_architecture_is_a_clear_error() {
 mod chat {
     use super::model_path;
     use std::sync::atomic::AtomicBool;
-    use upward::engine::{
-        Engine, GenerateOptions, LoadOptions, SamplingParams, DEFAULT_SYSTEM_PROMPT,
-    };
+    use upward::engine::{Engine, GenerateOptions, LoadOptions, SamplingParams};
     use upward::gguf::ChatMessage;
+    use upward::prompts::DEFAULT_SYSTEM_PROMPT;
 
     /// Greedy SmolLM2 knows the capital of France, and the second turn of the
     /// conversation reuses the cache: only the new message goes through the model.

@@ -117,7 +117,7 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
     let threads = g
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    upward::engine::set_threads(threads);
+    upward::threads::set(threads);
     let mut ctx = args.prompt_tokens + args.gen_tokens + 16;
     if args.roleplay_turns > 0 {
         // The persona prompt plus every turn (user text, director's note, reply).

@@ -64,7 +64,7 @@ pub fn run(args: ChatArgs, g: &Global) -> anyhow::Result<()> {
         super::signals::check()?;
         return Ok(());
     }
-    let system = args.system.as_deref().unwrap_or(upward::engine::DEFAULT_SYSTEM_PROMPT);
+    let system = args.system.as_deref().unwrap_or(upward::prompts::DEFAULT_SYSTEM_PROMPT);
     let mut messages = vec![ChatMessage::new("system", system)];
     match one_shot {
         Some(prompt) => {

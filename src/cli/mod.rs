@@ -201,7 +201,7 @@ pub fn load_resolved(
     use anyhow::Context;
     use upward::catalogue::{self, Catalogue};
     if let Some(t) = g.threads {
-        upward::engine::set_threads(t);
+        upward::threads::set(t);
     }
     let cat = Catalogue::load_default(g.models_file.as_deref())?;
     let resolved = catalogue::resolve_choice(g.model.as_deref(), &cat, allow_download)?;

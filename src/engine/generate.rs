@@ -48,11 +48,6 @@ pub enum EngineError {
     },
 }
 
-/// The system prompt of `upward chat` when none is given. Models' built-in defaults vary
-/// in quality (SmolLM2's sends greedy decoding off on a tangent); this one is neutral.
-pub const DEFAULT_SYSTEM_PROMPT: &str =
-    "You are a concise, helpful assistant. Answer in the language of the question.";
-
 /// [`LoadOptions::ctx`] that asks for the model's whole training context, as far as
 /// memory allows (see [`auto_context`]).
 pub const AUTO_CTX: usize = usize::MAX;
@@ -573,13 +568,6 @@ fn log_softmax_at(logits: &[f32], i: usize) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
     logits.get(i).map_or(f32::NEG_INFINITY, |l| l - max - sum.ln())
-}
-
-/// Sizes the thread pools of our kernels and candle's ops.
-pub fn set_threads(n: usize) {
-    let n = n.max(1);
-    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
 }
 
 #[cfg(test)]

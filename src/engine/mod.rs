@@ -18,8 +18,7 @@ pub mod trim;
 pub use cache::{KvCache, KvSnapshot};
 pub use config::{Activation, Arch, ConfigError, ModelConfig, Quirks, RopeStyle};
 pub use generate::{
-    auto_context, set_threads, Engine, EngineError, GenerateOptions, LoadOptions, Reply,
-    StopReason, AUTO_CTX, DEFAULT_SYSTEM_PROMPT,
+    auto_context, Engine, EngineError, GenerateOptions, LoadOptions, Reply, StopReason, AUTO_CTX,
 };
 pub use model::Model;
 pub use prompt_cache::PromptCache;
