@@ -287,3 +287,38 @@ impl ModelConfig {
         self.sliding_window.is_some() && !(i + 1).is_multiple_of(self.swa_pattern)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::synth::{write_random_model, SynthSpec};
+
+    /// The table's quirks and the file's sliding window reach the config of each
+    /// architecture; a file without `output.weight` ties the output to the embeddings.
+    #[test]
+    fn quirks_reach_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        for arch in ["llama", "qwen2", "qwen3", "gemma3"] {
+            let spec = SynthSpec::tiny(arch);
+            let path = dir.path().join(format!("{arch}.gguf"));
+            write_random_model(&path, &spec, 3).unwrap();
+            let cfg = ModelConfig::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
+            let gemma = arch == "gemma3";
+            let rope = if arch == "llama" { RopeStyle::Interleaved } else { RopeStyle::Neox };
+            assert_eq!(cfg.rope_style, rope, "{arch}");
+            let act = if gemma { Activation::GeluTanh } else { Activation::Silu };
+            assert_eq!(cfg.activation, act, "{arch}");
+            assert_eq!(cfg.qkv_bias, arch == "qwen2", "{arch}");
+            assert_eq!(cfg.qk_norm, arch == "qwen3" || gemma, "{arch}");
+            assert_eq!(cfg.sandwich_norms, gemma, "{arch}");
+            let scale = gemma.then(|| (spec.hidden as f32).sqrt());
+            assert_eq!(cfg.embed_scale, scale, "{arch}");
+            assert_eq!(cfg.sliding_window, spec.sliding_window, "{arch}");
+            assert_eq!(
+                (0..6).filter(|&i| cfg.is_local_layer(i)).count(),
+                if gemma { 5 } else { 0 }
+            );
+            assert!(cfg.tied_output, "{arch}");
+        }
+    }
+}
