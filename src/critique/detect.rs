@@ -5,7 +5,7 @@
 //! applied to every text, because Chinese drafts carry English words (`POC`, `backup`)
 //! and the other way round; `lang` is kept for callers and future tuning.
 
-use super::{DraftKind, Evidence, Status};
+use super::{Criterion, DraftKind, Evidence, Status};
 use crate::lang::Lang;
 use regex::Regex;
 use std::sync::LazyLock;
@@ -720,12 +720,12 @@ pub fn assess_rubric(
     text: &str,
     rubric: super::Rubric,
     lang: Lang,
-) -> Vec<(String, Status, Option<Evidence>)> {
+) -> Vec<(Criterion, Status, Option<Evidence>)> {
     let mut out = assess(text, rubric.kind(), lang);
     if rubric == super::Rubric::SkipLevel {
         let (st, ev) = chain(&Doc::new(text));
-        for v in out.iter_mut().filter(|v| v.0 == "ask") {
-            *v = ("chain".to_string(), st, ev.clone());
+        for v in out.iter_mut().filter(|v| v.0 == Criterion::Ask) {
+            *v = (Criterion::Chain, st, ev.clone());
         }
     }
     out
@@ -733,37 +733,41 @@ pub fn assess_rubric(
 
 /// Runs the detectors of `kind`'s rubric over `text` (a whole draft or one spoken turn):
 /// one `(criterion id, status, evidence)` per criterion, in rubric order. No model.
-pub fn assess(text: &str, kind: DraftKind, lang: Lang) -> Vec<(String, Status, Option<Evidence>)> {
+pub fn assess(
+    text: &str,
+    kind: DraftKind,
+    lang: Lang,
+) -> Vec<(Criterion, Status, Option<Evidence>)> {
     let _ = lang; // both lexicons always apply (see the module docs)
     let doc = Doc::new(text);
-    let out: Vec<(&str, (Status, Option<Evidence>))> = match kind {
+    let out: Vec<(Criterion, (Status, Option<Evidence>))> = match kind {
         DraftKind::Help => {
             let t = tone(&doc);
             let p = politics(&doc, t.0);
             vec![
-                ("situation", situation(&doc)),
-                ("effort", effort(&doc)),
-                ("ask", ask(&doc)),
-                ("plan", plan(&doc)),
-                ("tone", t),
-                ("timing", timing(&doc)),
-                ("politics", p),
+                (Criterion::Situation, situation(&doc)),
+                (Criterion::Effort, effort(&doc)),
+                (Criterion::Ask, ask(&doc)),
+                (Criterion::Plan, plan(&doc)),
+                (Criterion::Tone, t),
+                (Criterion::Timing, timing(&doc)),
+                (Criterion::Politics, p),
             ]
         }
         DraftKind::Thanks => {
             let s = specific(&doc);
             let sin = sincere(&doc, &s);
             vec![
-                ("specific", s),
-                ("attribution", attribution(&doc)),
-                ("impact", impact(&doc)),
-                ("sincere", sin),
-                ("occasion", occasion(&doc)),
-                ("forward", forward(&doc)),
+                (Criterion::Specific, s),
+                (Criterion::Attribution, attribution(&doc)),
+                (Criterion::Impact, impact(&doc)),
+                (Criterion::Sincere, sin),
+                (Criterion::Occasion, occasion(&doc)),
+                (Criterion::Forward, forward(&doc)),
             ]
         }
     };
-    out.into_iter().map(|(id, (st, ev))| (id.to_string(), st, ev)).collect()
+    out.into_iter().map(|(id, (st, ev))| (id, st, ev)).collect()
 }
 
 // ---------------------------------------------------------------- kind markers
