@@ -19,6 +19,6 @@ pub fn rubric(kind: DraftKind) -> &'static [CriterionDef] {
 }
 
 /// Looks a criterion's definition up by id in any rubric.
-pub fn criterion(id: impl AsRef<str>) -> Option<&'static CriterionDef> {
+pub fn criterion<T: AsRef<str> + ?Sized>(id: &T) -> Option<&'static CriterionDef> {
     Criterion::parse(id.as_ref()).map(Criterion::def)
 }

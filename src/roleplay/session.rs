@@ -301,7 +301,7 @@ impl Roleplay {
         let mut best: BTreeMap<Criterion, Status> = BTreeMap::new();
         for t in &self.turns {
             for (id, s) in &t.score.statuses {
-                let e = best.entry(id.clone()).or_insert(*s);
+                let e = best.entry(*id).or_insert(*s);
                 if rank(*s) > rank(*e) {
                     *e = *s;
                 }

@@ -189,7 +189,7 @@ impl Store {
         let scores = t
             .scores
             .as_ref()
-            .map(|s| serde_json::to_string(s))
+            .map(serde_json::to_string)
             .transpose()
             .map_err(|cause| StoreError::Json { what: "turn scores", cause })?;
         self.write(|tx| {
