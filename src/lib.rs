@@ -16,6 +16,7 @@
 //! | [`kernels`] | quantized matrix kernels for the CPU |
 //! | [`engine`] | our forward pass, KV cache, sampling and streaming generation |
 //! | [`backend`] | the chat-backend trait the coach talks to: our engine, or a remote server |
+//! | [`rubric`] | the typed rubric core: draft kinds, criteria, statuses with their labels and marks |
 //! | [`kb`] | the knowledge base distilled from the talk, its checks and retrieval |
 //! | [`prompts`] | embedded prompt templates (minijinja) with a directory override, the default system prompt |
 //! | [`critique`] | rubric-based critique of help requests and thank-you notes |
@@ -39,6 +40,7 @@ pub mod prompts;
 pub mod render;
 pub mod repl;
 pub mod roleplay;
+pub mod rubric;
 pub mod store;
 pub mod term;
 pub mod text;

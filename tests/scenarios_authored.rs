@@ -397,7 +397,8 @@ fn authored_lines_are_short_and_cover_every_criterion() {
     for r in &shared.reactions {
         assert!(sentences(&r.text.zh) <= 1 && sentences(&r.text.en) <= 1, "{:?}", r.text);
     }
-    let criteria = upward::kb::HELP_CRITERIA.iter().chain(upward::kb::THANKS_CRITERIA.iter());
+    let criteria =
+        upward::rubric::Rubric::Help.ids().iter().chain(upward::rubric::Rubric::Thanks.ids());
     for c in criteria.chain(["none"].iter()) {
         assert!(
             shared.lines.iter().any(|l| l.lacks == *c && l.persona.is_none() && l.trust.is_none()),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use upward::coach::save::save_critique;
@@ -92,7 +92,7 @@ fn roleplay_and_critiques_saved_listed_shown_exported_deleted() {
     assert_eq!(d.turns.iter().map(|t| t.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     let played = rp.1.turns();
     assert_eq!(d.turns[0].role, Role::User);
-    assert_eq!(d.turns[0].scores, Some(serde_json::to_value(&played[0].score.statuses).unwrap()));
+    assert_eq!(d.turns[0].scores, Some(played[0].score.statuses.clone()));
     assert_eq!(d.turns[1].role, Role::Boss);
     assert_eq!(d.turns[1].text, played[0].boss);
     assert!(d.turns[1].generated_tokens > 0 && !d.turns[1].interrupted);
@@ -316,11 +316,9 @@ fn progress_over_three_improving_critiques() {
     };
     // First, best and latest per criterion are those of the saved critiques.
     for c in &crits[0].criteria {
-        let values: Vec<f64> = crits
-            .iter()
-            .map(|k| status_value(&json!(k.criterion(&c.id).unwrap().status.code())).unwrap())
-            .collect();
-        let got = crit(&c.id);
+        let values: Vec<f64> =
+            crits.iter().map(|k| status_value(k.criterion(c.id).unwrap().status)).collect();
+        let got = crit(c.id.as_str());
         let best = values.iter().cloned().fold(0.0, f64::max);
         assert_eq!(
             (got["first"].as_f64(), got["best"].as_f64(), got["latest"].as_f64()),

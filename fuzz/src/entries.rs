@@ -238,8 +238,8 @@ pub fn critique(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let kb = builtin_kb();
     if let Ok(c) = critique::critique(&text, KindChoice::Auto, None, kb) {
-        let verdicts: Vec<(&str, critique::Status)> =
-            c.criteria.iter().map(|r| (r.id.as_str(), r.status)).collect();
+        let verdicts: Vec<(critique::Criterion, critique::Status)> =
+            c.criteria.iter().map(|r| (r.id, r.status)).collect();
         let _ = critique::deterministic_rewrite(&text, c.kind, c.lang, &verdicts);
         let _ = critique::render::render(&c, &upward::render::Painter::new(false), 80);
     }

@@ -77,7 +77,7 @@ fn list(g: &Global) -> anyhow::Result<()> {
             "  {:<24} {}  ({})\n",
             p.id,
             p.title.get(lang),
-            p.criteria.join(" ")
+            p.criteria.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ")
         ));
     }
     out.push_str(lang.pick("\n场景：\n", "\nScenarios:\n"));

@@ -10,7 +10,7 @@
 //! and modification time, so a replaced file is measured again).
 
 use super::model::{model_verdicts, CritiqueModel};
-use super::{assess, CritiqueError, DraftKind, Status};
+use super::{assess, Criterion, CritiqueError, DraftKind, Status};
 use crate::catalogue::Entry;
 use crate::lang::Lang;
 use serde::{Deserialize, Serialize};
@@ -73,15 +73,15 @@ pub struct Agreement {
 /// Measures agreement of `verdicts` (one call per draft) with the labels of `set`.
 pub fn agreement<E>(
     set: &[Labelled],
-    mut verdicts: impl FnMut(&Labelled) -> Result<Vec<(String, Status)>, E>,
+    mut verdicts: impl FnMut(&Labelled) -> Result<Vec<(Criterion, Status)>, E>,
 ) -> Result<Agreement, E> {
     let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for d in set {
         for (id, status) in verdicts(d)? {
-            let Some(&want) = d.labels.get(&id) else {
+            let Some(&want) = d.labels.get(id.as_str()) else {
                 continue;
             };
-            let e = per.entry(id).or_default();
+            let e = per.entry(id.to_string()).or_default();
             e.0 += ((status != Status::Missing) == (want == 1)) as usize;
             e.1 += 1;
         }
@@ -164,14 +164,14 @@ pub fn calibrate(
 ) -> Result<Calibration, CritiqueError> {
     let set = interleaved(labelled_set());
     let total = set.len();
-    let mut rules_v: Vec<Vec<(String, Status)>> = Vec::with_capacity(total);
-    let mut model_v: Vec<Vec<(String, Status)>> = Vec::with_capacity(total);
+    let mut rules_v: Vec<Vec<(Criterion, Status)>> = Vec::with_capacity(total);
+    let mut model_v: Vec<Vec<(Criterion, Status)>> = Vec::with_capacity(total);
     for (i, d) in set.iter().enumerate() {
         rules_v
             .push(assess(&d.text, d.kind, d.lang).into_iter().map(|(id, s, _)| (id, s)).collect());
         let v = model_verdicts(&d.text, d.kind, model)?;
         model_v.push(v.into_iter().map(|(id, s, _)| (id, s)).collect());
-        let so_far = |vs: &[Vec<(String, Status)>]| {
+        let so_far = |vs: &[Vec<(Criterion, Status)>]| {
             let mut k = 0;
             let r: Result<_, std::convert::Infallible> = agreement(&set[..=i], |_| {
                 k += 1;

@@ -27,6 +27,7 @@ pub mod with_engine;
 use crate::lang::Lang;
 use serde::{Deserialize, Serialize};
 
+pub use crate::rubric::{Criterion, DraftKind, Rubric, Status};
 pub use detect::{assess, assess_rubric};
 pub use kind::{detect_kind, KindGuess};
 pub use model::{critique_with_model, rewrite_with_model, CritiqueModel};
@@ -34,48 +35,10 @@ pub use principles::PrincipleSource;
 pub use rewrite::{
     deterministic_rewrite, extract_facts, invented_numbers, missing_facts, structured_rewrite,
 };
-pub use rubric::Rubric;
 pub use score::{score, score_rubric};
 
 /// Longest draft accepted, in characters.
 pub const MAX_DRAFT_CHARS: usize = 20_000;
-
-/// What a draft is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DraftKind {
-    /// A help request or request for advice to the boss.
-    Help,
-    /// A thank-you note to the boss or a mentor.
-    Thanks,
-}
-
-impl DraftKind {
-    /// `help` or `thanks`.
-    pub fn code(self) -> &'static str {
-        match self {
-            DraftKind::Help => "help",
-            DraftKind::Thanks => "thanks",
-        }
-    }
-
-    /// Parses `help` / `thanks`.
-    pub fn parse(s: &str) -> Option<DraftKind> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "help" => Some(DraftKind::Help),
-            "thanks" => Some(DraftKind::Thanks),
-            _ => None,
-        }
-    }
-
-    /// The criterion ids of this kind's rubric, in order.
-    pub fn criteria(self) -> &'static [&'static str] {
-        match self {
-            DraftKind::Help => &crate::kb::HELP_CRITERIA,
-            DraftKind::Thanks => &crate::kb::THANKS_CRITERIA,
-        }
-    }
-}
 
 /// The kind asked for on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -87,48 +50,6 @@ pub enum KindChoice {
     Help,
     /// A thank-you note.
     Thanks,
-}
-
-/// How well a draft meets one criterion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Not there (or done wrong, e.g. complaining for `tone`).
-    Missing,
-    /// There, but thin or vague.
-    Partial,
-    /// Clearly there.
-    Met,
-}
-
-impl Status {
-    /// `met`, `partial` or `missing`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Status::Met => "met",
-            Status::Partial => "partial",
-            Status::Missing => "missing",
-        }
-    }
-
-    /// Parses `met` / `partial` / `missing`.
-    pub fn parse(s: &str) -> Option<Status> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "met" => Some(Status::Met),
-            "partial" => Some(Status::Partial),
-            "missing" => Some(Status::Missing),
-            _ => None,
-        }
-    }
-
-    /// Points toward the score: 1, 0.5 or 0.
-    pub fn credit(self) -> f32 {
-        match self {
-            Status::Met => 1.0,
-            Status::Partial => 0.5,
-            Status::Missing => 0.0,
-        }
-    }
 }
 
 /// A span of the draft that shows a criterion (or, for `tone`/`sincere`/`timing`, what
@@ -155,8 +76,8 @@ pub struct PrincipleRef {
 /// The verdict on one criterion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CriterionResult {
-    /// Criterion id (`situation`, `ask`, `specific`, …).
-    pub id: String,
+    /// The criterion (serialised as its id: `situation`, `ask`, `specific`, …).
+    pub id: Criterion,
     /// Met, partial or missing.
     pub status: Status,
     /// What in the draft shows it.
@@ -216,9 +137,11 @@ pub struct Critique {
 }
 
 impl Critique {
-    /// The verdict on criterion `id`, if it is part of the rubric.
-    pub fn criterion(&self, id: &str) -> Option<&CriterionResult> {
-        self.criteria.iter().find(|c| c.id == id)
+    /// The verdict on criterion `id` (a [`Criterion`] or its string id), if it is part
+    /// of the rubric.
+    pub fn criterion(&self, id: impl AsRef<str>) -> Option<&CriterionResult> {
+        let id = id.as_ref();
+        self.criteria.iter().find(|c| c.id.as_str() == id)
     }
 }
 
@@ -314,8 +237,7 @@ pub fn critique<K: PrincipleSource + ?Sized>(
 
 /// The structured rewrite of `draft` guided by the verdicts of `c`.
 pub(crate) fn rules_rewrite(c: &Critique, draft: &str) -> String {
-    let verdicts: Vec<(&str, Status)> =
-        c.criteria.iter().map(|r| (r.id.as_str(), r.status)).collect();
+    let verdicts: Vec<(Criterion, Status)> = c.criteria.iter().map(|r| (r.id, r.status)).collect();
     structured_rewrite(draft, c.kind, &verdicts)
 }
 
@@ -328,7 +250,7 @@ pub(crate) fn note(c: &Critique, draft: &str) -> Option<String> {
             .criteria
             .iter()
             .filter(|r| r.status != Status::Met)
-            .map(|r| rubric::label(&r.id, lang))
+            .map(|r| r.id.name(lang))
             .collect();
         let (kind_zh, kind_en) = match c.kind {
             DraftKind::Help => ("求助", "help request"),
@@ -364,22 +286,21 @@ pub(crate) fn note(c: &Critique, draft: &str) -> Option<String> {
 pub(crate) fn build<K: PrincipleSource + ?Sized>(
     kind: DraftKind,
     lang: Lang,
-    found: Vec<(String, Status, Option<Evidence>)>,
+    found: Vec<(Criterion, Status, Option<Evidence>)>,
     kb: &K,
 ) -> Critique {
     let criteria: Vec<CriterionResult> = found
         .into_iter()
         .map(|(id, status, evidence)| CriterionResult {
-            advice: rubric::advice(&id, status, lang),
-            principles: principles::refs_for(kb, &id),
-            general_practice: rubric::criterion(&id).is_some_and(|c| !c.from_talk()),
+            advice: id.advice(status, lang),
+            principles: principles::refs_for(kb, id),
+            general_practice: !id.from_talk(),
             id,
             status,
             evidence,
         })
         .collect();
-    let score =
-        score(kind, &criteria.iter().map(|c| (c.id.as_str(), c.status)).collect::<Vec<_>>());
+    let score = score(kind, &criteria.iter().map(|c| (c.id, c.status)).collect::<Vec<_>>());
     Critique {
         kind,
         kind_confidence: None,

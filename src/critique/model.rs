@@ -10,7 +10,7 @@
 //! when it is broken, loops or echoes the prompt; the JSON says which one produced what.
 
 use super::rewrite::{invented_numbers, missing_facts};
-use super::rubric::{self, Criterion};
+use super::rubric::{self, CriterionDef};
 use super::{
     assess, build, note, output, resolve_kind, rules_rewrite, validate_draft, Critique,
     CritiqueError, DraftKind, Evidence, KindChoice, PrincipleSource, Producer, Status,
@@ -104,7 +104,7 @@ pub fn model_verdicts(
     draft: &str,
     kind: DraftKind,
     model: &mut dyn CritiqueModel,
-) -> Result<Vec<(String, Status, Option<Evidence>)>, CritiqueError> {
+) -> Result<Vec<(super::Criterion, Status, Option<Evidence>)>, CritiqueError> {
     let lang = Lang::detect(draft);
     let env = env();
     let quoted = quote_draft(draft);
@@ -258,7 +258,7 @@ fn slots(c: &Critique, lang: Lang) -> Vec<String> {
     rubric::rubric(c.kind)
         .iter()
         .filter(|k| c.criterion(k.id).is_some_and(|r| r.status != Status::Met))
-        .map(|k: &Criterion| k.placeholder(lang))
+        .map(|k: &CriterionDef| k.placeholder(lang))
         .collect()
 }
 

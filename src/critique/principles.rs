@@ -1,6 +1,6 @@
 //! Where the "why" comes from: principles of the talk that support a criterion.
 
-use super::PrincipleRef;
+use super::{Criterion, PrincipleRef};
 use crate::kb::Principle;
 
 /// Anything that can list the principles supporting a criterion: the knowledge base, or
@@ -12,7 +12,7 @@ pub trait PrincipleSource {
 
 impl PrincipleSource for [Principle] {
     fn principles_for_criterion(&self, criterion: &str) -> Vec<&Principle> {
-        self.iter().filter(|p| p.criteria.iter().any(|c| c == criterion)).collect()
+        self.iter().filter(|p| p.criteria.iter().any(|c| c.as_str() == criterion)).collect()
     }
 }
 
@@ -27,12 +27,14 @@ const MAX_REFS: usize = 2;
 
 /// Up to two principles for `criterion`, most relevant first, each with the quote that
 /// shares the most wording with the criterion's definition and advice (first on ties).
-pub(crate) fn refs_for<K: PrincipleSource + ?Sized>(kb: &K, criterion: &str) -> Vec<PrincipleRef> {
-    let topic = super::rubric::criterion(criterion)
-        .map(|c| format!("{}{}{}", c.name_zh, c.def_zh, c.fix_zh))
-        .unwrap_or_default();
+pub(crate) fn refs_for<K: PrincipleSource + ?Sized>(
+    kb: &K,
+    criterion: Criterion,
+) -> Vec<PrincipleRef> {
+    let c = criterion.def();
+    let topic = format!("{}{}{}", c.name_zh, c.def_zh, c.fix_zh);
     let topic = bigrams(&topic);
-    kb.principles_for_criterion(criterion)
+    kb.principles_for_criterion(criterion.as_str())
         .into_iter()
         .filter_map(|p| {
             let quote = p

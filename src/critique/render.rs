@@ -38,17 +38,17 @@ pub fn render(c: &Critique, p: &Painter, width: usize) -> String {
         let Some(k) = rubric::criterion(&r.id) else {
             continue;
         };
-        let (mark, style) = match r.status {
-            Status::Met => ("✔", Style::Green),
-            Status::Partial => ("◐", Style::Yellow),
-            Status::Missing => ("✘", Style::Red),
+        let style = match r.status {
+            Status::Met => Style::Green,
+            Status::Partial => Style::Yellow,
+            Status::Missing => Style::Red,
         };
         out.push('\n');
         out.push_str(&format!(
             "{} {}{}\n",
-            p.paint(mark, style),
+            p.paint(r.status.mark(), style),
             p.paint(&pad(k.name(lang), name_w), Style::Bold),
-            p.paint(rubric::status_label(r.status, lang), style)
+            p.paint(r.status.label(lang), style)
         ));
         if let Some(ev) = &r.evidence {
             let q = quote(&ev.text, lang);
@@ -154,10 +154,10 @@ mod tests {
         // Status labels line up: same display column in every criterion line.
         let cols: Vec<usize> = plain
             .lines()
-            .filter(|l| l.starts_with(['✔', '◐', '✘']))
+            .filter(|l| Status::ALL.iter().any(|s| l.starts_with(s.mark())))
             .map(|l| {
                 let label =
-                    ["做到了", "不够", "缺少"].iter().filter_map(|s| l.find(s)).min().unwrap();
+                    Status::ALL.iter().filter_map(|s| l.find(s.label(Lang::Zh))).min().unwrap();
                 display_width(&l[..label])
             })
             .collect();

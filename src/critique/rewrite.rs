@@ -4,7 +4,7 @@
 //! marked as placeholders (`[补充：…]` / `[add: …]`) for the user to fill in.
 
 use super::detect::{latin_names, Doc};
-use super::{assess, rubric, DraftKind, Status};
+use super::{assess, rubric, Criterion, DraftKind, Status};
 use crate::lang::Lang;
 use regex::Regex;
 use std::sync::LazyLock;
@@ -59,7 +59,7 @@ pub fn deterministic_rewrite(
     draft: &str,
     kind: DraftKind,
     _lang: Lang,
-    verdicts: &[(&str, Status)],
+    verdicts: &[(Criterion, Status)],
 ) -> String {
     structured_rewrite(draft, kind, verdicts)
 }
@@ -126,11 +126,11 @@ struct Unit {
 }
 
 /// The status of criterion `id` in `text` alone (detectors, no model).
-fn statuses(text: &str, kind: DraftKind) -> Vec<(String, Status)> {
+fn statuses(text: &str, kind: DraftKind) -> Vec<(Criterion, Status)> {
     assess(text, kind, Lang::detect(text)).into_iter().map(|(id, s, _)| (id, s)).collect()
 }
 
-fn status_of(st: &[(String, Status)], id: &str) -> Status {
+fn status_of(st: &[(Criterion, Status)], id: &str) -> Status {
     st.iter().find(|(i, _)| i == id).map_or(Status::Missing, |(_, s)| *s)
 }
 
@@ -257,7 +257,11 @@ fn close_clause(s: &str) -> String {
 /// word for word, so no number, name or date is lost and none is added. A placeholder in
 /// the draft's language (`[补充：…]` / `[add: …]`) marks a part that is empty and whose
 /// criterion (`verdicts`, from the whole draft) is not met, or a fact the draft lacks.
-pub fn structured_rewrite(draft: &str, kind: DraftKind, verdicts: &[(&str, Status)]) -> String {
+pub fn structured_rewrite(
+    draft: &str,
+    kind: DraftKind,
+    verdicts: &[(Criterion, Status)],
+) -> String {
     let draft = draft.trim();
     let lang = Lang::detect(draft);
     let doc = Doc::new(draft);
@@ -422,14 +426,12 @@ mod tests {
         );
     }
 
-    fn verdicts(text: &str, kind: DraftKind) -> Vec<(String, Status)> {
+    fn verdicts(text: &str, kind: DraftKind) -> Vec<(Criterion, Status)> {
         statuses(text, kind)
     }
 
     fn rewrite(text: &str, kind: DraftKind) -> String {
-        let v = verdicts(text, kind);
-        let v: Vec<(&str, Status)> = v.iter().map(|(i, s)| (i.as_str(), *s)).collect();
-        structured_rewrite(text, kind, &v)
+        structured_rewrite(text, kind, &verdicts(text, kind))
     }
 
     fn pos(hay: &str, needle: &str) -> usize {

@@ -38,9 +38,10 @@ fn agreement(name: &str) -> f64 {
         let got = assess(&d.text, d.kind, d.lang);
         assert_eq!(got.len(), d.kind.criteria().len());
         for (id, status, _) in got {
-            let want = *d.labels.get(&id).unwrap_or_else(|| panic!("{}: no label for {id}", d.id));
+            let want =
+                *d.labels.get(id.as_str()).unwrap_or_else(|| panic!("{}: no label for {id}", d.id));
             let ok = (status != Status::Missing) == (want == 1);
-            let e = per.entry(id.clone()).or_default();
+            let e = per.entry(id.to_string()).or_default();
             e.0 += ok as usize;
             e.1 += 1;
             if !ok {
@@ -95,7 +96,7 @@ fn kb() -> Vec<Principle> {
         quotes: vec![quote.into()],
         dos: vec![],
         donts: vec![],
-        criteria: criteria.iter().map(|s| s.to_string()).collect(),
+        criteria: criteria.iter().map(|s| s.parse().unwrap()).collect(),
         tags: vec![],
         ..Default::default()
     };
@@ -115,10 +116,7 @@ fn critique_contract() {
     let c = critique(draft, KindChoice::Auto, None, &kb()).unwrap();
     assert_eq!(c.kind, DraftKind::Help);
     assert_eq!(c.lang, Lang::Zh);
-    assert_eq!(
-        c.criteria.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-        DraftKind::Help.criteria()
-    );
+    assert_eq!(c.criteria.iter().map(|r| r.id).collect::<Vec<_>>(), DraftKind::Help.criteria());
     assert!(c.comment.is_none() && c.comment_from.is_none());
     assert_eq!(c.rewrite_from, Some(Producer::Rules));
     assert_eq!(c.statuses_from, Producer::Rules);

@@ -1,11 +1,8 @@
 //! Parsing and validation of the knowledge files: every problem is reported with the file
 //! and line it comes from, and the same checks guard loading.
 
-use super::types::{
-    Bilingual, BossLines, Claim, Passage, Principle, Scenario, HELP_CRITERIA, SKIP_LEVEL_CRITERIA,
-    THANKS_CRITERIA,
-};
-use crate::critique::rubric::{self, Rubric};
+use super::types::{Bilingual, BossLines, Claim, Passage, Principle, Scenario};
+use crate::rubric::{Criterion, Rubric, UnknownCriterion};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -347,14 +344,9 @@ impl Reporter<'_> {
     }
 }
 
-/// Every criterion id of every rubric.
+/// Is `c` the id of a criterion of some rubric?
 pub(crate) fn known_criterion(c: &str) -> bool {
-    HELP_CRITERIA.contains(&c) || THANKS_CRITERIA.contains(&c) || SKIP_LEVEL_CRITERIA.contains(&c)
-}
-
-/// Does the rubric ground criterion `c` in passages of the talk?
-fn from_talk(c: &str) -> bool {
-    rubric::criterion(c).is_some_and(|k| k.from_talk())
+    Criterion::parse(c).is_some()
 }
 
 /// Splits a summary sentence: does `zh` hold more than one sentence?
@@ -527,19 +519,14 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
                 "no `criteria`: name the critique criteria this principle supports",
             );
         }
-        let mut criteria: Vec<String> = Vec::new();
+        let mut criteria: Vec<Criterion> = Vec::new();
         for c in &raw.criteria {
             let s = c.get_ref().trim();
-            if !known_criterion(s) {
-                r.at(
-                    c.span(),
-                    format!(
-                        "unknown criterion `{s}` (known: {}, {}, chain)",
-                        HELP_CRITERIA.join(" "),
-                        THANKS_CRITERIA.join(" ")
-                    ),
-                );
-            } else if !from_talk(s) {
+            let Some(k) = Criterion::parse(s) else {
+                r.at(c.span(), UnknownCriterion(s.to_string()).to_string());
+                continue;
+            };
+            if !k.from_talk() {
                 r.at(
                     c.span(),
                     format!(
@@ -547,10 +534,10 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
                          can support it (see docs/critique.md)"
                     ),
                 );
-            } else if criteria.iter().any(|x| x == s) {
+            } else if criteria.contains(&k) {
                 r.at(c.span(), format!("criterion `{s}` listed twice"));
             } else {
-                criteria.push(s.to_string());
+                criteria.push(k);
             }
         }
         let mut tags = Vec::new();
@@ -600,14 +587,16 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
         let boss_private = r.bilingual("boss_private", &raw.boss_private);
         let persona = raw.persona.as_ref().map(|p| r.id(p));
         let lines = super::lines::lines(&mut r, &raw.line);
-        let rubric = raw.rubric.get_ref().trim().to_string();
-        if Rubric::parse(&rubric).is_none() {
+        let code = raw.rubric.get_ref().trim();
+        let rubric = Rubric::parse(code).unwrap_or_else(|| {
             let known: Vec<&str> = Rubric::ALL.iter().map(|r| r.code()).collect();
             r.at(
                 raw.rubric.span(),
-                format!("unknown rubric `{rubric}` (use one of: {})", known.join(", ")),
+                format!("unknown rubric `{code}` (use one of: {})", known.join(", ")),
             );
-        }
+            // Reported above: a knowledge base with problems is never loaded.
+            Rubric::Help
+        });
         if raw.principles.is_empty() {
             r.at(raw.id.span(), "no `principles`: name the principle ids this scenario trains");
         }
@@ -679,19 +668,18 @@ pub(crate) fn parse(set: &SourceSet) -> Parsed {
             message: "no principle files (*.toml) found".into(),
         });
     } else if principles.len() == set.principles.len() {
-        let grounded = Rubric::ALL
-            .iter()
-            .flat_map(|r| r.criteria())
-            .filter(|k| k.from_talk())
-            .map(|k| k.id)
-            .fold(Vec::new(), |mut v, id| {
-                if !v.contains(&id) {
-                    v.push(id);
-                }
-                v
-            });
+        let grounded =
+            Rubric::ALL.iter().flat_map(|r| r.criteria()).copied().filter(|k| k.from_talk()).fold(
+                Vec::new(),
+                |mut v, id| {
+                    if !v.contains(&id) {
+                        v.push(id);
+                    }
+                    v
+                },
+            );
         for c in grounded {
-            if !principles.iter().any(|p| p.criteria.iter().any(|x| x == c)) {
+            if !principles.iter().any(|p| p.criteria.contains(&c)) {
                 problems.push(Problem {
                     file: set.root.join(PRINCIPLES_DIR),
                     line: 0,

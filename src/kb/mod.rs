@@ -18,6 +18,7 @@ pub use search::Hit;
 pub use types::*;
 
 use crate::lang::Lang;
+use crate::rubric::Criterion;
 use check::SourceSet;
 use include_dir::{include_dir, Dir};
 use std::collections::HashMap;
@@ -59,8 +60,8 @@ pub struct KnowledgeBase {
     scenarios: Vec<Scenario>,
     synonyms: Vec<Vec<String>>,
     boss_lines: BossLines,
-    /// criterion id -> principle indices, most relevant first.
-    by_criterion: HashMap<String, Vec<usize>>,
+    /// criterion -> principle indices, most relevant first.
+    by_criterion: HashMap<Criterion, Vec<usize>>,
     index: OnceLock<search::Index>,
 }
 
@@ -90,10 +91,10 @@ impl KnowledgeBase {
         if !parsed.problems.is_empty() {
             return Err(KbError::Invalid { root: set.root, problems: parsed.problems });
         }
-        let mut by_criterion: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_criterion: HashMap<Criterion, Vec<usize>> = HashMap::new();
         for (i, p) in parsed.principles.iter().enumerate() {
-            for c in &p.criteria {
-                by_criterion.entry(c.clone()).or_default().push(i);
+            for &c in &p.criteria {
+                by_criterion.entry(c).or_default().push(i);
             }
         }
         // Relevance: how central the criterion is to the principle (its position in the
@@ -146,8 +147,8 @@ impl KnowledgeBase {
     /// Principles supporting critique criterion `id`, most relevant first (empty for an
     /// unknown criterion).
     pub fn principles_for_criterion(&self, id: &str) -> Vec<&Principle> {
-        self.by_criterion
-            .get(id)
+        Criterion::parse(id)
+            .and_then(|c| self.by_criterion.get(&c))
             .map(|v| v.iter().map(|&i| &self.principles[i]).collect())
             .unwrap_or_default()
     }

@@ -1,6 +1,7 @@
 //! Tests of the knowledge base: the shipped files, the checks, ranking and context.
 
 use super::*;
+use crate::rubric::{Criterion, Rubric};
 use std::sync::OnceLock;
 
 fn kb() -> &'static KnowledgeBase {
@@ -47,13 +48,13 @@ fn shipped_base_is_valid_and_complete() {
         let s = kb.scenario(id).unwrap_or_else(|| panic!("missing scenario {id}"));
         assert!(!s.opening.zh.is_empty() && !s.opening.en.is_empty());
     }
-    assert_eq!(kb.scenario("year-end-thanks").unwrap().rubric, "thanks");
-    assert_eq!(kb.scenario("skip-level").unwrap().rubric, "skip-level");
+    assert_eq!(kb.scenario("year-end-thanks").unwrap().rubric, Rubric::Thanks);
+    assert_eq!(kb.scenario("skip-level").unwrap().rubric, Rubric::SkipLevel);
     // Critique shows a principle and a quote for every criterion of the talk; general
     // practice has none.
-    for c in HELP_CRITERIA.iter().chain(THANKS_CRITERIA.iter()).chain(SKIP_LEVEL_CRITERIA.iter()) {
-        let ps = kb.principles_for_criterion(c);
-        let from_talk = crate::critique::rubric::criterion(c).unwrap().from_talk();
+    for c in Criterion::ALL {
+        let ps = kb.principles_for_criterion(c.as_str());
+        let from_talk = c.from_talk();
         assert_eq!(!ps.is_empty() && !ps[0].quotes.is_empty(), from_talk, "criterion {c}");
     }
     assert!(kb.principles_for_criterion("nonsense").is_empty());
@@ -78,11 +79,11 @@ fn criterion_order_puts_central_principles_first() {
         assert_eq!(kb.principles_for_criterion(criterion)[0].id, first, "{criterion}");
     }
     // Every listed principle names the criterion; order follows its position in the list.
-    for c in HELP_CRITERIA.iter().chain(THANKS_CRITERIA.iter()).chain(["chain"].iter()) {
+    for c in Criterion::ALL {
         let pos: Vec<usize> = kb
-            .principles_for_criterion(c)
+            .principles_for_criterion(c.as_str())
             .iter()
-            .map(|p| p.criteria.iter().position(|x| x == c).unwrap())
+            .map(|p| p.criteria.iter().position(|x| *x == c).unwrap())
             .collect();
         assert!(pos.windows(2).all(|w| w[0] <= w[1]), "{c}: {pos:?}");
     }

@@ -1,6 +1,7 @@
 //! Data types of the knowledge base, shared with critique and role-play.
 
 use crate::lang::Lang;
+use crate::rubric::{Criterion, Rubric};
 use serde::{Deserialize, Serialize};
 
 /// A text in both languages.
@@ -66,10 +67,8 @@ pub struct Principle {
     pub dos: Vec<Bilingual>,
     /// Examples of getting it wrong (ours, like `dos`).
     pub donts: Vec<Bilingual>,
-    /// Critique criterion ids it supports (`situation`, `effort`, `ask`, `plan`, `tone`,
-    /// `timing`, `politics`, `specific`, `attribution`, `impact`, `sincere`, `occasion`,
-    /// `forward`).
-    pub criteria: Vec<String>,
+    /// Critique criteria it supports, most central first (only criteria of the talk).
+    pub criteria: Vec<Criterion>,
     /// Free tags for retrieval.
     pub tags: Vec<String>,
 }
@@ -85,8 +84,9 @@ pub struct Scenario {
     pub situation: Bilingual,
     /// What the boss cares about and is under pressure from.
     pub boss_cares: Bilingual,
-    /// Which rubric scores the user's turns: `help`, `thanks` or `skip-level`.
-    pub rubric: String,
+    /// Which rubric scores the user's turns (`help`, `thanks` or `skip-level` in the
+    /// files), checked when the knowledge base loads.
+    pub rubric: Rubric,
     /// Principle ids this scenario trains.
     pub principles: Vec<String>,
     /// What a good outcome looks like.
@@ -145,14 +145,3 @@ pub const TRUST_BANDS: [&str; 3] = ["low", "mid", "high"];
 pub const LACKS_NOTHING: &str = "none";
 /// How a turn went, for reactions.
 pub const MOODS: [&str; 3] = ["good", "bad", "any"];
-
-/// Every critique criterion id, by rubric.
-pub const HELP_CRITERIA: [&str; 7] =
-    ["situation", "effort", "ask", "plan", "tone", "timing", "politics"];
-/// Every thank-you-note criterion id.
-pub const THANKS_CRITERIA: [&str; 6] =
-    ["specific", "attribution", "impact", "sincere", "occasion", "forward"];
-/// The criterion ids of the skip-level rubric (talking to your boss's boss): the help
-/// rubric with `chain` (no asks over your boss's head) in place of `ask`.
-pub const SKIP_LEVEL_CRITERIA: [&str; 7] =
-    ["situation", "effort", "chain", "plan", "tone", "timing", "politics"];

@@ -677,9 +677,5 @@ pub fn render_debrief(rp: &Roleplay, d: &roleplay::Debrief) -> String {
 }
 
 fn status_mark(s: critique::Status) -> &'static str {
-    match s {
-        critique::Status::Met => "✓",
-        critique::Status::Partial => "~",
-        critique::Status::Missing => "✗",
-    }
+    s.mark()
 }

@@ -166,8 +166,12 @@ pub fn focus(kind: DraftKind, score: &TurnScore) -> Vec<String> {
     };
     let rank = |id: &str| order.iter().position(|c| *c == id).unwrap_or(order.len());
     let with = |want: Status| {
-        let mut ids: Vec<String> =
-            score.statuses.iter().filter(|(_, s)| **s == want).map(|(id, _)| id.clone()).collect();
+        let mut ids: Vec<String> = score
+            .statuses
+            .iter()
+            .filter(|(_, s)| **s == want)
+            .map(|(id, _)| id.to_string())
+            .collect();
         ids.sort_by_key(|id| rank(id));
         ids
     };
@@ -261,11 +265,12 @@ pub fn reply(rp: &Roleplay, shared: &BossLines, score: &TurnScore, trust: u8) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::critique::Criterion;
     use std::collections::BTreeMap;
 
     fn score(pairs: &[(&str, Status)], s: u8) -> TurnScore {
-        let statuses: BTreeMap<String, Status> =
-            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let statuses: BTreeMap<Criterion, Status> =
+            pairs.iter().map(|(k, v)| (Criterion::parse(k).unwrap(), *v)).collect();
         TurnScore { statuses, score: s }
     }
 

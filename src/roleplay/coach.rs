@@ -1,15 +1,15 @@
 //! The coach's side of a role-play: scoring each user turn against the rubric, moving
 //! the trust meter, and writing the private director's note that steers the boss.
 
-use crate::critique::{self, Rubric, Status};
+use crate::critique::{self, Criterion, Rubric, Status};
 use crate::lang::Lang;
 use std::collections::BTreeMap;
 
 /// Scores of one user turn.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TurnScore {
-    /// Status per criterion id.
-    pub statuses: BTreeMap<String, Status>,
+    /// Status per criterion (serialised as `{ "ask": "met", … }`).
+    pub statuses: BTreeMap<Criterion, Status>,
     /// Weighted score 0-100.
     pub score: u8,
 }
@@ -18,14 +18,14 @@ pub struct TurnScore {
 /// of `rubric` (a [`Rubric`] or a draft kind).
 pub fn score_turn(text: &str, rubric: impl Into<Rubric>, lang: Lang) -> TurnScore {
     let rubric = rubric.into();
-    let statuses: BTreeMap<String, Status> =
+    let statuses: BTreeMap<Criterion, Status> =
         critique::assess_rubric(text, rubric, lang).into_iter().map(|(id, s, _)| (id, s)).collect();
     TurnScore { score: score_of(rubric, &statuses), statuses }
 }
 
 /// The rubric-weighted 0-100 score of a set of statuses.
-pub fn score_of(rubric: impl Into<Rubric>, statuses: &BTreeMap<String, Status>) -> u8 {
-    let pairs: Vec<(&str, Status)> = statuses.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+pub fn score_of(rubric: impl Into<Rubric>, statuses: &BTreeMap<Criterion, Status>) -> u8 {
+    let pairs: Vec<(Criterion, Status)> = statuses.iter().map(|(k, v)| (*k, *v)).collect();
     critique::score_rubric(rubric.into(), &pairs)
 }
 
@@ -134,8 +134,8 @@ mod tests {
     use super::*;
 
     fn score(pairs: &[(&str, Status)]) -> TurnScore {
-        let statuses: BTreeMap<String, Status> =
-            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let statuses: BTreeMap<Criterion, Status> =
+            pairs.iter().map(|(k, v)| (Criterion::parse(k).unwrap(), *v)).collect();
         TurnScore { score: score_of(Rubric::Help, &statuses), statuses }
     }
 

@@ -2,7 +2,7 @@
 
 use super::session::{rank, Roleplay};
 use crate::critique::with_engine::EngineModel;
-use crate::critique::{self, rubric, DraftKind, KindChoice, Status};
+use crate::critique::{self, rubric, Criterion, DraftKind, KindChoice, Status};
 use crate::engine::Engine;
 use crate::kb::KnowledgeBase;
 use crate::lang::Lang;
@@ -25,7 +25,7 @@ pub struct Debrief {
     /// Mean turn score 0-100.
     pub score: u8,
     /// Best status reached per criterion.
-    pub criteria: BTreeMap<String, Status>,
+    pub criteria: BTreeMap<Criterion, Status>,
     /// What the user did well.
     pub strengths: Vec<String>,
     /// Two or three principles to practise.
@@ -147,12 +147,7 @@ pub fn feedback(rp: &Roleplay) -> Option<String> {
     );
     for id in criteria_of(rp.rubric) {
         if let Some(s) = t.score.statuses.get(*id) {
-            let mark = match s {
-                Status::Met => "✓",
-                Status::Partial => "~",
-                Status::Missing => "✗",
-            };
-            out.push_str(&format!("  {mark} {}\n", rubric::label(id, lang)));
+            out.push_str(&format!("  {} {}\n", s.mark(), rubric::label(id, lang)));
         }
     }
     Some(out)
@@ -269,7 +264,7 @@ mod tests {
         let mut rp = Roleplay::new(&kb, &personas, "resources-critical", None, Lang::En).unwrap();
         let turn = |text: &str, effort: Status| {
             let mut score = score_turn(text, DraftKind::Help, Lang::En);
-            score.statuses.insert("effort".into(), effort);
+            score.statuses.insert(Criterion::Effort, effort);
             Turn {
                 user: text.into(),
                 boss: "Go on.".into(),

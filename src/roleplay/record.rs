@@ -2,10 +2,8 @@
 
 use super::coach::{director_note, score_of, TurnScore};
 use super::session::{Roleplay, Turn};
-use crate::critique::Status;
 use crate::engine::Reply;
 use crate::store::{Role, Store, StoreError, TurnRecord};
-use std::collections::BTreeMap;
 
 /// Writes one turn (the user's words with scores and trust, then the boss's answer with
 /// token counts and timings, marked when Ctrl-C cut it short), each in its own short
@@ -17,7 +15,7 @@ pub fn save_turn(
     reply: &Reply,
 ) -> Result<(), StoreError> {
     let mut user = TurnRecord::new(Role::User, turn.user.clone());
-    user.scores = serde_json::to_value(&turn.score.statuses).ok();
+    user.scores = Some(turn.score.statuses.clone());
     user.trust = Some(turn.trust as f64);
     store.append_turn(session, &user)?;
     let mut boss = TurnRecord::new(Role::Boss, turn.boss.clone());
@@ -43,11 +41,7 @@ pub fn turns_from_store(rp: &Roleplay, stored: &[crate::store::Turn]) -> Vec<Tur
             i += 1;
             continue;
         }
-        let statuses: BTreeMap<String, Status> = t
-            .scores
-            .as_ref()
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
+        let statuses = t.scores.clone().unwrap_or_default();
         let score = TurnScore { score: score_of(rp.rubric, &statuses), statuses };
         let boss = stored.get(i + 1).filter(|b| b.role == Role::Boss);
         out.push(Turn {

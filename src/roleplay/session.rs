@@ -4,7 +4,7 @@
 use super::coach::{director_note, score_turn, trust_delta, TurnScore};
 use super::persona::Persona;
 use super::reply::{boss_options, boss_rules};
-use crate::critique::{DraftKind, Rubric, Status};
+use crate::critique::{Criterion, DraftKind, Rubric, Status};
 use crate::engine::{Engine, EngineError, GenerateOptions, PromptCache, Reply, StopReason};
 use crate::gguf::chat_template::ChatMessage;
 use crate::kb::{KnowledgeBase, Scenario};
@@ -119,8 +119,7 @@ impl Roleplay {
         let name = format!("roleplay_boss.{}.jinja", lang.code());
         let system = crate::prompts::render(&name, &ctx)
             .map_err(|e| RoleplayError::Template { name, reason: e.to_string() })?;
-        // The scenario's rubric was checked when the knowledge base loaded.
-        let rubric = Rubric::parse(&scenario.rubric).unwrap_or(Rubric::Help);
+        let rubric = scenario.rubric;
         let kind = rubric.kind();
         Ok(Roleplay {
             trust: persona.start_trust as i32,
@@ -298,11 +297,11 @@ impl Roleplay {
     }
 
     /// Per-criterion best status across the turns so far.
-    pub fn best_statuses(&self) -> BTreeMap<String, Status> {
-        let mut best: BTreeMap<String, Status> = BTreeMap::new();
+    pub fn best_statuses(&self) -> BTreeMap<Criterion, Status> {
+        let mut best: BTreeMap<Criterion, Status> = BTreeMap::new();
         for t in &self.turns {
             for (id, s) in &t.score.statuses {
-                let e = best.entry(id.clone()).or_insert(*s);
+                let e = best.entry(*id).or_insert(*s);
                 if rank(*s) > rank(*e) {
                     *e = *s;
                 }

@@ -1,5 +1,6 @@
 //! [`Store`]: the connection, opened safely, and every read and write.
 
+use super::records::{scores_from_text, CritiqueDoc, DebriefDoc};
 use super::schema::{self, FileState, SCHEMA_VERSION};
 use super::{
     Critique, CritiqueRecord, NewSession, Role, Session, SessionDetail, SessionKind,
@@ -185,7 +186,12 @@ impl Store {
     /// Appends a completed turn to session `session_id` (one transaction, durable once
     /// this returns). Returns the turn's position, from 1.
     pub fn append_turn(&self, session_id: i64, t: &TurnRecord) -> Result<i64, StoreError> {
-        let scores = t.scores.as_ref().map(|v| to_json(v, "turn scores")).transpose()?;
+        let scores = t
+            .scores
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|cause| StoreError::Json { what: "turn scores", cause })?;
         self.write(|tx| {
             if !self.exists(tx, session_id)? {
                 return Err(StoreError::NoSuchSession { id: session_id });
@@ -293,6 +299,7 @@ impl Store {
     fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         let kind: String = r.get("kind")?;
         let lang: String = r.get("lang")?;
+        let debrief: Option<String> = r.get("debrief")?;
         Ok(Session {
             id: r.get("id")?,
             // The CHECK constraint keeps kinds valid; a hand-edited one reads as chat.
@@ -304,7 +311,8 @@ impl Store {
             started_at: r.get("started_at")?,
             ended_at: r.get("ended_at")?,
             title: r.get("title")?,
-            debrief: parse_json(r.get("debrief")?),
+            debrief_doc: debrief.as_deref().and_then(DebriefDoc::from_text),
+            debrief: parse_json(debrief),
         })
     }
 
@@ -324,8 +332,7 @@ impl Store {
         let rows = stmt
             .query_map([], |r| {
                 let session = Store::session_from_row(r)?;
-                let debrief_score =
-                    session.debrief.as_ref().and_then(|d| d.get("score")).and_then(Value::as_f64);
+                let debrief_score = session.debrief_doc.as_ref().and_then(|d| d.score);
                 let crit_score: Option<f64> = r.get("crit_score")?;
                 Ok(SessionSummary {
                     turns: r.get::<_, i64>("n_turns")? as u64,
@@ -359,7 +366,10 @@ impl Store {
                         seq: r.get("seq")?,
                         role: Role::parse(&role).unwrap_or(Role::User),
                         text: r.get("text")?,
-                        scores: parse_json(r.get("scores")?),
+                        scores: r
+                            .get::<_, Option<String>>("scores")?
+                            .as_deref()
+                            .and_then(scores_from_text),
                         trust: r.get("trust")?,
                         prompt_tokens: r.get::<_, i64>("prompt_tokens")?.max(0) as u64,
                         reused_tokens: r.get::<_, i64>("reused_tokens")?.max(0) as u64,
@@ -388,6 +398,7 @@ impl Store {
         let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
         let map = |r: &rusqlite::Row<'_>| {
             let lang: String = r.get("lang")?;
+            let result: String = r.get("result")?;
             Ok(Critique {
                 id: r.get("id")?,
                 session_id: r.get("session_id")?,
@@ -395,7 +406,8 @@ impl Store {
                 kind: r.get("kind")?,
                 lang: lang_of(&lang),
                 score: r.get("score")?,
-                result: parse_json(Some(r.get("result")?)).unwrap_or(Value::Null),
+                doc: CritiqueDoc::from_text(&result),
+                result: parse_json(Some(result)).unwrap_or(Value::Null),
                 created_at: r.get("created_at")?,
             })
         };
@@ -487,7 +499,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::rubric::{Criterion, Status};
 
     fn open_tmp() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
@@ -500,14 +512,16 @@ mod tests {
         let (_d, s) = open_tmp();
         let id = s.create_session(&NewSession::new(SessionKind::Roleplay, Lang::Zh)).unwrap();
         let mut t = TurnRecord::new(Role::User, "王总，想请您帮个忙");
-        t.scores = Some(json!({"ask": "met", "plan": "partial"}));
+        let scores: super::super::Scores =
+            [(Criterion::Ask, Status::Met), (Criterion::Plan, Status::Partial)].into();
+        t.scores = Some(scores.clone());
         t.trust = Some(55.0);
         t.prompt_tokens = 120;
         assert_eq!(s.append_turn(id, &t).unwrap(), 1);
         assert_eq!(s.append_turn(id, &TurnRecord::new(Role::Boss, "说吧")).unwrap(), 2);
         let d = s.session(id).unwrap();
         assert_eq!(d.turns.len(), 2);
-        assert_eq!(d.turns[0].scores, Some(json!({"ask": "met", "plan": "partial"})));
+        assert_eq!(d.turns[0].scores, Some(scores));
         assert_eq!(d.turns[0].trust, Some(55.0));
         assert_eq!(d.turns[0].prompt_tokens, 120);
         assert_eq!(d.turns[1].role, Role::Boss);

@@ -1,10 +1,9 @@
 //! One session as Markdown (a readable transcript) or JSON (everything stored). An export
 //! never includes any other session.
 
-use super::progress::{criterion_label, status_value};
-use super::{Role, SessionDetail, StoreError};
+use super::{Role, Scores, SessionDetail, StoreError};
 use crate::lang::Lang;
-use serde_json::Value;
+use crate::rubric::Status;
 use std::fmt::Write;
 
 /// Export formats of `upward sessions export`.
@@ -21,33 +20,17 @@ pub fn export_json(d: &SessionDetail) -> Result<String, StoreError> {
     serde_json::to_string_pretty(d).map_err(|cause| StoreError::Json { what: "session", cause })
 }
 
-/// A status with a mark, in `lang`: `✓ met`, `◐ partial`, `✗ missing` (达到/部分/缺失).
-fn status_mark(v: &Value, lang: Lang) -> String {
-    let raw = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
-    let word = match raw.trim().to_ascii_lowercase().as_str() {
-        "met" => lang.pick("达到", "met").to_string(),
-        "partial" => lang.pick("部分", "partial").to_string(),
-        "missing" => lang.pick("缺失", "missing").to_string(),
-        _ => raw,
-    };
-    let mark = match status_value(v) {
-        Some(x) if x >= 100.0 => "✓",
-        Some(x) if x > 0.0 => "◐",
-        Some(_) => "✗",
-        None => "·",
-    };
-    format!("{mark} {word}")
+/// A status with its mark and label, in `lang`: `✓ met`, `◐ 不够`, …
+fn status_mark(s: Status, lang: Lang) -> String {
+    format!("{} {}", s.mark(), s.label(lang))
 }
 
-fn scores_line(scores: &Value, lang: Lang) -> String {
-    match scores.as_object() {
-        Some(obj) => obj
-            .iter()
-            .map(|(k, v)| format!("{} {}", criterion_label(k, lang), status_mark(v, lang)))
-            .collect::<Vec<_>>()
-            .join(" · "),
-        None => scores.to_string(),
-    }
+fn scores_line(scores: &Scores, lang: Lang) -> String {
+    scores
+        .iter()
+        .map(|(k, s)| format!("{} {}", k.name(lang), status_mark(*s, lang)))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 fn quote_block(out: &mut String, text: &str) {
@@ -69,22 +52,6 @@ fn score_str(x: f64) -> String {
     } else {
         format!("{x:.1}")
     }
-}
-
-/// The text of a stored field: a string, or an object's `text` (a critique's evidence is
-/// `{start, end, text}`; older records may hold a plain string).
-fn text_of(v: &Value) -> Option<&str> {
-    v.as_str().or_else(|| v.get("text").and_then(Value::as_str))
-}
-
-fn str_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The session as a Markdown transcript in its own language: details, every turn with its
@@ -155,72 +122,64 @@ pub fn export_markdown(d: &SessionDetail) -> String {
         if let Some(sc) = c.score {
             let _ = writeln!(out, "**{}**: {}\n", lang.pick("得分", "Score"), score_str(sc));
         }
-        if let Some(list) = c.result.get("criteria").and_then(Value::as_array) {
-            for item in list {
-                let id = item.get("id").and_then(Value::as_str).unwrap_or("?");
-                let status = item.get("status").map(|v| status_mark(v, lang)).unwrap_or_default();
-                let _ = write!(out, "- **{}** {}", criterion_label(id, lang), status);
-                for key in ["evidence", "advice"] {
-                    if let Some(x) = item.get(key).and_then(text_of).filter(|x| !x.is_empty()) {
-                        let k = match key {
-                            "evidence" => lang.pick("依据", "evidence"),
-                            _ => lang.pick("建议", "advice"),
-                        };
+        let doc = &c.doc;
+        if !doc.verdicts.is_empty() {
+            for v in &doc.verdicts {
+                let _ = write!(out, "- **{}** {}", v.id.name(lang), status_mark(v.status, lang));
+                let notes = [
+                    (lang.pick("依据", "evidence"), &v.evidence),
+                    (lang.pick("建议", "advice"), &v.advice),
+                ];
+                for (k, x) in notes {
+                    if let Some(x) = x.as_deref().filter(|x| !x.is_empty()) {
                         let _ = write!(out, "; {k}: {x}");
                     }
                 }
                 out.push('\n');
-                if let Some(ps) = item.get("principles").and_then(Value::as_array) {
-                    for p in ps {
-                        if let Some(q) = p.get("quote").and_then(Value::as_str) {
-                            let _ = writeln!(out, "  - 「{q}」");
-                        }
-                    }
+                for q in &v.quotes {
+                    let _ = writeln!(out, "  - 「{q}」");
                 }
             }
             out.push('\n');
         }
-        if let Some(x) = c.result.get("comment").and_then(Value::as_str).filter(|x| !x.is_empty()) {
+        if let Some(x) = doc.comment.as_deref().filter(|x| !x.is_empty()) {
             let _ = writeln!(out, "**{}**: {x}\n", lang.pick("总评", "Comment"));
         }
-        if let Some(x) = c.result.get("rewrite").and_then(Value::as_str).filter(|x| !x.is_empty()) {
+        if let Some(x) = doc.rewrite.as_deref().filter(|x| !x.is_empty()) {
             let _ = writeln!(out, "**{}**:\n", lang.pick("改写示例", "Rewrite"));
             quote_block(&mut out, x);
             out.push('\n');
         }
     }
 
-    if let Some(db) = &s.debrief {
+    if let Some(db) = &s.debrief_doc {
         let _ = writeln!(out, "## {}\n", lang.pick("复盘", "Debrief"));
-        if let Some(sc) = db.get("score").and_then(Value::as_f64) {
+        if let Some(sc) = db.score {
             let _ = writeln!(out, "**{}**: {}\n", lang.pick("得分", "Score"), score_str(sc));
         }
-        if let Some(obj) = db.get("criteria").and_then(Value::as_object) {
-            for (k, v) in obj {
-                let _ =
-                    writeln!(out, "- **{}** {}", criterion_label(k, lang), status_mark(v, lang));
+        if !db.criteria.is_empty() {
+            for (k, v) in &db.criteria {
+                let _ = writeln!(out, "- **{}** {}", k.name(lang), status_mark(*v, lang));
             }
             out.push('\n');
         }
-        let strengths = str_list(db.get("strengths"));
-        if !strengths.is_empty() {
+        if !db.strengths.is_empty() {
             let _ = writeln!(out, "**{}**:\n", lang.pick("做得好的", "Strengths"));
-            for x in strengths {
+            for x in &db.strengths {
                 let _ = writeln!(out, "- {x}");
             }
             out.push('\n');
         }
-        if let Some(list) = db.get("practise").and_then(Value::as_array).filter(|l| !l.is_empty()) {
+        if !db.practise.is_empty() {
             let _ = writeln!(out, "**{}**:\n", lang.pick("下次练习", "Practise next"));
-            for p in list {
-                let get = |k| p.get(k).and_then(Value::as_str).unwrap_or("");
-                let _ = write!(out, "- **{}**", get("principle"));
-                if !get("why").is_empty() {
-                    let _ = write!(out, ": {}", get("why"));
+            for p in &db.practise {
+                let _ = write!(out, "- **{}**", p.principle);
+                if !p.why.is_empty() {
+                    let _ = write!(out, ": {}", p.why);
                 }
                 out.push('\n');
-                if !get("quote").is_empty() {
-                    let _ = writeln!(out, "  - 「{}」", get("quote"));
+                if !p.quote.is_empty() {
+                    let _ = writeln!(out, "  - 「{}」", p.quote);
                 }
             }
             out.push('\n');
@@ -235,10 +194,14 @@ pub fn export_markdown(d: &SessionDetail) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Session, SessionKind, Turn};
+    use crate::rubric::Criterion;
+    use crate::store::{CritiqueDoc, DebriefDoc, Session, SessionKind, Turn};
     use serde_json::json;
 
     fn detail() -> SessionDetail {
+        let debrief = json!({"score": 72, "criteria": {"ask": "met", "plan": "missing"},
+            "strengths": ["clear ask"],
+            "practise": [{"principle": "structured-report", "quote": "先说结论", "why": "lead with it"}]});
         SessionDetail {
             session: Session {
                 id: 7,
@@ -250,15 +213,16 @@ mod tests {
                 started_at: "2026-11-10T10:00:00.000Z".into(),
                 ended_at: Some("2026-11-10T10:20:00.000Z".into()),
                 title: Some("Weekly report".into()),
-                debrief: Some(json!({"score": 72, "criteria": {"ask": "met", "plan": "missing"},
-                    "strengths": ["clear ask"],
-                    "practise": [{"principle": "structured-report", "quote": "先说结论", "why": "lead with it"}]})),
+                debrief_doc: DebriefDoc::from_text(&debrief.to_string()),
+                debrief: Some(debrief),
             },
             turns: vec![Turn {
                 seq: 1,
                 role: Role::User,
                 text: "Could you join the client call?\n\nIt is on Friday.".into(),
-                scores: Some(json!({"ask": "met", "timing": "partial"})),
+                scores: Some(
+                    [(Criterion::Ask, Status::Met), (Criterion::Timing, Status::Partial)].into(),
+                ),
                 trust: Some(60.0),
                 prompt_tokens: 0,
                 reused_tokens: 0,
@@ -290,6 +254,12 @@ mod tests {
     fn critique_evidence_objects_and_strings_export() {
         let mut d = detail();
         d.turns.clear();
+        let result = json!({"criteria": [
+            {"id": "ask", "status": "met", "advice": "Keep it.",
+             "evidence": {"start": 0, "end": 31, "text": "Could you join the client call"}},
+            {"id": "timing", "status": "partial", "advice": "Say by when.", "evidence": "on Friday"},
+            {"id": "plan", "status": "missing", "advice": "Add a plan.", "evidence": null}
+        ]});
         d.critiques.push(crate::store::Critique {
             id: 1,
             session_id: 7,
@@ -297,12 +267,8 @@ mod tests {
             kind: "help".into(),
             lang: Lang::En,
             score: Some(50.0),
-            result: json!({"criteria": [
-                {"id": "ask", "status": "met", "advice": "Keep it.",
-                 "evidence": {"start": 0, "end": 31, "text": "Could you join the client call"}},
-                {"id": "timing", "status": "partial", "advice": "Say by when.", "evidence": "on Friday"},
-                {"id": "plan", "status": "missing", "advice": "Add a plan.", "evidence": null}
-            ]}),
+            doc: CritiqueDoc::from_text(&result.to_string()),
+            result,
             created_at: "2026-11-10T10:01:00.000Z".into(),
         });
         let md = export_markdown(&d);

@@ -117,7 +117,7 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
         h,
         "<p>{}</p>",
         esc(lang.pick(
-            "达到 = 100，部分 = 50，缺失 = 0。趋势比较前一半与后一半结果的平均分（相差 10 分以上）。",
+            "做到了 = 100，不够 = 50，缺少 = 0。趋势比较前一半与后一半结果的平均分（相差 10 分以上）。",
             "met = 100, partial = 50, missing = 0. The trend compares the mean of the later half of the results with the earlier half (a difference of 10 points or more).",
         ))
     );

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `schema` | tables and migrations (`PRAGMA user_version`) |
 //! | `db` | [`Store`]: opening safely, writing turns and critiques, reading sessions |
+//! | `records` | typed views of the stored JSON: turn scores, critique verdicts, debriefs |
 //! | `export` | a session as Markdown or JSON |
 //! | `progress` | first / best / latest result per criterion, trends, terminal chart |
 //! | `html` | the self-contained HTML progress page |
@@ -16,6 +17,7 @@ mod db;
 mod export;
 mod html;
 mod progress;
+mod records;
 mod schema;
 
 pub use db::Store;
@@ -25,6 +27,7 @@ pub use progress::{
     criterion_label, progress_chart, status_value, CriterionProgress, Point, Progress, Trend,
     TREND_THRESHOLD,
 };
+pub use records::{CritiqueDoc, DebriefDoc, Practise, Scores, Verdict};
 pub use schema::SCHEMA_VERSION;
 
 use crate::lang::Lang;
@@ -253,8 +256,9 @@ pub struct TurnRecord {
     pub role: Role,
     /// What was said.
     pub text: String,
-    /// Scores of a user turn in a role-play: `{ criterion_id: "met|partial|missing" }`.
-    pub scores: Option<Value>,
+    /// Scores of a user turn in a role-play, stored as
+    /// `{ criterion_id: "met|partial|missing" }`.
+    pub scores: Option<Scores>,
     /// The boss's trust after this turn (role-play).
     pub trust: Option<f64>,
     /// Prompt tokens fed for this turn.
@@ -317,6 +321,7 @@ impl CritiqueRecord {
 
 /// A stored session (the row, without turns).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SessionJson")]
 pub struct Session {
     /// Id, as shown by `upward sessions list`.
     pub id: i64,
@@ -338,6 +343,42 @@ pub struct Session {
     pub title: Option<String>,
     /// Role-play debrief JSON, once ended.
     pub debrief: Option<Value>,
+    /// What the store reads from the debrief: score, statuses, principles to practise.
+    #[serde(skip)]
+    pub debrief_doc: Option<DebriefDoc>,
+}
+
+/// [`Session`] as exported, read back with its debrief's typed view rebuilt.
+#[derive(Deserialize)]
+struct SessionJson {
+    id: i64,
+    kind: SessionKind,
+    scenario: Option<String>,
+    persona: Option<String>,
+    model: Option<String>,
+    lang: Lang,
+    started_at: String,
+    ended_at: Option<String>,
+    title: Option<String>,
+    debrief: Option<Value>,
+}
+
+impl From<SessionJson> for Session {
+    fn from(s: SessionJson) -> Session {
+        Session {
+            debrief_doc: s.debrief.as_ref().and_then(|v| DebriefDoc::from_text(&v.to_string())),
+            id: s.id,
+            kind: s.kind,
+            scenario: s.scenario,
+            persona: s.persona,
+            model: s.model,
+            lang: s.lang,
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+            title: s.title,
+            debrief: s.debrief,
+        }
+    }
 }
 
 /// A line of `upward sessions list`.
@@ -363,8 +404,8 @@ pub struct Turn {
     pub role: Role,
     /// What was said.
     pub text: String,
-    /// Per-criterion scores.
-    pub scores: Option<Value>,
+    /// Per-criterion scores (unknown ids and statuses left out).
+    pub scores: Option<Scores>,
     /// Boss trust after the turn.
     pub trust: Option<f64>,
     /// Prompt tokens.
@@ -386,6 +427,7 @@ pub struct Turn {
 
 /// A stored critique.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "CritiqueJson")]
 pub struct Critique {
     /// Critique id.
     pub id: i64,
@@ -401,8 +443,40 @@ pub struct Critique {
     pub score: Option<f64>,
     /// Full result JSON.
     pub result: Value,
+    /// What the store reads from the result: verdicts, comment, rewrite.
+    #[serde(skip)]
+    pub doc: CritiqueDoc,
     /// When it was written, RFC 3339 UTC.
     pub created_at: String,
+}
+
+/// [`Critique`] as exported, read back with its result's typed view rebuilt.
+#[derive(Deserialize)]
+struct CritiqueJson {
+    id: i64,
+    session_id: i64,
+    draft: String,
+    kind: String,
+    lang: Lang,
+    score: Option<f64>,
+    result: Value,
+    created_at: String,
+}
+
+impl From<CritiqueJson> for Critique {
+    fn from(c: CritiqueJson) -> Critique {
+        Critique {
+            doc: CritiqueDoc::from_text(&c.result.to_string()),
+            id: c.id,
+            session_id: c.session_id,
+            draft: c.draft,
+            kind: c.kind,
+            lang: c.lang,
+            score: c.score,
+            result: c.result,
+            created_at: c.created_at,
+        }
+    }
 }
 
 /// Everything stored about one session: enough to show, export or resume it.

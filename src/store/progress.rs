@@ -2,8 +2,8 @@
 //! terminal chart.
 //!
 //! Each critique and each role-play session gives one result per criterion it judged:
-//! a status scores `met` = 100, `partial` = 50, `missing` = 0 (a number 0–100 is taken as
-//! is). A critique's results come from its `criteria` list; a role-play's from its
+//! a status scores `met` = 100, `partial` = 50, `missing` = 0 ([`status_value`]). A
+//! critique's results come from its `criteria` list; a role-play's from its
 //! debrief's `criteria`, or, for a session ended without a debrief, from the mean of its
 //! turns' scores. Results are ordered by time.
 //!
@@ -13,12 +13,11 @@
 //! least that much below, and *steady* otherwise (and always with fewer than two results).
 
 use super::{Critique, SessionDetail};
-use crate::kb::{HELP_CRITERIA, THANKS_CRITERIA};
 use crate::lang::Lang;
+use crate::rubric::{Criterion, Rubric, Status};
 use crate::text::display_width;
 use chrono::{DateTime, Local, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Points between the halves' means that make a trend (see the module docs).
@@ -112,37 +111,20 @@ pub struct Progress {
     pub criteria: Vec<CriterionProgress>,
 }
 
-/// The value of a status: `met` 100, `partial` 50, `missing` 0; a number 0–100 as is.
-pub fn status_value(v: &Value) -> Option<f64> {
-    match v {
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "met" => Some(100.0),
-            "partial" => Some(50.0),
-            "missing" => Some(0.0),
-            _ => None,
-        },
-        Value::Number(n) => n.as_f64().filter(|x| (0.0..=100.0).contains(x)),
-        Value::Object(o) => o.get("status").and_then(status_value),
-        _ => None,
-    }
+/// The value of a status in a progress chart: `met` 100, `partial` 50, `missing` 0
+/// ([`Status::value`] in points).
+pub fn status_value(s: Status) -> f64 {
+    100.0 * s.value() as f64
 }
 
+/// `help`, `thanks` or `skip-level`: the first rubric with criterion `id` (`other` for
+/// an id no rubric knows).
 fn rubric_of(id: &str) -> &'static str {
-    if HELP_CRITERIA.contains(&id) {
-        "help"
-    } else if THANKS_CRITERIA.contains(&id) {
-        "thanks"
-    } else {
-        "other"
-    }
+    Rubric::ALL.into_iter().find(|r| r.ids().contains(&id)).map_or("other", Rubric::code)
 }
 
 fn order_key(id: &str) -> (usize, String) {
-    let pos = HELP_CRITERIA
-        .iter()
-        .chain(THANKS_CRITERIA.iter())
-        .position(|c| *c == id)
-        .unwrap_or(usize::MAX);
+    let pos = Rubric::ALL.iter().flat_map(|r| r.ids()).position(|c| *c == id).unwrap_or(usize::MAX);
     (pos, id.to_string())
 }
 
@@ -170,46 +152,22 @@ fn local_date(at: &str) -> Option<NaiveDate> {
         .map(|t| t.with_timezone(&Utc).with_timezone(&Local).date_naive())
 }
 
-/// Results of one critique: `criteria: [ { id, status } ]`.
-fn critique_results(c: &Critique) -> Vec<(String, f64)> {
-    let Some(list) = c.result.get("criteria").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    list.iter()
-        .filter_map(|item| {
-            let id = item.get("id")?.as_str()?;
-            Some((id.to_string(), status_value(item.get("status")?)?))
-        })
-        .collect()
+/// Results of one critique: its verdicts.
+fn critique_results(c: &Critique) -> Vec<(Criterion, f64)> {
+    c.doc.verdicts.iter().map(|v| (v.id, status_value(v.status))).collect()
 }
 
-/// Results of one role-play: the debrief's `criteria: { id: status }`, else the mean of
-/// the turns' scores.
-fn roleplay_results(d: &SessionDetail) -> Vec<(String, f64)> {
-    if let Some(map) = d.session.debrief.as_ref().and_then(|x| x.get("criteria")) {
-        if let Some(obj) = map.as_object() {
-            return obj.iter().filter_map(|(k, v)| Some((k.clone(), status_value(v)?))).collect();
-        }
-        if let Some(list) = map.as_array() {
-            return list
-                .iter()
-                .filter_map(|item| {
-                    let id = item.get("id")?.as_str()?;
-                    Some((id.to_string(), status_value(item.get("status")?)?))
-                })
-                .collect();
-        }
+/// Results of one role-play: the debrief's statuses, else the mean of the turns' scores.
+fn roleplay_results(d: &SessionDetail) -> Vec<(Criterion, f64)> {
+    if let Some(doc) = d.session.debrief_doc.as_ref().filter(|x| !x.criteria.is_empty()) {
+        return doc.criteria.iter().map(|(k, s)| (*k, status_value(*s))).collect();
     }
-    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-    for t in &d.turns {
-        if let Some(obj) = t.scores.as_ref().and_then(Value::as_object) {
-            for (k, v) in obj {
-                if let Some(x) = status_value(v) {
-                    let e = sums.entry(k.clone()).or_default();
-                    e.0 += x;
-                    e.1 += 1;
-                }
-            }
+    let mut sums: BTreeMap<Criterion, (f64, usize)> = BTreeMap::new();
+    for scores in d.turns.iter().filter_map(|t| t.scores.as_ref()) {
+        for (k, s) in scores {
+            let e = sums.entry(*k).or_default();
+            e.0 += status_value(*s);
+            e.1 += 1;
         }
     }
     sums.into_iter().map(|(k, (s, n))| (k, s / n as f64)).collect()
@@ -226,7 +184,7 @@ pub(crate) fn compute(
         Some(d) => local_date(at).is_some_and(|x| x >= d),
     };
     // (time, session id, source, results per criterion)
-    type Event<'a> = (String, i64, &'a str, Vec<(String, f64)>);
+    type Event<'a> = (String, i64, &'a str, Vec<(Criterion, f64)>);
     let mut events: Vec<Event<'_>> = Vec::new();
     let mut n_crit = 0;
     let mut n_rp = 0;
@@ -248,7 +206,7 @@ pub(crate) fn compute(
     let mut by_id: BTreeMap<String, Vec<Point>> = BTreeMap::new();
     for (at, session_id, source, results) in events {
         for (id, value) in results {
-            by_id.entry(id).or_default().push(Point {
+            by_id.entry(id.to_string()).or_default().push(Point {
                 at: at.clone(),
                 session_id,
                 source: source.to_string(),
@@ -355,8 +313,8 @@ pub fn progress_chart(p: &Progress, lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Session;
-    use serde_json::json;
+    use crate::store::{DebriefDoc, Session};
+    use serde_json::{json, Value};
 
     #[test]
     fn trend_rule() {
@@ -370,12 +328,9 @@ mod tests {
 
     #[test]
     fn status_values() {
-        assert_eq!(status_value(&json!("met")), Some(100.0));
-        assert_eq!(status_value(&json!("Partial")), Some(50.0));
-        assert_eq!(status_value(&json!("missing")), Some(0.0));
-        assert_eq!(status_value(&json!(70)), Some(70.0));
-        assert_eq!(status_value(&json!("n/a")), None);
-        assert_eq!(status_value(&json!(170)), None);
+        assert_eq!(status_value(Status::Met), 100.0);
+        assert_eq!(status_value(Status::Partial), 50.0);
+        assert_eq!(status_value(Status::Missing), 0.0);
     }
 
     fn rp(id: i64, at: &str, debrief: Option<Value>, turn_scores: &[Value]) -> SessionDetail {
@@ -390,6 +345,7 @@ mod tests {
                 started_at: at.into(),
                 ended_at: None,
                 title: None,
+                debrief_doc: debrief.as_ref().and_then(|v| DebriefDoc::from_text(&v.to_string())),
                 debrief,
             },
             turns: turn_scores
@@ -399,7 +355,7 @@ mod tests {
                     seq: i as i64 + 1,
                     role: crate::store::Role::User,
                     text: "x".into(),
-                    scores: Some(s.clone()),
+                    scores: crate::store::records::scores_from_text(&s.to_string()),
                     trust: None,
                     prompt_tokens: 0,
                     reused_tokens: 0,
