@@ -64,7 +64,7 @@ impl Command {
 }
 
 /// Every command of the coach REPL, in `/help` order.
-pub const COMMANDS: &[Command] = &[
+pub static COMMANDS: &[Command] = &[
     Command {
         name: "/roleplay",
         aliases: &[],
