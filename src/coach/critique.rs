@@ -75,7 +75,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_rules_critique_is_saved_and_a_failure_is_told() {
+    fn a_rules_critique_is_saved_as_its_own_session() {
         let kb = KnowledgeBase::load_default().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(Some(dir.path())).unwrap();

@@ -338,4 +338,79 @@ mod tests {
         assert!(events.iter().any(|e| matches!(e, Event::TurnScored { .. })));
         assert_eq!(events[0], Event::Notice(Notice::BossAuthored(Why::Forced)));
     }
+
+    /// A model that answers every request with the same line, in two pieces.
+    struct Canned;
+
+    impl ChatBackend for Canned {
+        fn info(&self) -> crate::backend::BackendInfo {
+            crate::backend::BackendInfo {
+                kind: "test",
+                model: "canned".into(),
+                path: None,
+                context_size: 4096,
+            }
+        }
+        fn chat(
+            &mut self,
+            req: &crate::backend::ChatRequest<'_>,
+            _cancel: &AtomicBool,
+            on_text: &mut dyn FnMut(&str),
+        ) -> Result<Reply, crate::backend::BackendError> {
+            on_text("Fine, ");
+            on_text("go on.");
+            let mut reply = authored::no_model_reply("Fine, go on.");
+            reply.prompt_tokens = req.messages.len();
+            reply.generated_tokens = 2;
+            Ok(reply)
+        }
+        fn choose(
+            &mut self,
+            _: &[crate::gguf::chat_template::ChatMessage],
+            _: &[&str],
+        ) -> Result<usize, crate::backend::BackendError> {
+            Ok(0)
+        }
+        fn count_tokens(&self, text: &str) -> usize {
+            text.split_whitespace().count()
+        }
+    }
+
+    /// The model plays the boss: its text streams, the turn is scored and saved with the
+    /// model's counters, and the debrief ends the session.
+    #[test]
+    fn a_model_turn_streams_scores_and_saves() {
+        let kb = KnowledgeBase::load_default().unwrap();
+        let personas = load_personas().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path())).unwrap();
+        let start =
+            Start { scenario: "weekly-report", persona: None, lang: Lang::En, model: Some("m") };
+        let mut events = Vec::new();
+        let mut sink = |e: Event| events.push(e);
+        let mut run =
+            RoleplayRun::start(&kb, &personas, &start, Some(&store), None, &mut sink).unwrap();
+        let mut model = Canned;
+        let stop = AtomicBool::new(false);
+        let opts = GenerateOptions::default();
+        let line = "The Acme deal slipped a week. Could you join the call on Friday?";
+        let m: Option<&mut dyn ChatBackend> = Some(&mut model);
+        let done = run.turn(&kb, m, Some(&store), line, &opts, &stop, &mut sink).unwrap();
+        assert_eq!(done.turn.boss, "Fine, go on.");
+        let d = run.end(&kb, Some(&mut model), Some(&store), &mut sink);
+        assert_eq!(d.weakest_turn, Some(1));
+        let texts: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, ["Fine, ", "go on."]);
+        assert!(matches!(events.last(), Some(Event::TurnScored { interrupted: false, .. })));
+        let saved = store.session(run.session().unwrap()).unwrap();
+        assert_eq!(saved.session.model.as_deref(), Some("m"));
+        assert_eq!(saved.turns[1].generated_tokens, 2);
+        assert!(saved.session.ended_at.is_some() && run.saved());
+    }
 }
