@@ -71,7 +71,7 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
     // judgements when the model may judge. A model named with --model is fetched if
     // needed; otherwise one is used only when it is already on disk, so the critique
     // stays instant and offline.
-    let loaded = if args.no_model {
+    let mut loaded = if args.no_model {
         None
     } else {
         match load(g, !args.json) {
@@ -105,7 +105,6 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
             eprintln!("upward: {}", upward::term::visible(&n.message(lang)));
         }
     };
-    let mut loaded = loaded;
     let helper = loaded.as_mut().map(|l| Helper {
         model: l.model.as_mut(),
         name: &l.name,
