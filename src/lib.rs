@@ -21,10 +21,10 @@
 //! | [`prompts`] | embedded prompt templates (minijinja) with a directory override, the default system prompt |
 //! | [`critique`] | rubric-based critique of help requests and thank-you notes |
 //! | [`roleplay`] | boss personas, scenarios, turn scoring and debriefs |
-//! | [`coach`] | what every front end shares about a session: saving critiques and chats |
+//! | [`coach`] | the coaching service every front end calls: role-play, critique, Q&A, chat, saving, events |
 //! | [`store`] | coaching sessions and progress in SQLite |
-//! | [`render`] | terminal output: colour, wrapping, charts |
-//! | [`repl`] | the interactive coach |
+//! | [`render`] | terminal output: colour, padding, the trust meter and the debrief |
+//! | [`repl`] | the interactive coach, a front end; its commands from one table |
 pub mod backend;
 pub mod catalogue;
 pub mod coach;

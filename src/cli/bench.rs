@@ -124,7 +124,10 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
         ctx = ctx.max(1024 + args.roleplay_turns * (160 + args.reply_tokens));
     }
     let g = Global { threads: Some(threads), ..g.clone() };
-    let (mut engine, name) = super::load_engine(&g, ctx, !args.json)?;
+    let (mut model, name) = super::load_model(&g, ctx, !args.json)?;
+    let engine = model.engine().ok_or_else(|| {
+        anyhow::anyhow!("bench measures our engine: not available for remote models")
+    })?;
     // Before any prefill: the model's context may be smaller than asked for.
     let need = args.prompt_tokens + args.gen_tokens;
     if need > engine.context_size() {
@@ -136,11 +139,11 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
             engine.context_size()
         );
     }
-    let tokens = bench_tokens(&engine, args.prompt_tokens + args.gen_tokens);
-    let ours = measure(&mut engine, &tokens, &args)?;
+    let tokens = bench_tokens(engine, args.prompt_tokens + args.gen_tokens);
+    let ours = measure(engine, &tokens, &args)?;
     let roleplay = match args.roleplay_turns {
         0 => None,
-        _ => Some(roleplay_timings(&mut engine, &args, g.lang())?),
+        _ => Some(roleplay_timings(engine, &args, g.lang())?),
     };
     let turns = roleplay.as_ref().map_or(&[][..], |r| &r.turns[..]);
     let first_token_ratio = match (turns.first(), turns.last()) {
@@ -150,7 +153,7 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
     let path = engine.file().path().to_path_buf();
     let kv = engine.kv_cache_bytes();
     let file_bytes = engine.file().len();
-    drop(engine);
+    drop(model);
     let reference = match &args.compare {
         Some(_) => Some(llama_cpp(&args, &path, threads, &tokens)?),
         None => None,

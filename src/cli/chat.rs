@@ -1,11 +1,13 @@
 //! `upward chat`: talk to the model directly, as a REPL or one-shot.
 
-use super::{load_engine, Global, SamplingArgs};
+use super::{load_model, Global, SamplingArgs};
 use std::io::{IsTerminal, Read, Write};
 use std::sync::atomic::Ordering;
-use upward::coach::save;
-use upward::engine::{Engine, GenerateOptions, Reply};
-use upward::gguf::chat_template::ChatMessage;
+use upward::backend::ChatBackend;
+use upward::coach::ask::{self, Chat};
+use upward::coach::{Event, Notice};
+use upward::engine::{GenerateOptions, Reply};
+use upward::lang::Lang;
 use upward::repl::{LineEditor, ReadLine};
 use upward::store::Store;
 use upward::term::visible;
@@ -55,27 +57,39 @@ pub fn run(args: ChatArgs, g: &Global) -> anyhow::Result<()> {
             "--coach answers one question: pass --prompt TEXT or pipe it on stdin (run `upward` to talk with the coach)"
         );
     }
-    let (mut engine, name) = load_engine(g, args.sampling.ctx, !args.json)?;
+    let (mut model, name) = load_model(g, args.sampling.ctx, !args.json)?;
     let opts = args.sampling.options();
     let store = if args.no_save { None } else { open_store(g) };
     if let (true, Some(question)) = (args.coach, &one_shot) {
-        let reply = coach_answer(&mut engine, &name, question, &opts, args.json, g)?;
-        save_one_shot(store.as_ref(), g, &name, question, &reply);
+        coach_answer(model.as_mut(), &name, question, &opts, args.json, g, store.as_ref())?;
         super::signals::check()?;
         return Ok(());
     }
     let system = args.system.as_deref().unwrap_or(upward::prompts::DEFAULT_SYSTEM_PROMPT);
-    let mut messages = vec![ChatMessage::new("system", system)];
     match one_shot {
         Some(prompt) => {
-            messages.push(ChatMessage::new("user", &prompt));
-            let reply = one_shot_answer(&mut engine, &name, &messages, &opts, args.json)?;
-            save_one_shot(store.as_ref(), g, &name, &prompt, &reply);
+            let lang = g.lang.unwrap_or_else(|| Lang::detect(&prompt));
+            let mut chat = Chat::new(system, lang, &name);
+            // One-shot: SIGINT and SIGTERM stop the run (exit 130 or 143; see below).
+            let cancel = super::signals::one_shot();
+            super::signals::check()?;
+            let json = args.json;
+            let mut show = |e: Event| print_event(e, lang, json);
+            let reply = chat
+                .send(model.as_mut(), store.as_ref(), &prompt, &opts, cancel, &mut show)
+                .map_err(super::ctx_advice)?;
+            chat.finish(store.as_ref(), &mut show);
+            if json {
+                let v = reply_json(&name, model.as_mut(), &reply);
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!();
+            }
             // Stopped by a signal: the partial answer is saved (marked), then exit 130/143.
             super::signals::check()?;
             Ok(())
         }
-        None => chat_repl(&mut engine, &name, messages, &opts, g, store.as_ref()),
+        None => chat_repl(model.as_mut(), &name, system, &opts, g, store.as_ref()),
     }
 }
 
@@ -88,81 +102,57 @@ fn open_store(g: &Global) -> Option<Store> {
     store
 }
 
-fn one_shot_answer(
-    engine: &mut Engine,
-    name: &str,
-    messages: &[ChatMessage],
-    opts: &GenerateOptions,
-    json: bool,
-) -> anyhow::Result<Reply> {
-    // One-shot: SIGINT and SIGTERM stop the run (exit 130 or 143; see the caller).
-    let cancel = super::signals::one_shot();
-    super::signals::check()?;
-    let mut out = std::io::stdout();
-    let reply = engine
-        .chat(messages, opts, cancel, &mut |t| {
-            if !json {
-                let _ = out.write_all(visible(t).as_bytes());
-                let _ = out.flush();
-            }
-        })
-        .map_err(super::ctx_advice)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&reply_json(name, engine, &reply))?);
-    } else {
-        println!();
-    }
-    Ok(reply)
-}
-
-/// Saves a one-shot question and its answer as a chat session; a failure is a notice.
-fn save_one_shot(store: Option<&Store>, g: &Global, name: &str, prompt: &str, reply: &Reply) {
-    if let Some(store) = store {
-        let lang = g.lang.unwrap_or_else(|| upward::lang::Lang::detect(prompt));
-        if let Err(e) = save::save_chat(store, lang, name, prompt, reply) {
-            eprintln!("upward: {e} (this chat is not saved)");
+/// Prints what the service streams: the answer (unless `json`) and notices about saving
+/// on stderr. The chat REPL prints the other notices itself.
+fn print_event(e: Event, lang: Lang, json: bool) {
+    match e {
+        Event::Text(t) if !json => {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(visible(&t).as_bytes());
+            let _ = out.flush();
         }
+        Event::Notice(n @ Notice::NotSaved { .. }) => {
+            eprintln!("upward: {}", visible(&n.message(lang)))
+        }
+        _ => {}
     }
 }
 
-/// `chat --coach`: one question answered by the coach, with its sources.
+/// `chat --coach`: one question answered by the coach, with its sources, saved as a chat.
 fn coach_answer(
-    engine: &mut Engine,
+    model: &mut dyn ChatBackend,
     name: &str,
     question: &str,
     opts: &GenerateOptions,
     json: bool,
     g: &Global,
-) -> anyhow::Result<Reply> {
+    store: Option<&Store>,
+) -> anyhow::Result<()> {
     use anyhow::Context;
-    let lang = g.lang.unwrap_or_else(|| upward::lang::Lang::detect(question));
+    let lang = g.lang.unwrap_or_else(|| Lang::detect(question));
     let kb = upward::kb::KnowledgeBase::load_default().context("loading the knowledge base")?;
-    let prompt = upward::kb::cite::coach_prompt(&kb, question, lang, &|t| engine.count_tokens(t));
-    let messages = [ChatMessage::new("system", &prompt.system), ChatMessage::new("user", question)];
     let cancel = super::signals::one_shot();
-    let mut out = std::io::stdout();
-    let reply = engine
-        .chat(&messages, opts, cancel, &mut |t| {
-            if !json {
-                let _ = out.write_all(visible(t).as_bytes());
-                let _ = out.flush();
-            }
-        })
+    let mut show = |e: Event| print_event(e, lang, json);
+    let answer = ask::ask_coach(model, &kb, question, lang, opts, cancel, &mut show)
         .map_err(super::ctx_advice)?;
     if json {
-        let mut v = reply_json(name, engine, &reply);
-        v["sources"] = serde_json::to_value(&prompt.sources)?;
+        let mut v = reply_json(name, model, &answer.reply);
+        v["sources"] = serde_json::to_value(&answer.sources)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!();
-        print!("{}", visible(&upward::kb::cite::render_sources(&prompt.sources, lang)));
+        print!("{}", visible(&upward::kb::cite::render_sources(&answer.sources, lang)));
     }
-    Ok(reply)
+    if let Some(store) = store {
+        ask::save_one_shot(store, lang, name, question, &answer.reply, &mut show);
+    }
+    Ok(())
 }
 
 /// The machine-readable form of a reply.
-pub fn reply_json(model: &str, engine: &Engine, r: &Reply) -> serde_json::Value {
+pub fn reply_json(model: &str, backend: &mut dyn ChatBackend, r: &Reply) -> serde_json::Value {
     let tok_s = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+    let load_s = backend.engine().map_or(0.0, |e| e.load_time().as_secs_f64());
     serde_json::json!({
         "model": model,
         "answer": r.text,
@@ -172,7 +162,7 @@ pub fn reply_json(model: &str, engine: &Engine, r: &Reply) -> serde_json::Value 
         "prefilled_tokens": r.prefilled_tokens,
         "generated_tokens": r.generated_tokens,
         "dropped_messages": r.dropped_messages,
-        "load_s": engine.load_time().as_secs_f64(),
+        "load_s": load_s,
         "prefill_s": r.prefill_secs,
         "decode_s": r.decode_secs,
         "prefill_tok_s": tok_s(r.prefilled_tokens, r.prefill_secs),
@@ -183,16 +173,15 @@ pub fn reply_json(model: &str, engine: &Engine, r: &Reply) -> serde_json::Value 
 const CHAT_COMMANDS: &[&str] = &["/help", "/model", "/clear", "/exit"];
 
 fn chat_repl(
-    engine: &mut Engine,
+    model: &mut dyn ChatBackend,
     name: &str,
-    base: Vec<ChatMessage>,
+    system: &str,
     opts: &GenerateOptions,
     g: &Global,
     store: Option<&Store>,
 ) -> anyhow::Result<()> {
     let lang = g.lang();
-    // Started at the first answer; a new one after /clear.
-    let mut session: Option<i64> = None;
+    let mut chat = Chat::new(system, lang, name);
     let mut editor = LineEditor::new_in(
         "chat",
         CHAT_COMMANDS.iter().map(|s| s.to_string()).collect(),
@@ -205,7 +194,6 @@ fn chat_repl(
             &format!("Model {name} ready. Type a message and press Enter; end a line with \\ to continue; /help for commands."),
         )
     );
-    let mut messages = base.clone();
     loop {
         let line = match editor.read("> ")? {
             ReadLine::Line(l) => l,
@@ -223,20 +211,22 @@ fn chat_repl(
                 continue;
             }
             "/model" => {
-                let c = engine.config();
-                println!(
-                    "{name}: {} · {} layers · context {} · {} cached tokens",
-                    c.arch.name(),
-                    c.n_layers,
-                    engine.context_size(),
-                    engine.cached_tokens()
-                );
+                let (ctx, cached) = (model.context_size(), model.cached_tokens());
+                match model.engine() {
+                    Some(engine) => {
+                        let c = engine.config();
+                        println!(
+                            "{name}: {} · {} layers · context {ctx} · {cached} cached tokens",
+                            c.arch.name(),
+                            c.n_layers,
+                        );
+                    }
+                    None => println!("{name}: {} · context {ctx}", model.info().kind),
+                }
                 continue;
             }
             "/clear" => {
-                messages = base.clone();
-                session = None;
-                engine.reset();
+                chat.clear(model);
                 println!("{}", lang.pick("对话已清空。", "Conversation cleared."));
                 continue;
             }
@@ -246,50 +236,35 @@ fn chat_repl(
             }
             _ => {}
         }
-        messages.push(ChatMessage::new("user", input));
         let cancel = super::cancel_flag();
         cancel.store(false, Ordering::SeqCst);
-        let mut out = std::io::stdout();
-        match engine.chat(&messages, opts, cancel, &mut |t| {
-            let _ = out.write_all(visible(t).as_bytes());
-            let _ = out.flush();
-        }) {
-            Ok(reply) => {
+        let mut notices = Vec::new();
+        let sent = chat.send(model, store, input, opts, cancel, &mut |e| match e {
+            Event::Notice(n) => notices.push(n),
+            e => print_event(e, lang, false),
+        });
+        match sent {
+            Ok(_) => {
                 println!();
-                if reply.dropped_messages > 0 {
-                    println!(
-                        "{}",
-                        lang.pick(
-                            &format!(
-                                "（上下文已满：最早的 {} 条消息不再计入。）",
-                                reply.dropped_messages
-                            ),
-                            &format!(
-                                "(Context full: the oldest {} messages were left out.)",
-                                reply.dropped_messages
-                            ),
-                        )
-                    );
-                }
-                if reply.stop == upward::engine::StopReason::Cancelled {
-                    println!("{}", lang.pick("（已中断）", "(interrupted)"));
-                }
-                messages.push(ChatMessage::new("assistant", &reply.text));
-                if let Some(store) = store {
-                    let saved = match session {
-                        Some(id) => save::save_exchange(store, id, input, &reply),
-                        None => save::start_chat(store, lang, name, input).and_then(|id| {
-                            session = Some(id);
-                            save::save_exchange(store, id, input, &reply)
-                        }),
-                    };
-                    if let Err(e) = saved {
-                        eprintln!("upward: could not save this answer: {e}");
+                for n in notices {
+                    match n {
+                        Notice::ContextTrimmed { dropped, .. } => println!(
+                            "{}",
+                            lang.pick(
+                                &format!("（上下文已满：最早的 {dropped} 条消息不再计入。）"),
+                                &format!(
+                                    "(Context full: the oldest {dropped} messages were left out.)"
+                                ),
+                            )
+                        ),
+                        Notice::Interrupted => {
+                            println!("{}", lang.pick("（已中断）", "(interrupted)"))
+                        }
+                        n => eprintln!("upward: {}", visible(&n.message(lang))),
                     }
                 }
             }
             Err(e) => {
-                messages.pop();
                 let e = super::ctx_advice(e);
                 eprintln!("upward: {}", upward::term::error_text(e.as_ref()));
             }

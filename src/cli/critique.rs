@@ -4,7 +4,8 @@ use super::Global;
 use anyhow::Context;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
-use upward::coach::save::save_critique;
+use upward::coach::critique::{self as service, Helper};
+use upward::coach::Event;
 use upward::critique::judge::{self, CalibrationStore, JudgeBasis, JudgePolicy};
 use upward::critique::{self, render, CritiqueError, KindChoice, Producer};
 use upward::kb::KnowledgeBase;
@@ -39,19 +40,22 @@ pub struct CritiqueArgs {
 
 /// A loaded model and whether it may judge.
 struct Loaded {
-    engine: upward::engine::Engine,
+    model: super::Model,
     name: String,
-    path: PathBuf,
     policy: JudgePolicy,
 }
 
 /// Loads the model for the critique (fetching it only when named with --model) and
-/// decides whether it may judge.
+/// decides whether it may judge: a local file by its calibration or catalogue entry; a
+/// model without a file here is not measured, so it does not judge.
 fn load(g: &Global, announce: bool) -> anyhow::Result<Loaded> {
-    let (engine, name, resolved) = super::load_resolved(g, 4096, announce, g.model.is_some())?;
+    let (model, name, resolved) = super::load_resolved(g, 4096, announce, g.model.is_some())?;
     let store = CalibrationStore::from_env();
-    let policy = judge::policy(&resolved.path, resolved.entry.as_ref(), store.as_ref());
-    Ok(Loaded { engine, name, path: resolved.path, policy })
+    let policy = match &model.info().path {
+        Some(path) => judge::policy(path, resolved.entry.as_ref(), store.as_ref()),
+        None => upward::coach::critique::policy(&model.info()),
+    };
+    Ok(Loaded { model, name, policy })
 }
 
 /// Runs `upward critique`.
@@ -67,7 +71,7 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
     // judgements when the model may judge. A model named with --model is fetched if
     // needed; otherwise one is used only when it is already on disk, so the critique
     // stays instant and offline.
-    let loaded = if args.no_model {
+    let mut loaded = if args.no_model {
         None
     } else {
         match load(g, !args.json) {
@@ -85,29 +89,31 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
             }
         }
     };
-    let (result, model_info) = match loaded {
-        Some(mut l) => {
-            let mut model = critique::with_engine::EngineModel(&mut l.engine);
-            let r = critique::critique_with_model(
-                &draft,
-                args.kind,
-                g.lang,
-                &kb,
-                &mut model,
-                l.policy.judge,
-            );
-            (r, Some((l.name, l.policy)))
+    let store = if args.no_save {
+        None
+    } else {
+        match Store::open(g.data_dir.as_deref()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("upward: {e} (this critique is not saved)");
+                None
+            }
         }
-        None => (critique::critique(&draft, args.kind, g.lang, &kb), None),
     };
-    let c = result.map_err(|e: CritiqueError| anyhow::anyhow!(e.message(lang)))?;
-    let model_name = model_info.as_ref().map(|(name, _)| name.as_str());
-    let saved = (!args.no_save).then(|| {
-        Store::open(g.data_dir.as_deref()).and_then(|s| save_critique(&s, &draft, &c, model_name))
+    let mut show = |e: Event| {
+        if let Event::Notice(n) = e {
+            eprintln!("upward: {}", upward::term::visible(&n.message(lang)));
+        }
+    };
+    let helper = loaded.as_mut().map(|l| Helper {
+        model: l.model.as_mut(),
+        name: &l.name,
+        judge: l.policy.judge,
     });
-    if let Some(Err(e)) = &saved {
-        eprintln!("upward: {e} (this critique is not saved)");
-    }
+    let done = service::critique(&draft, args.kind, g.lang, &kb, helper, store.as_ref(), &mut show)
+        .map_err(|e: CritiqueError| anyhow::anyhow!(e.message(lang)))?;
+    let c = done.critique;
+    let model_info = loaded.map(|l| (l.name, l.policy));
     if args.json {
         let mut v = serde_json::to_value(&c)?;
         if let Some(obj) = v.as_object_mut() {
@@ -169,7 +175,7 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
             },
         };
         println!("\n{}", painter.paint(&note, upward::render::Style::Dim));
-        if let Some(Ok(id)) = saved {
+        if let Some(id) = done.session {
             let note = match c.lang {
                 Lang::Zh => format!("已保存为会话 {id}（upward sessions show {id}）。"),
                 Lang::En => format!("Saved as session {id} (upward sessions show {id})."),
@@ -212,7 +218,12 @@ fn calibrate(args: &CritiqueArgs, g: &Global) -> anyhow::Result<()> {
                 format!("upward: measuring {} on {total} labelled drafts (seconds each)…", l.name),
         }
     );
-    let mut model = critique::with_engine::EngineModel(&mut l.engine);
+    let path = l
+        .model
+        .info()
+        .path
+        .ok_or_else(|| anyhow::anyhow!("calibration needs a model file on this machine"))?;
+    let mut model = critique::with_engine::BackendModel(l.model.as_mut());
     let c = judge::calibrate(&mut model, &mut |p| {
         eprintln!(
             "upward: {}/{} drafts · agreement so far: rules {:.3}, with model {:.3}",
@@ -232,12 +243,12 @@ fn calibrate(args: &CritiqueArgs, g: &Global) -> anyhow::Result<()> {
     })
     .map_err(|e| anyhow::anyhow!(e.message(lang)))?;
     let file = store
-        .save(&l.path, &c)
+        .save(&path, &c)
         .with_context(|| format!("storing the calibration in {}", store.dir().display()))?;
     if args.json {
         let v = serde_json::json!({
             "model": l.name,
-            "model_file": l.path,
+            "model_file": path,
             "rules": c.rules,
             "with_model": c.model,
             "judge": c.judge,

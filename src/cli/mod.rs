@@ -3,6 +3,7 @@
 
 mod bench;
 mod chat;
+mod coach;
 mod critique;
 mod kb;
 mod models;
@@ -80,7 +81,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let g = cli.global;
     match cli.command {
-        None => roleplay::run_repl(&g),
+        None => coach::run_repl(&g),
         Some(Command::Chat(a)) => chat::run(a, &g),
         Some(Command::Models(c)) => models::run(c, &g),
         Some(Command::Kb(c)) => kb::run(c, &g),
@@ -153,14 +154,16 @@ pub use signals::{cancel_flag, Interrupted};
 /// `e`, with the advice to raise `--ctx` when a prompt did not fit the context; for the
 /// commands that have the flag (those with [`SamplingArgs`]).
 pub fn ctx_advice(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    use upward::backend::BackendError;
     use upward::engine::EngineError;
     use upward::roleplay::RoleplayError;
     let e = e.into();
     let too_long = e.chain().any(|c| {
         matches!(c.downcast_ref::<EngineError>(), Some(EngineError::PromptTooLong { .. }))
+            || c.downcast_ref::<BackendError>().is_some_and(BackendError::is_prompt_too_long)
             || matches!(
                 c.downcast_ref::<RoleplayError>(),
-                Some(RoleplayError::Engine(EngineError::PromptTooLong { .. }))
+                Some(RoleplayError::Backend(b)) if b.is_prompt_too_long()
             )
     });
     if too_long {
@@ -170,34 +173,42 @@ pub fn ctx_advice(e: impl Into<anyhow::Error>) -> anyhow::Error {
     }
 }
 
+/// A model ready to chat, behind the backend trait (our engine, or a remote server).
+pub type Model = Box<dyn upward::backend::ChatBackend>;
+
 /// Resolves `--model` (or the catalogue's default, with its fallback), pulling it if
-/// needed, and loads it. Returns the engine and the model's display name.
-pub fn load_engine(
-    g: &Global,
-    ctx: usize,
-    announce: bool,
-) -> anyhow::Result<(upward::engine::Engine, String)> {
-    load_engine_with(g, ctx, announce, true)
+/// needed, and opens it. Returns the model and its display name.
+pub fn load_model(g: &Global, ctx: usize, announce: bool) -> anyhow::Result<(Model, String)> {
+    let (model, name, _) = load_resolved(g, ctx, announce, true)?;
+    Ok((model, name))
 }
 
-/// [`load_engine`], downloading a missing model only when `allow_download`.
-pub fn load_engine_with(
-    g: &Global,
-    ctx: usize,
-    announce: bool,
-    allow_download: bool,
-) -> anyhow::Result<(upward::engine::Engine, String)> {
-    let (engine, name, _) = load_resolved(g, ctx, announce, allow_download)?;
-    Ok((engine, name))
+/// The name a resolved model is shown by: its catalogue entry's, else its file's.
+fn display_name(resolved: &upward::catalogue::ResolvedModel) -> String {
+    match &resolved.entry {
+        Some(e) => e.name.clone(),
+        None => resolved
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| resolved.path.display().to_string()),
+    }
 }
 
-/// [`load_engine_with`], also returning the resolved file and its catalogue entry.
+/// Where a resolved model is, for the "loading" line.
+fn location(resolved: &upward::catalogue::ResolvedModel) -> String {
+    resolved.path.display().to_string()
+}
+
+/// [`load_model`], downloading a missing model only when `allow_download`, also
+/// returning what the catalogue resolved. The backend comes from
+/// [`upward::backend::open`], so every kind of model plugs in here.
 pub fn load_resolved(
     g: &Global,
     ctx: usize,
     announce: bool,
     allow_download: bool,
-) -> anyhow::Result<(upward::engine::Engine, String, upward::catalogue::ResolvedModel)> {
+) -> anyhow::Result<(Model, String, upward::catalogue::ResolvedModel)> {
     use anyhow::Context;
     use upward::catalogue::{self, Catalogue};
     if let Some(t) = g.threads {
@@ -205,16 +216,9 @@ pub fn load_resolved(
     }
     let cat = Catalogue::load_default(g.models_file.as_deref())?;
     let resolved = catalogue::resolve_choice(g.model.as_deref(), &cat, allow_download)?;
-    let name = match &resolved.entry {
-        Some(e) => e.name.clone(),
-        None => resolved
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| resolved.path.display().to_string()),
-    };
+    let name = display_name(&resolved);
     if announce {
-        eprintln!("upward: loading {name} ({})", resolved.path.display());
+        eprintln!("upward: loading {name} ({})", location(&resolved));
     }
     let opts = upward::engine::LoadOptions {
         ctx,
@@ -224,7 +228,7 @@ pub fn load_resolved(
             .and_then(|e| e.chat_template)
             .map(|t| t.as_str().to_string()),
     };
-    let engine = upward::engine::Engine::load(&resolved.path, &opts)
+    let model = upward::backend::open(&resolved, &opts)
         .with_context(|| format!("cannot load model {name}"))?;
-    Ok((engine, name, resolved))
+    Ok((model, name, resolved))
 }

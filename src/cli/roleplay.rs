@@ -1,14 +1,17 @@
 //! `upward roleplay` and the coach REPL (`upward` with no subcommand).
 
-use super::{cancel_flag, load_engine, Global, SamplingArgs};
+use super::coach::model_speaks;
+use super::{load_model, Global, SamplingArgs};
 use anyhow::Context;
 use std::path::PathBuf;
+use upward::backend::ChatBackend;
+use upward::coach::roleplay::{RoleplayRun, Start};
+use upward::coach::{Event, Notice};
 use upward::kb::KnowledgeBase;
 use upward::lang::Lang;
-use upward::repl::coach::Coach;
 use upward::roleplay::authored::{self, BossChoice, Why};
 use upward::roleplay::{self, load_personas, Roleplay};
-use upward::store::{NewSession, SessionKind, Store};
+use upward::store::Store;
 use upward::term::visible;
 
 /// Arguments of `upward roleplay`.
@@ -38,7 +41,8 @@ pub struct RoleplayArgs {
     pub sampling: SamplingArgs,
 }
 
-fn knowledge() -> anyhow::Result<KnowledgeBase> {
+/// The built-in knowledge base, or an error that says how to check it.
+pub fn knowledge() -> anyhow::Result<KnowledgeBase> {
     KnowledgeBase::load_default().context("the knowledge base is broken (run `upward kb check`)")
 }
 
@@ -59,10 +63,14 @@ pub fn run(args: RoleplayArgs, g: &Global) -> anyhow::Result<()> {
     if let Some(script) = &args.script {
         return run_script(&args, g, kb, &personas, &scenario, script);
     }
-    let mut coach = open_coach(g, &args.sampling, kb, personas)?;
-    coach.boss = args.boss;
-    coach.start_roleplay(&scenario, args.persona.as_deref())?;
-    coach.run()
+    super::coach::run_roleplay(
+        g,
+        &args.sampling,
+        (kb, personas),
+        args.boss,
+        &scenario,
+        args.persona.as_deref(),
+    )
 }
 
 fn list(
@@ -132,13 +140,13 @@ fn run_script(
     let cancel = super::signals::one_shot();
     // The model, unless the authored boss plays (asked for, the model cannot speak the
     // language, or no model can be had).
-    let (mut engine, model, why) = match args.boss {
+    let (mut model, name, why) = match args.boss {
         BossChoice::Authored => (None, None, Some(Why::Forced)),
-        choice => match load_engine(g, args.sampling.ctx, !args.json) {
-            Ok((engine, name)) => {
-                let speaks = model_speaks(g, &name, &engine);
+        choice => match load_model(g, args.sampling.ctx, !args.json) {
+            Ok((mut model, name)) => {
+                let speaks = model_speaks(g, &name, model.as_mut());
                 let why = authored::decide(choice, &name, speaks.as_deref(), lang);
-                (Some(engine), Some(name), why)
+                (Some(model), Some(name), why)
             }
             // Only the default model (and its fallbacks) failing means "no model at all";
             // a model the user named that fails to load is an error.
@@ -150,17 +158,41 @@ fn run_script(
     };
     super::signals::check()?;
     let notice = why.as_ref().map(|w| authored::notice(w, lang));
-    if let Some(n) = &notice {
-        eprintln!("upward: {n}");
+    let (store, warning) = Store::open_or_warn(g.data_dir.as_deref());
+    let json = args.json;
+    // What the service streams, as the script's text output (stderr for notices).
+    let mut show = |e: Event| {
+        match e {
+        Event::Text(piece) if !json => {
+            print!("{}", visible(&piece));
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        }
+        Event::Notice(Notice::ContextTrimmed { .. }) if !json => println!(
+            "\n{}",
+            lang.pick(
+                "（对话超出了上下文：最早的几轮已不再发给领导。）",
+                "(The conversation outgrew the context: the oldest turns are no longer shown to the boss.)"
+            )
+        ),
+        Event::TurnScored { interrupted: true, .. } if !json => {
+            println!("\n{}", lang.pick("（已中断）", "(interrupted)"))
+        }
+        Event::TurnScored { score, trust, .. } if !json => {
+            println!("\n[coach] {score}/100 · trust {trust}")
+        }
+        Event::Notice(n @ (Notice::BossAuthored(_) | Notice::NotSaved { .. })) => {
+            eprintln!("upward: {}", visible(&n.message(lang)))
+        }
+        _ => {}
     }
-    let mut model_boss = if why.is_none() { engine.as_mut() } else { None };
-    let mut rp = Roleplay::new(&kb, personas, scenario, args.persona.as_deref(), lang)?;
-    let mut n = NewSession::new(SessionKind::Roleplay, lang);
-    n.scenario = Some(rp.scenario.id.clone());
-    n.persona = Some(rp.persona.id.clone());
-    n.model = model.clone();
-    n.title = Some(rp.scenario.title.get(lang).to_string());
-    let mut saver = ScriptSaver::open(g, n);
+    };
+    let start = Start { scenario, persona: args.persona.as_deref(), lang, model: name.as_deref() };
+    let mut run =
+        RoleplayRun::start(&kb, personas, &start, store.as_ref(), why.clone(), &mut show)?;
+    if let Some(w) = warning {
+        eprintln!("upward: {w}");
+        run.not_saving(w);
+    }
     let opts = args.sampling.options();
     let mut out_turns = Vec::new();
     let mut stopped = None;
@@ -171,45 +203,12 @@ fn run_script(
         }
         if !args.json {
             println!("> {}", visible(t));
-            print!("{}: ", rp.persona.name.get(lang));
+            print!("{}: ", run.roleplay().persona.name.get(lang));
         }
-        let (turn, reply) = match model_boss {
-            Some(ref mut engine) => rp
-                .take_turn(engine, t, &opts, cancel, &mut |piece| {
-                    if !args.json {
-                        print!("{}", visible(piece));
-                        let _ = std::io::Write::flush(&mut std::io::stdout());
-                    }
-                })
-                .map_err(super::ctx_advice)?,
-            None => {
-                let turn = rp.take_authored_turn(kb.boss_lines(), t)?;
-                if !args.json {
-                    print!("{}", visible(&turn.boss));
-                }
-                let reply = authored::no_model_reply(&turn.boss);
-                (turn, reply)
-            }
-        };
-        let turn = turn.clone();
-        let trimmed = rp.context_trimmed();
-        if trimmed && !args.json {
-            println!(
-                "\n{}",
-                lang.pick(
-                    "（对话超出了上下文：最早的几轮已不再发给领导。）",
-                    "(The conversation outgrew the context: the oldest turns are no longer shown to the boss.)"
-                )
-            );
-        }
-        if !args.json {
-            if turn.interrupted {
-                println!("\n{}", lang.pick("（已中断）", "(interrupted)"));
-            } else {
-                println!("\n[coach] {}/100 · trust {}", turn.score.score, turn.trust);
-            }
-        }
-        saver.save_turn(&turn, &reply);
+        let done = run
+            .turn(&kb, boss_model(&mut model), store.as_ref(), t, &opts, cancel, &mut show)
+            .map_err(super::ctx_advice)?;
+        let (turn, reply) = (&done.turn, &done.reply);
         out_turns.push(serde_json::json!({
             "user": turn.user,
             "boss": turn.boss,
@@ -223,7 +222,7 @@ fn run_script(
             "interrupted": turn.interrupted,
             "stop": reply.stop,
             "dropped_messages": reply.dropped_messages,
-            "context_trimmed": trimmed,
+            "context_trimmed": done.context_trimmed,
         }));
         if turn.interrupted {
             stopped = super::signals::caught();
@@ -233,23 +232,19 @@ fn run_script(
     // Stopped by a signal: no debrief, and the session stays open (resumable). A model that
     // cannot speak the language would spoil the better version too.
     let debrief = match stopped {
-        None => {
-            let d = roleplay::debrief(&rp, &kb, model_boss);
-            saver.end(&d);
-            Some(d)
-        }
+        None => Some(run.end(&kb, boss_model(&mut model), store.as_ref(), &mut show)),
         Some(_) => None,
     };
     if args.json {
         let v = serde_json::json!({
-            "scenario": rp.scenario.id,
-            "persona": rp.persona.id,
-            "model": model,
+            "scenario": run.roleplay().scenario.id,
+            "persona": run.roleplay().persona.id,
+            "model": name,
             "boss": if why.is_none() { "model" } else { "authored" },
             "notice": notice,
-            "session": saver.id,
-            "saved": saver.saved(),
-            "save_error": saver.error,
+            "session": run.session(),
+            "saved": run.saved(),
+            "save_error": run.save_error(),
             "interrupted": stopped.is_some(),
             "turns": out_turns,
             "debrief": debrief,
@@ -257,9 +252,9 @@ fn run_script(
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         if let Some(d) = &debrief {
-            print!("{}", visible(&upward::repl::coach::render_debrief(&rp, d)));
+            print!("{}", visible(&upward::render::roleplay::debrief(run.roleplay(), d)));
         }
-        println!("{}", saver.summary(lang));
+        println!("{}", save_summary(&run, lang));
     }
     // A signal during the debrief still ends the run as interrupted.
     match stopped.or_else(super::signals::caught) {
@@ -268,114 +263,27 @@ fn run_script(
     }
 }
 
-/// Saves a scripted role-play. The session is created with its first turn, so a run that
-/// fails before any turn leaves nothing behind; the first failure is kept (and told at
-/// once on stderr) so the output can say the session was not saved.
-struct ScriptSaver {
-    store: Option<Store>,
-    new: NewSession,
-    id: Option<i64>,
-    error: Option<String>,
-}
-
-impl ScriptSaver {
-    fn open(g: &Global, new: NewSession) -> ScriptSaver {
-        let (store, warning) = Store::open_or_warn(g.data_dir.as_deref());
-        if let Some(w) = &warning {
-            eprintln!("upward: {w}");
-        }
-        ScriptSaver { store, new, id: None, error: warning }
-    }
-
-    fn fail(&mut self, e: impl std::fmt::Display) {
-        let msg = e.to_string();
-        eprintln!("upward: this role-play is not fully saved: {msg}");
-        self.error.get_or_insert(msg);
-    }
-
-    fn save_turn(&mut self, turn: &roleplay::Turn, reply: &upward::engine::Reply) {
-        let Some(store) = self.store.as_ref() else { return };
-        if self.error.is_some() {
-            return;
-        }
-        let id = match self.id {
-            Some(id) => id,
-            None => match store.create_session(&self.new) {
-                Ok(id) => *self.id.insert(id),
-                Err(e) => return self.fail(e),
-            },
-        };
-        if let Err(e) = roleplay::record::save_turn(store, id, turn, reply) {
-            self.fail(e);
-        }
-    }
-
-    fn end(&mut self, debrief: &roleplay::Debrief) {
-        let (Some(store), Some(id)) = (self.store.as_ref(), self.id) else { return };
-        let value = match serde_json::to_value(debrief) {
-            Ok(v) => v,
-            Err(e) => return self.fail(e),
-        };
-        if let Err(e) = store.end_session(id, Some(&value)) {
-            self.fail(e);
-        }
-    }
-
-    /// Everything was saved.
-    fn saved(&self) -> bool {
-        self.id.is_some() && self.error.is_none()
-    }
-
-    /// One line for the end of the text output.
-    fn summary(&self, lang: Lang) -> String {
-        match (&self.error, self.id) {
-            (None, Some(id)) => match lang {
-                Lang::Zh => format!("已保存为会话 {id}（upward sessions show {id}）"),
-                Lang::En => format!("Saved as session {id} (upward sessions show {id})"),
-            },
-            (None, None) => lang.pick("没有可保存的内容。", "Nothing to save.").to_string(),
-            (Some(e), _) => match lang {
-                Lang::Zh => format!("注意：本次角色扮演没有完整保存：{}", visible(e)),
-                Lang::En => format!("Note: this role-play was not fully saved: {}", visible(e)),
-            },
-        }
+/// The loaded model, if any, borrowed for one call.
+fn boss_model(model: &mut Option<super::Model>) -> Option<&mut dyn ChatBackend> {
+    match model {
+        Some(m) => Some(m.as_mut()),
+        None => None,
     }
 }
 
-/// Loads everything the coach REPL needs.
-pub fn open_coach(
-    g: &Global,
-    sampling: &SamplingArgs,
-    kb: KnowledgeBase,
-    personas: Vec<roleplay::Persona>,
-) -> anyhow::Result<Coach> {
-    let (store, warning) = Store::open_or_warn(g.data_dir.as_deref());
-    if let Some(w) = warning {
-        eprintln!("upward: {w}");
+/// One line for the end of a scripted role-play's text output: where it was saved.
+fn save_summary(run: &RoleplayRun, lang: Lang) -> String {
+    match (run.save_error(), run.session()) {
+        (None, Some(id)) => match lang {
+            Lang::Zh => format!("已保存为会话 {id}（upward sessions show {id}）"),
+            Lang::En => format!("Saved as session {id} (upward sessions show {id})"),
+        },
+        (None, None) => lang.pick("没有可保存的内容。", "Nothing to save.").to_string(),
+        (Some(e), _) => match lang {
+            Lang::Zh => format!("注意：本次角色扮演没有完整保存：{}", visible(e)),
+            Lang::En => format!("Note: this role-play was not fully saved: {}", visible(e)),
+        },
     }
-    let (engine, name) = load_engine(g, sampling.ctx, true)?;
-    let speaks = model_speaks(g, &name, &engine);
-    let mut coach =
-        Coach::new(engine, name, kb, personas, g.lang(), sampling.options(), store, cancel_flag());
-    coach.speaks = speaks;
-    Ok(coach)
-}
-
-/// The languages the loaded model speaks: its catalogue entry's, else its GGUF file's,
-/// else unknown (then the user is trusted to have picked a model for their language).
-fn model_speaks(g: &Global, name: &str, engine: &upward::engine::Engine) -> Option<Vec<String>> {
-    let cat = upward::catalogue::Catalogue::load_default(g.models_file.as_deref()).ok();
-    let listed = cat.as_ref().and_then(|c| c.entry(name)).map(|e| e.languages.clone());
-    authored::model_languages(listed.as_deref(), Some(engine.file()))
-}
-
-/// Opens the coach REPL (`upward` with no subcommand).
-pub fn run_repl(g: &Global) -> anyhow::Result<()> {
-    let kb = knowledge()?;
-    let personas = load_personas()?;
-    let sampling = SamplingArgs::defaults();
-    let mut coach = open_coach(g, &sampling, kb, personas)?;
-    coach.run()
 }
 
 #[cfg(test)]

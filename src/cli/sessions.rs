@@ -243,10 +243,5 @@ pub fn resume(store: Store, detail: SessionDetail, g: &Global) -> anyhow::Result
     if g.model.is_none() {
         g.model = detail.session.model.clone();
     }
-    let kb = upward::kb::KnowledgeBase::load_default()?;
-    let personas = upward::roleplay::load_personas()?;
-    let sampling = super::SamplingArgs::defaults();
-    let mut coach = super::roleplay::open_coach(&g, &sampling, kb, personas)?;
-    coach.resume(detail.session.id)?;
-    coach.run()
+    super::coach::run_resumed(&g, detail.session.id)
 }

@@ -1,6 +1,7 @@
 //! The model path: a language model refines the detectors' verdicts (only when it may
 //! judge, see [`super::judge`]), writes a short coach comment and rewrites the draft. The
-//! engine is reached only through [`CritiqueModel`].
+//! model is reached only through [`CritiqueModel`] (on any chat backend:
+//! [`super::with_engine::BackendModel`]).
 //!
 //! Combination rule (also in `docs/critique.md`): the detector's evidence is kept; the
 //! model may move a detector's status by at most one step toward its own verdict, and
@@ -61,11 +62,8 @@ fn step(s: Status, dir: i8) -> Status {
 /// Makes the draft safe to embed between the prompt's delimiters: it cannot close the
 /// data block or open a new one.
 pub fn quote_draft(draft: &str) -> String {
-    draft
-        .replace("<<<", "‹‹‹")
-        .replace(">>>", "›››")
-        .replace("DRAFT>>>", "DRAFT›››")
-        .replace("草稿>>>", "草稿›››")
+    // Every delimiter (`<<<DRAFT`, `DRAFT>>>`, `<<<草稿`, `草稿>>>`) contains one of these.
+    draft.replace("<<<", "‹‹‹").replace(">>>", "›››")
 }
 
 fn env() -> Environment<'static> {

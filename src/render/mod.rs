@@ -1,4 +1,7 @@
-//! Terminal output helpers: styles, colour on/off (TTY and `NO_COLOR`), CJK-aware padding.
+//! Terminal output helpers: styles, colour on/off (TTY and `NO_COLOR`), CJK-aware padding,
+//! and role-play output ([`roleplay`]: the trust meter, the debrief).
+
+pub mod roleplay;
 
 use std::io::IsTerminal;
 

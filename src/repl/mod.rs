@@ -2,6 +2,7 @@
 //! history, tab completion of `/commands` and their arguments, multi-line input.
 
 pub mod coach;
+pub mod commands;
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;

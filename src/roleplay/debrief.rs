@@ -1,9 +1,9 @@
 //! Hints during a role-play, feedback on the last turn, and the debrief at its end.
 
 use super::session::{rank, Roleplay};
-use crate::critique::with_engine::EngineModel;
+use crate::backend::ChatBackend;
+use crate::critique::with_engine::BackendModel;
 use crate::critique::{self, rubric, Criterion, DraftKind, KindChoice, Status};
-use crate::engine::Engine;
 use crate::kb::KnowledgeBase;
 use crate::lang::Lang;
 use std::collections::BTreeMap;
@@ -153,8 +153,8 @@ pub fn feedback(rp: &Roleplay) -> Option<String> {
     Some(out)
 }
 
-/// Summarises the role-play; with an engine, also rewrites the weakest turn.
-pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -> Debrief {
+/// Summarises the role-play; with a model, also rewrites the weakest turn.
+pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, model: Option<&mut dyn ChatBackend>) -> Debrief {
     let lang = rp.lang;
     let turns = rp.turns();
     let score = if turns.is_empty() {
@@ -201,7 +201,7 @@ pub fn debrief(rp: &Roleplay, kb: &KnowledgeBase, engine: Option<&mut Engine>) -
             acc
         });
     let weakest_turn = by_score(false);
-    let better_version = match (engine, weakest_turn) {
+    let better_version = match (model, weakest_turn) {
         (Some(e), Some(i)) => rewrite_turn(e, rp, kb, i).ok(),
         (None, Some(i)) => rules_rewrite_turn(rp, kb, i).ok(),
         _ => None,
@@ -236,7 +236,7 @@ fn rules_rewrite_turn(
 /// A better version of turn `i`: the critique's model rewrite (facts kept, missing ones as
 /// placeholders, deterministic fallback).
 fn rewrite_turn(
-    engine: &mut Engine,
+    model: &mut dyn ChatBackend,
     rp: &Roleplay,
     kb: &KnowledgeBase,
     i: usize,
@@ -247,7 +247,7 @@ fn rewrite_turn(
         DraftKind::Thanks => KindChoice::Thanks,
     };
     let c = critique::critique(text, kind, Some(rp.lang), kb)?;
-    critique::rewrite_with_model(&c, text, &mut EngineModel(engine))
+    critique::rewrite_with_model(&c, text, &mut BackendModel(model))
 }
 
 #[cfg(test)]

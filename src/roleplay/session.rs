@@ -4,8 +4,9 @@
 use super::coach::{director_note, score_turn, trust_delta, TurnScore};
 use super::persona::Persona;
 use super::reply::{boss_options, boss_rules};
+use crate::backend::{BackendError, ChatBackend, ChatRequest};
 use crate::critique::{Criterion, DraftKind, Rubric, Status};
-use crate::engine::{Engine, EngineError, GenerateOptions, PromptCache, Reply, StopReason};
+use crate::engine::{GenerateOptions, PromptCache, Reply, StopReason};
 use crate::gguf::chat_template::ChatMessage;
 use crate::kb::{KnowledgeBase, Scenario};
 use crate::lang::Lang;
@@ -34,7 +35,10 @@ pub enum RoleplayError {
     },
     /// The model failed.
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Backend(#[from] BackendError),
+    /// The boss is to be played by a model, but none is loaded.
+    #[error("no model is loaded to play the boss")]
+    NoModel,
 }
 
 /// One exchange: what the user said, how the coach scored it, and the boss's answer.
@@ -230,42 +234,27 @@ impl Roleplay {
     }
 
     /// Prefills the conversation so far (persona prompt, opening, past turns) into the
-    /// engine's KV cache, so that the next reply only runs the new user turn. The REPL
+    /// backend's cache, so that the next reply only runs the new user turn. The REPL
     /// calls it while the user reads the opening. `reserve` is the room kept for the
-    /// reply, as in [`Engine::prompt_tokens`]. With `saved`, a role-play started before
-    /// with the same model loads its cache from disk instead, and a new one is saved.
-    /// Returns the tokens run.
+    /// reply. With `saved`, a role-play started before with the same model loads its
+    /// cache from disk instead, and a new one is saved (only a fresh start is worth a
+    /// file: later turns are in the session store). Returns the tokens run.
     pub fn warm_cache(
         &self,
-        engine: &mut Engine,
+        backend: &mut dyn ChatBackend,
         reserve: usize,
         saved: Option<&PromptCache>,
     ) -> Result<usize, RoleplayError> {
-        /// Fewer new tokens than this are quicker to run than a file is to read.
-        const WORTH_A_FILE: usize = 32;
         let reserve = reserve.min(self.persona.reply_tokens());
-        let (tokens, _) = engine.prompt_tokens(&self.messages(""), reserve)?;
-        // Only a fresh start is worth a file: later turns are in the session store.
-        let fresh = self.turns.is_empty();
-        let missing = tokens.len() - engine.cached_prefix(&tokens);
-        let saved = saved.filter(|_| fresh && missing > WORTH_A_FILE);
-        // A file that cannot be read or does not match is a miss, never an error.
-        if saved.is_some_and(|s| s.load(engine, &tokens).unwrap_or(false)) {
-            return Ok(0);
-        }
-        let (_, reused) = engine.eval(&tokens)?;
-        if let Some(saved) = saved {
-            // Not saving only costs the next start its prefill.
-            let _ = saved.save(engine);
-        }
-        Ok(tokens.len() - reused)
+        let saved = saved.filter(|_| self.turns.is_empty());
+        Ok(backend.prefill(&self.messages(""), reserve, saved)?)
     }
 
     /// Scores the user's turn, steers the boss with a director's note and streams the
     /// boss's answer. An interrupted answer is kept (marked) and the role-play goes on.
     pub fn take_turn(
         &mut self,
-        engine: &mut Engine,
+        backend: &mut dyn ChatBackend,
         text: &str,
         opts: &GenerateOptions,
         cancel: &AtomicBool,
@@ -278,9 +267,12 @@ impl Roleplay {
         let score = score_turn(text, self.rubric, self.lang);
         let note = director_note(&score, self.lang);
         let msgs = self.messages(&self.user_message(text, &note));
-        let opts = self.reply_options(opts);
-        let rules = boss_rules(&self.persona, self.lang);
-        let reply = engine.chat_with(&msgs, &opts, &rules, cancel, on_text)?;
+        let req = ChatRequest {
+            messages: &msgs,
+            options: self.reply_options(opts),
+            rules: boss_rules(&self.persona, self.lang),
+        };
+        let reply = backend.chat(&req, cancel, on_text)?;
         self.trimmed = reply.dropped_messages > self.dropped;
         self.dropped = reply.dropped_messages;
         let trust = (self.trust + trust_delta(&score)).clamp(0, 100);
