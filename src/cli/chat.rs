@@ -1,10 +1,11 @@
 //! `upward chat`: talk to the model directly, as a REPL or one-shot.
 
-use super::{load_engine, Global, SamplingArgs};
+use super::{Global, SamplingArgs};
 use std::io::{IsTerminal, Read, Write};
 use std::sync::atomic::Ordering;
 use upward::coach::save;
-use upward::engine::{Engine, GenerateOptions, Reply};
+use upward::backend::{ChatBackend, ChatRequest};
+use upward::engine::{GenerateOptions, Reply};
 use upward::gguf::chat_template::ChatMessage;
 use upward::repl::{LineEditor, ReadLine};
 use upward::store::Store;
@@ -55,11 +56,13 @@ pub fn run(args: ChatArgs, g: &Global) -> anyhow::Result<()> {
             "--coach answers one question: pass --prompt TEXT or pipe it on stdin (run `upward` to talk with the coach)"
         );
     }
-    let (mut engine, name) = load_engine(g, args.sampling.ctx, !args.json)?;
+    let (mut backend, name, _, load_s) =
+        super::load_resolved(g, args.sampling.ctx, !args.json, true)?;
+    let engine = backend.as_mut();
     let opts = args.sampling.options();
     let store = if args.no_save { None } else { open_store(g) };
     if let (true, Some(question)) = (args.coach, &one_shot) {
-        let reply = coach_answer(&mut engine, &name, question, &opts, args.json, g)?;
+        let reply = coach_answer(engine, (&name, load_s), question, &opts, args.json, g)?;
         save_one_shot(store.as_ref(), g, &name, question, &reply);
         super::signals::check()?;
         return Ok(());
@@ -69,13 +72,13 @@ pub fn run(args: ChatArgs, g: &Global) -> anyhow::Result<()> {
     match one_shot {
         Some(prompt) => {
             messages.push(ChatMessage::new("user", &prompt));
-            let reply = one_shot_answer(&mut engine, &name, &messages, &opts, args.json)?;
+            let reply = one_shot_answer(engine, (&name, load_s), &messages, &opts, args.json)?;
             save_one_shot(store.as_ref(), g, &name, &prompt, &reply);
             // Stopped by a signal: the partial answer is saved (marked), then exit 130/143.
             super::signals::check()?;
-            Ok(())
+            incomplete(engine)
         }
-        None => chat_repl(&mut engine, &name, messages, &opts, g, store.as_ref()),
+        None => chat_repl(engine, &name, messages, &opts, g, store.as_ref()),
     }
 }
 
@@ -88,9 +91,18 @@ fn open_store(g: &Global) -> Option<Store> {
     store
 }
 
+/// A reply the backend cut short (a server that closed mid-stream) is an error after it
+/// was shown and saved (marked as interrupted).
+fn incomplete(backend: &dyn ChatBackend) -> anyhow::Result<()> {
+    match backend.incomplete() {
+        Some(why) => anyhow::bail!("{why}: the reply above is incomplete"),
+        None => Ok(()),
+    }
+}
+
 fn one_shot_answer(
-    engine: &mut Engine,
-    name: &str,
+    engine: &mut dyn ChatBackend,
+    name: (&str, f64),
     messages: &[ChatMessage],
     opts: &GenerateOptions,
     json: bool,
@@ -100,7 +112,7 @@ fn one_shot_answer(
     super::signals::check()?;
     let mut out = std::io::stdout();
     let reply = engine
-        .chat(messages, opts, cancel, &mut |t| {
+        .chat(&ChatRequest::new(messages, opts.clone()), cancel, &mut |t| {
             if !json {
                 let _ = out.write_all(visible(t).as_bytes());
                 let _ = out.flush();
@@ -127,8 +139,8 @@ fn save_one_shot(store: Option<&Store>, g: &Global, name: &str, prompt: &str, re
 
 /// `chat --coach`: one question answered by the coach, with its sources.
 fn coach_answer(
-    engine: &mut Engine,
-    name: &str,
+    engine: &mut dyn ChatBackend,
+    name: (&str, f64),
     question: &str,
     opts: &GenerateOptions,
     json: bool,
@@ -142,7 +154,7 @@ fn coach_answer(
     let cancel = super::signals::one_shot();
     let mut out = std::io::stdout();
     let reply = engine
-        .chat(&messages, opts, cancel, &mut |t| {
+        .chat(&ChatRequest::new(&messages, opts.clone()), cancel, &mut |t| {
             if !json {
                 let _ = out.write_all(visible(t).as_bytes());
                 let _ = out.flush();
@@ -160,10 +172,15 @@ fn coach_answer(
     Ok(reply)
 }
 
-/// The machine-readable form of a reply.
-pub fn reply_json(model: &str, engine: &Engine, r: &Reply) -> serde_json::Value {
+/// The machine-readable form of a reply; `model` is the name and the seconds it took
+/// to load. A reply the backend cut short says why in `incomplete`.
+pub fn reply_json(
+    (model, load_s): (&str, f64),
+    engine: &dyn ChatBackend,
+    r: &Reply,
+) -> serde_json::Value {
     let tok_s = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "model": model,
         "answer": r.text,
         "stop": r.stop,
@@ -172,18 +189,22 @@ pub fn reply_json(model: &str, engine: &Engine, r: &Reply) -> serde_json::Value 
         "prefilled_tokens": r.prefilled_tokens,
         "generated_tokens": r.generated_tokens,
         "dropped_messages": r.dropped_messages,
-        "load_s": engine.load_time().as_secs_f64(),
+        "load_s": load_s,
         "prefill_s": r.prefill_secs,
         "decode_s": r.decode_secs,
         "prefill_tok_s": tok_s(r.prefilled_tokens, r.prefill_secs),
         "decode_tok_s": tok_s(r.generated_tokens, r.decode_secs),
-    })
+    });
+    if let Some(why) = engine.incomplete() {
+        v["incomplete"] = why.into();
+    }
+    v
 }
 
 const CHAT_COMMANDS: &[&str] = &["/help", "/model", "/clear", "/exit"];
 
 fn chat_repl(
-    engine: &mut Engine,
+    engine: &mut dyn ChatBackend,
     name: &str,
     base: Vec<ChatMessage>,
     opts: &GenerateOptions,
@@ -223,14 +244,22 @@ fn chat_repl(
                 continue;
             }
             "/model" => {
-                let c = engine.config();
-                println!(
-                    "{name}: {} · {} layers · context {} · {} cached tokens",
-                    c.arch.name(),
-                    c.n_layers,
-                    engine.context_size(),
-                    engine.cached_tokens()
-                );
+                match engine.engine() {
+                    Some(e) => {
+                        let c = e.config();
+                        println!(
+                            "{name}: {} · {} layers · context {} · {} cached tokens",
+                            c.arch.name(),
+                            c.n_layers,
+                            e.context_size(),
+                            e.cached_tokens()
+                        );
+                    }
+                    None => {
+                        let i = engine.info();
+                        println!("{name}: {} model {} · context {}", i.kind, i.model, i.context_size);
+                    }
+                }
                 continue;
             }
             "/clear" => {
@@ -250,7 +279,7 @@ fn chat_repl(
         let cancel = super::cancel_flag();
         cancel.store(false, Ordering::SeqCst);
         let mut out = std::io::stdout();
-        match engine.chat(&messages, opts, cancel, &mut |t| {
+        match engine.chat(&ChatRequest::new(&messages, opts.clone()), cancel, &mut |t| {
             let _ = out.write_all(visible(t).as_bytes());
             let _ = out.flush();
         }) {
@@ -271,7 +300,9 @@ fn chat_repl(
                         )
                     );
                 }
-                if reply.stop == upward::engine::StopReason::Cancelled {
+                if let Some(why) = engine.incomplete() {
+                    println!("{}", lang.pick(&format!("（不完整：{why}）"), &format!("(incomplete: {why})")));
+                } else if reply.stop == upward::engine::StopReason::Cancelled {
                     println!("{}", lang.pick("（已中断）", "(interrupted)"));
                 }
                 messages.push(ChatMessage::new("assistant", &reply.text));

@@ -39,7 +39,7 @@ pub struct CritiqueArgs {
 
 /// A loaded model and whether it may judge.
 struct Loaded {
-    engine: upward::engine::Engine,
+    engine: Box<dyn upward::backend::ChatBackend>,
     name: String,
     path: PathBuf,
     policy: JudgePolicy,
@@ -48,9 +48,17 @@ struct Loaded {
 /// Loads the model for the critique (fetching it only when named with --model) and
 /// decides whether it may judge.
 fn load(g: &Global, announce: bool) -> anyhow::Result<Loaded> {
-    let (engine, name, resolved) = super::load_resolved(g, 4096, announce, g.model.is_some())?;
+    let (engine, name, resolved, _) = super::load_resolved(g, 4096, announce, g.model.is_some())?;
     let store = CalibrationStore::from_env();
-    let policy = judge::policy(&resolved.path, resolved.entry.as_ref(), store.as_ref());
+    let policy = match (&resolved.remote, &resolved.entry) {
+        // A remote model judges when its entry says `judge = true`.
+        (Some(_), Some(e)) if e.judge.is_some() => JudgePolicy {
+            judge: e.judge == Some(true),
+            basis: JudgeBasis::Catalogue { entry: e.name.clone() },
+        },
+        (Some(_), _) => JudgePolicy { judge: false, basis: JudgeBasis::Unmeasured },
+        (None, _) => judge::policy(&resolved.path, resolved.entry.as_ref(), store.as_ref()),
+    };
     Ok(Loaded { engine, name, path: resolved.path, policy })
 }
 
@@ -85,10 +93,12 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
             }
         }
     };
+    let mut model_choice = None;
     let (result, model_info) = match loaded {
         Some(mut l) => {
-            let mut model = critique::with_engine::EngineModel(&mut l.engine);
-            let r = critique::critique_with_model(
+            let remote = l.engine.engine().is_none();
+            let mut model = upward::backend::critique::BackendModel(l.engine.as_mut());
+            let mut r = critique::critique_with_model(
                 &draft,
                 args.kind,
                 g.lang,
@@ -96,6 +106,13 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
                 &mut model,
                 l.policy.judge,
             );
+            model_choice = l.engine.last_choice_mode();
+            // A remote model that failed mid-critique: the rules' critique, said so.
+            if let (true, Err(e)) = (remote, &r) {
+                eprintln!("upward: {}; showing the rule-based check", e.message(lang));
+                r = critique::critique(&draft, args.kind, g.lang, &kb);
+                model_choice = Some("rules");
+            }
             (r, Some((l.name, l.policy)))
         }
         None => (critique::critique(&draft, args.kind, g.lang, &kb), None),
@@ -117,6 +134,9 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
             };
             obj.insert("model".into(), model);
             obj.insert("judge".into(), judge);
+            if let Some(how) = model_choice {
+                obj.insert("model_choice".into(), how.into());
+            }
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -201,6 +221,11 @@ fn producer_en(p: Option<Producer>) -> &'static str {
 fn calibrate(args: &CritiqueArgs, g: &Global) -> anyhow::Result<()> {
     let lang = g.lang();
     let mut l = load(g, true)?;
+    if l.engine.engine().is_none() {
+        anyhow::bail!(
+            "--calibrate measures a local model file; for a remote model set `judge = true` or `false` in its models.toml entry"
+        );
+    }
     let store = CalibrationStore::from_env()
         .ok_or_else(|| anyhow::anyhow!("no cache folder to store the calibration in"))?;
     let total = judge::labelled_set().len();
@@ -212,7 +237,7 @@ fn calibrate(args: &CritiqueArgs, g: &Global) -> anyhow::Result<()> {
                 format!("upward: measuring {} on {total} labelled drafts (seconds each)…", l.name),
         }
     );
-    let mut model = critique::with_engine::EngineModel(&mut l.engine);
+    let mut model = upward::backend::critique::BackendModel(l.engine.as_mut());
     let c = judge::calibrate(&mut model, &mut |p| {
         eprintln!(
             "upward: {}/{} drafts · agreement so far: rules {:.3}, with model {:.3}",

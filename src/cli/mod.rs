@@ -187,35 +187,34 @@ pub fn load_engine_with(
     announce: bool,
     allow_download: bool,
 ) -> anyhow::Result<(upward::engine::Engine, String)> {
-    let (engine, name, _) = load_resolved(g, ctx, announce, allow_download)?;
+    use anyhow::Context;
+    let (name, resolved, opts) = resolve_model(g, ctx, allow_download)?;
+    if resolved.remote.is_some() {
+        anyhow::bail!(
+            "`{name}` is a remote model; this command still needs a local .gguf model (`chat` and `critique` work with remote models)"
+        );
+    }
+    if announce {
+        eprintln!("upward: loading {name} ({})", resolved.location());
+    }
+    let engine = upward::engine::Engine::load(&resolved.path, &opts)
+        .with_context(|| format!("cannot load model {name}"))?;
     Ok((engine, name))
 }
 
-/// [`load_engine_with`], also returning the resolved file and its catalogue entry.
-pub fn load_resolved(
+/// Resolves `--model` (or the default): its display name, the model and how to load it.
+fn resolve_model(
     g: &Global,
     ctx: usize,
-    announce: bool,
     allow_download: bool,
-) -> anyhow::Result<(upward::engine::Engine, String, upward::catalogue::ResolvedModel)> {
-    use anyhow::Context;
+) -> anyhow::Result<(String, upward::catalogue::ResolvedModel, upward::engine::LoadOptions)> {
     use upward::catalogue::{self, Catalogue};
     if let Some(t) = g.threads {
         upward::engine::set_threads(t);
     }
     let cat = Catalogue::load_default(g.models_file.as_deref())?;
     let resolved = catalogue::resolve_choice(g.model.as_deref(), &cat, allow_download)?;
-    let name = match &resolved.entry {
-        Some(e) => e.name.clone(),
-        None => resolved
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| resolved.path.display().to_string()),
-    };
-    if announce {
-        eprintln!("upward: loading {name} ({})", resolved.path.display());
-    }
+    let name = resolved.display_name();
     let opts = upward::engine::LoadOptions {
         ctx,
         template_fallback: resolved
@@ -224,7 +223,31 @@ pub fn load_resolved(
             .and_then(|e| e.chat_template)
             .map(|t| t.as_str().to_string()),
     };
-    let engine = upward::engine::Engine::load(&resolved.path, &opts)
-        .with_context(|| format!("cannot load model {name}"))?;
-    Ok((engine, name, resolved))
+    Ok((name, resolved, opts))
+}
+
+/// Resolves `--model` and opens its backend (our engine, or a remote server); returns the
+/// backend, the model's display name, the resolved model and the seconds it took.
+pub fn load_resolved(
+    g: &Global,
+    ctx: usize,
+    announce: bool,
+    allow_download: bool,
+) -> anyhow::Result<(
+    Box<dyn upward::backend::ChatBackend>,
+    String,
+    upward::catalogue::ResolvedModel,
+    f64,
+)> {
+    use anyhow::Context;
+    let (name, resolved, opts) = resolve_model(g, ctx, allow_download)?;
+    if announce {
+        let verb = if resolved.remote.is_some() { "connecting to" } else { "loading" };
+        eprintln!("upward: {verb} {name} ({})", resolved.location());
+    }
+    let started = std::time::Instant::now();
+    let what = if resolved.remote.is_some() { "reach" } else { "load" };
+    let backend = upward::backend::open(&resolved, &opts)
+        .with_context(|| format!("cannot {what} model {name}"))?;
+    Ok((backend, name, resolved, started.elapsed().as_secs_f64()))
 }
