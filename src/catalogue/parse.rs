@@ -434,10 +434,8 @@ fn validate_entry(
         .zip(["base_url", "model", "api_key_env", "guided"])
         .find_map(|(v, f)| v.as_ref().map(|v| (v.span().start, f)))
     {
-        return Err(lines.err_at(
-            f.0,
-            format!("`{}` belongs to a remote model: add `api = \"openai\"`", f.1),
-        ));
+        return Err(lines
+            .err_at(f.0, format!("`{}` belongs to a remote model: add `api = \"openai\"`", f.1)));
     }
     let missing = |field: &str| lines.err(&r.name, format!("model `{name}` is missing `{field}`"));
     let file = r.file.as_ref().ok_or_else(|| missing("file"))?;
@@ -505,10 +503,9 @@ fn validate_entry(
 fn validate_remote(r: RawEntry, name: String, lines: &Lines) -> Result<Entry, CatalogueError> {
     let api = r.api.as_ref().expect("checked by the caller");
     if api.get_ref() != "openai" {
-        return Err(lines.err(
-            api,
-            format!("unknown `api` `{}`; the only one is `openai`", api.get_ref()),
-        ));
+        return Err(
+            lines.err(api, format!("unknown `api` `{}`; the only one is `openai`", api.get_ref()))
+        );
     }
     let local_only = [
         ("architecture", r.architecture.as_ref().map(|s| s.span().start)),
@@ -521,10 +518,9 @@ fn validate_remote(r: RawEntry, name: String, lines: &Lines) -> Result<Entry, Ca
         return Err(lines.err_at(at, format!("`{field}` does not belong in a remote model")));
     }
     if r.size.is_some() || r.chat_template.is_some() || !r.sources.is_empty() {
-        return Err(lines.err(
-            api,
-            "a remote model has no `size`, `chat_template` or [[models.sources]]",
-        ));
+        return Err(
+            lines.err(api, "a remote model has no `size`, `chat_template` or [[models.sources]]")
+        );
     }
     let need = |v: &Option<Spanned<String>>, field: &str| match v {
         Some(v) if !v.get_ref().trim().is_empty() => Ok(v.get_ref().trim().to_string()),

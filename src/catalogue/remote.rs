@@ -95,7 +95,9 @@ pub fn check_base_url(url: &str) -> Result<String, String> {
         );
     }
     if rest.contains(['?', '#', ' ']) {
-        return Err(format!("`base_url` must be a plain URL (no query, fragment or space): `{url}`"));
+        return Err(format!(
+            "`base_url` must be a plain URL (no query, fragment or space): `{url}`"
+        ));
     }
     Ok(url.trim_end_matches('/').to_string())
 }

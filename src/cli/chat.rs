@@ -3,8 +3,8 @@
 use super::{Global, SamplingArgs};
 use std::io::{IsTerminal, Read, Write};
 use std::sync::atomic::Ordering;
-use upward::coach::save;
 use upward::backend::{ChatBackend, ChatRequest};
+use upward::coach::save;
 use upward::engine::{GenerateOptions, Reply};
 use upward::gguf::chat_template::ChatMessage;
 use upward::repl::{LineEditor, ReadLine};
@@ -257,7 +257,10 @@ fn chat_repl(
                     }
                     None => {
                         let i = engine.info();
-                        println!("{name}: {} model {} · context {}", i.kind, i.model, i.context_size);
+                        println!(
+                            "{name}: {} model {} · context {}",
+                            i.kind, i.model, i.context_size
+                        );
                     }
                 }
                 continue;
@@ -301,7 +304,10 @@ fn chat_repl(
                     );
                 }
                 if let Some(why) = engine.incomplete() {
-                    println!("{}", lang.pick(&format!("（不完整：{why}）"), &format!("(incomplete: {why})")));
+                    println!(
+                        "{}",
+                        lang.pick(&format!("（不完整：{why}）"), &format!("(incomplete: {why})"))
+                    );
                 } else if reply.stop == upward::engine::StopReason::Cancelled {
                     println!("{}", lang.pick("（已中断）", "(interrupted)"));
                 }

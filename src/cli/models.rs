@@ -45,7 +45,10 @@ pub fn run(cmd: ModelsCommand, g: &Global) -> anyhow::Result<()> {
         ModelsCommand::Pull { name } => {
             let entry = pick(&name)?;
             if let Some(r) = &entry.remote {
-                eprintln!("upward: `{}` is served by {}; nothing to download", entry.name, r.base_url);
+                eprintln!(
+                    "upward: `{}` is served by {}; nothing to download",
+                    entry.name, r.base_url
+                );
                 return Ok(());
             }
             if let Some(p) = cache.cached(&entry) {
@@ -112,7 +115,11 @@ pub fn run(cmd: ModelsCommand, g: &Global) -> anyhow::Result<()> {
         ModelsCommand::Path { name } => {
             let entry = pick(&name)?;
             if let Some(r) = &entry.remote {
-                anyhow::bail!("`{}` is a remote model served at {}; it has no file", entry.name, r.base_url);
+                anyhow::bail!(
+                    "`{}` is a remote model served at {}; it has no file",
+                    entry.name,
+                    r.base_url
+                );
             }
             let path = cache.cached(&entry).with_context(|| {
                 format!(
@@ -135,7 +142,11 @@ fn verify_remote(name: &str, r: &upward::catalogue::Remote) -> anyhow::Result<()
     println!("id       {}", r.model);
     let models = upward::backend::openai::list_models(r)
         .with_context(|| format!("`{name}` failed verification"))?;
-    println!("reached  in {:.2}s; the server lists {} model(s)", started.elapsed().as_secs_f64(), models.len());
+    println!(
+        "reached  in {:.2}s; the server lists {} model(s)",
+        started.elapsed().as_secs_f64(),
+        models.len()
+    );
     let Some(m) = models.iter().find(|m| m.id == r.model) else {
         let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).take(10).collect();
         anyhow::bail!(

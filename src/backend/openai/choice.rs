@@ -54,9 +54,8 @@ pub(crate) fn messages(mode: Guided, messages: &[ChatMessage], choices: &[&str])
         messages.iter().map(|m| json!({"role": m.role, "content": m.content})).collect();
     if matches!(mode, Guided::Ollama | Guided::JsonSchema | Guided::None) {
         let list = choices.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
-        let ask = format!(
-            "Answer with JSON only, exactly {{\"answer\": X}} where X is one of {list}."
-        );
+        let ask =
+            format!("Answer with JSON only, exactly {{\"answer\": X}} where X is one of {list}.");
         match out.last_mut() {
             Some(last) if last["role"] == "user" => {
                 let text = format!("{}\n\n{ask}", last["content"].as_str().unwrap_or(""));
@@ -109,9 +108,7 @@ pub(crate) fn lenient(text: &str, choices: &[&str]) -> Option<usize> {
             }
         }
     }
-    let norm = |s: &str| {
-        s.trim().trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase()
-    };
+    let norm = |s: &str| s.trim().trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
     let t = norm(text);
     if let Some(i) = choices.iter().position(|c| norm(c) == t) {
         return Some(i);
@@ -120,9 +117,8 @@ pub(crate) fn lenient(text: &str, choices: &[&str]) -> Option<usize> {
         .split(|c: char| !c.is_alphanumeric() && c != '_' && c != '-')
         .map(str::to_lowercase)
         .collect();
-    let named: Vec<usize> = (0..choices.len())
-        .filter(|&i| words.iter().any(|w| *w == norm(choices[i])))
-        .collect();
+    let named: Vec<usize> =
+        (0..choices.len()).filter(|&i| words.iter().any(|w| *w == norm(choices[i]))).collect();
     match named[..] {
         [one] => Some(one),
         _ => None,

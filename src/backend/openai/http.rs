@@ -107,7 +107,11 @@ impl Client {
     }
 
     /// GET `path` (relative to the API root), with retries.
-    pub(crate) fn get(&self, path: &str, cancel: &AtomicBool) -> Result<ureq::Response, BackendError> {
+    pub(crate) fn get(
+        &self,
+        path: &str,
+        cancel: &AtomicBool,
+    ) -> Result<ureq::Response, BackendError> {
         self.send("GET", path, None, cancel)
     }
 
@@ -147,7 +151,9 @@ impl Client {
                         .min(MAX_WAIT);
                     attempt += 1;
                     if !sleep_unless(wait, cancel) {
-                        return Err(self.error(format!("HTTP {code}; stopped while waiting to retry")));
+                        return Err(
+                            self.error(format!("HTTP {code}; stopped while waiting to retry"))
+                        );
                     }
                 }
                 Err(ureq::Error::Status(code, resp)) => {
@@ -221,10 +227,9 @@ impl Client {
     /// A read failure in the middle of an answer, in words.
     pub(crate) fn read_error(&self, e: &std::io::Error) -> String {
         match e.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => format!(
-                "the server sent nothing for {:.0} s",
-                self.read_timeout.as_secs_f64()
-            ),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                format!("the server sent nothing for {:.0} s", self.read_timeout.as_secs_f64())
+            }
             _ => format!("the connection broke ({e})"),
         }
     }
@@ -264,7 +269,9 @@ fn server_message(resp: ureq::Response) -> String {
             };
             v.get("error")
                 .and_then(pick)
-                .or_else(|| v.get("detail").map(|d| d.as_str().map_or(d.to_string(), str::to_string)))
+                .or_else(|| {
+                    v.get("detail").map(|d| d.as_str().map_or(d.to_string(), str::to_string))
+                })
                 .or_else(|| v.get("message").and_then(pick))
                 .unwrap_or_default()
         }

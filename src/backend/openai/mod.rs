@@ -88,9 +88,8 @@ pub fn list_models(remote: &Remote) -> Result<Vec<ServerModel>, BackendError> {
 
 fn models_of(client: &Client) -> Result<Vec<ServerModel>, BackendError> {
     let resp = client.get("models", &AtomicBool::new(false))?;
-    let v: Value = resp
-        .into_json()
-        .map_err(|e| client.error(format!("/models did not answer JSON ({e})")))?;
+    let v: Value =
+        resp.into_json().map_err(|e| client.error(format!("/models did not answer JSON ({e})")))?;
     let data = v
         .get("data")
         .or_else(|| v.get("models"))
@@ -261,7 +260,9 @@ impl OpenAiBackend {
                 };
                 let data = match ev {
                     Event::Error(e) => {
-                        return Err(self.client.error(format!("the server failed: {}", sse::snippet(&e))))
+                        return Err(self
+                            .client
+                            .error(format!("the server failed: {}", sse::snippet(&e))))
                     }
                     Event::Data(d) if d.trim() == "[DONE]" => {
                         state.done = true;
@@ -310,9 +311,9 @@ impl OpenAiBackend {
         }
         let total = started.elapsed().as_secs_f64();
         let prefill = first_token.unwrap_or(total);
-        let prompt_tokens = state.prompt_tokens.unwrap_or_else(|| {
-            kept.iter().map(|m| estimate_tokens(&m.content) + 4).sum::<usize>()
-        });
+        let prompt_tokens = state
+            .prompt_tokens
+            .unwrap_or_else(|| kept.iter().map(|m| estimate_tokens(&m.content) + 4).sum::<usize>());
         let reused = state.cached_tokens.unwrap_or(0).min(prompt_tokens);
         Ok(Reply {
             generated_tokens: state
@@ -358,7 +359,8 @@ impl StreamState {
     /// Reads one chunk (`delta`) or completion (`message`).
     fn read_chunk(&mut self, v: &Value, key: &str) -> Result<(), String> {
         if let Some(e) = v.get("error") {
-            let msg = e.get("message").and_then(Value::as_str).map_or(e.to_string(), str::to_string);
+            let msg =
+                e.get("message").and_then(Value::as_str).map_or(e.to_string(), str::to_string);
             return Err(format!("the server failed: {}", sse::snippet(&msg)));
         }
         if let Some(c) = v.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
@@ -493,8 +495,11 @@ mod tests {
     #[test]
     fn usage_and_finish_are_read() {
         let mut s = StreamState::default();
-        s.read_chunk(&json!({"choices":[{"delta":{"content":"Hi"},"finish_reason":null}]}), "delta")
-            .unwrap();
+        s.read_chunk(
+            &json!({"choices":[{"delta":{"content":"Hi"},"finish_reason":null}]}),
+            "delta",
+        )
+        .unwrap();
         s.read_chunk(
             &json!({"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,
                 "prompt_tokens_details":{"cached_tokens":8}}}),
@@ -502,8 +507,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.pending, "Hi");
-        assert_eq!((s.prompt_tokens, s.completion_tokens, s.cached_tokens), (Some(12), Some(3), Some(8)));
-        assert!(s.read_chunk(&json!({"error":{"message":"boom"}}), "delta").unwrap_err().contains("boom"));
+        assert_eq!(
+            (s.prompt_tokens, s.completion_tokens, s.cached_tokens),
+            (Some(12), Some(3), Some(8))
+        );
+        assert!(s
+            .read_chunk(&json!({"error":{"message":"boom"}}), "delta")
+            .unwrap_err()
+            .contains("boom"));
         assert!(s.read_chunk(&json!({"hello":1}), "delta").is_err());
     }
 }

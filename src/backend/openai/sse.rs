@@ -115,7 +115,8 @@ mod tests {
 
     #[test]
     fn data_events_comments_and_done() {
-        let got = events(": ping\r\n\r\ndata: {\"a\":1}\r\n\r\ndata:x\ndata: y\n\ndata: [DONE]\n\n");
+        let got =
+            events(": ping\r\n\r\ndata: {\"a\":1}\r\n\r\ndata:x\ndata: y\n\ndata: [DONE]\n\n");
         assert_eq!(
             got,
             vec![
