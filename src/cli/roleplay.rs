@@ -134,9 +134,10 @@ fn run_script(
     // language, or no model can be had).
     let (mut engine, model, why) = match args.boss {
         BossChoice::Authored => (None, None, Some(Why::Forced)),
-        choice => match load_engine(g, args.sampling.ctx, !args.json) {
-            Ok((engine, name)) => {
-                let speaks = model_speaks(g, &name, &engine);
+        choice => match super::load_resolved(g, args.sampling.ctx, !args.json, true) {
+            Ok((mut engine, name, _, _)) => {
+                let file = engine.engine().map(|e| e.file().clone());
+                let speaks = model_speaks(g, &name, file.as_ref());
                 let why = authored::decide(choice, &name, speaks.as_deref(), lang);
                 (Some(engine), Some(name), why)
             }
@@ -175,7 +176,7 @@ fn run_script(
         }
         let (turn, reply) = match model_boss {
             Some(ref mut engine) => rp
-                .take_turn(engine, t, &opts, cancel, &mut |piece| {
+                .take_turn(engine.as_mut(), t, &opts, cancel, &mut |piece| {
                     if !args.json {
                         print!("{}", visible(piece));
                         let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -234,7 +235,8 @@ fn run_script(
     // cannot speak the language would spoil the better version too.
     let debrief = match stopped {
         None => {
-            let d = roleplay::debrief(&rp, &kb, model_boss);
+            // The debrief's model rewrite needs our engine (until the service layer).
+            let d = roleplay::debrief(&rp, &kb, model_boss.and_then(|b| b.engine()));
             saver.end(&d);
             Some(d)
         }
@@ -354,7 +356,7 @@ pub fn open_coach(
         eprintln!("upward: {w}");
     }
     let (engine, name) = load_engine(g, sampling.ctx, true)?;
-    let speaks = model_speaks(g, &name, &engine);
+    let speaks = model_speaks(g, &name, Some(engine.file()));
     let mut coach =
         Coach::new(engine, name, kb, personas, g.lang(), sampling.options(), store, cancel_flag());
     coach.speaks = speaks;
@@ -363,10 +365,16 @@ pub fn open_coach(
 
 /// The languages the loaded model speaks: its catalogue entry's, else its GGUF file's,
 /// else unknown (then the user is trusted to have picked a model for their language).
-fn model_speaks(g: &Global, name: &str, engine: &upward::engine::Engine) -> Option<Vec<String>> {
+fn model_speaks(
+    g: &Global,
+    name: &str,
+    file: Option<&upward::gguf::GgufFile>,
+) -> Option<Vec<String>> {
     let cat = upward::catalogue::Catalogue::load_default(g.models_file.as_deref()).ok();
     let listed = cat.as_ref().and_then(|c| c.entry(name)).map(|e| e.languages.clone());
-    authored::model_languages(listed.as_deref(), Some(engine.file()))
+    // A remote entry that lists no languages leaves the choice to the user.
+    let listed = listed.filter(|l| !l.is_empty());
+    authored::model_languages(listed.as_deref(), file)
 }
 
 /// Opens the coach REPL (`upward` with no subcommand).

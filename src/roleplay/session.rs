@@ -35,6 +35,18 @@ pub enum RoleplayError {
     /// The model failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A remote model failed.
+    #[error(transparent)]
+    Backend(crate::backend::BackendError),
+}
+
+impl From<crate::backend::BackendError> for RoleplayError {
+    fn from(e: crate::backend::BackendError) -> Self {
+        match e {
+            crate::backend::BackendError::Engine(e) => RoleplayError::Engine(e),
+            other => RoleplayError::Backend(other),
+        }
+    }
 }
 
 /// One exchange: what the user said, how the coach scored it, and the boss's answer.
@@ -266,7 +278,7 @@ impl Roleplay {
     /// boss's answer. An interrupted answer is kept (marked) and the role-play goes on.
     pub fn take_turn(
         &mut self,
-        engine: &mut Engine,
+        engine: &mut dyn crate::backend::ChatBackend,
         text: &str,
         opts: &GenerateOptions,
         cancel: &AtomicBool,
@@ -281,7 +293,8 @@ impl Roleplay {
         let msgs = self.messages(&self.user_message(text, &note));
         let opts = self.reply_options(opts);
         let rules = boss_rules(&self.persona, self.lang);
-        let reply = engine.chat_with(&msgs, &opts, &rules, cancel, on_text)?;
+        let req = crate::backend::ChatRequest { messages: &msgs, options: opts, rules };
+        let reply = engine.chat(&req, cancel, on_text)?;
         self.trimmed = reply.dropped_messages > self.dropped;
         self.dropped = reply.dropped_messages;
         let trust = (self.trust + trust_delta(&score)).clamp(0, 100);
