@@ -148,4 +148,54 @@ mod tests {
         }
         assert!(Guided::parse("xgrammar").is_none());
     }
+
+    const REMOTE: &str = r#"
+default = "team"
+[[models]]
+name = "team"
+api = "openai"
+base_url = "http://gpu-box:8000/v1/"
+model = "Qwen/Qwen2.5-32B-Instruct"
+api_key_env = "UPWARD_API_KEY"
+"#;
+
+    fn err(text: &str) -> String {
+        crate::catalogue::Catalogue::parse(text, "t.toml", None).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_remote_entry_needs_only_its_server() {
+        let cat = crate::catalogue::Catalogue::parse(REMOTE, "t.toml", None).unwrap();
+        let e = cat.default_entry();
+        let r = e.remote.as_ref().unwrap();
+        assert_eq!(r.base_url, "http://gpu-box:8000/v1");
+        assert_eq!(r.model, "Qwen/Qwen2.5-32B-Instruct");
+        assert_eq!(r.api_key_env.as_deref(), Some("UPWARD_API_KEY"));
+        assert_eq!((r.guided, e.context_length, e.judge), (Guided::Auto, 0, None));
+        assert!(e.sources.is_empty() && e.is_remote());
+        let with = REMOTE.replace(
+            "api_key_env",
+            "guided = \"llama.cpp\"\ncontext_length = 8192\njudge = true\napi_key_env",
+        );
+        let cat = crate::catalogue::Catalogue::parse(&with, "t.toml", None).unwrap();
+        let e = cat.default_entry();
+        assert_eq!(e.remote.as_ref().unwrap().guided, Guided::LlamaCpp);
+        assert_eq!((e.context_length, e.judge), (8192, Some(true)));
+    }
+
+    #[test]
+    fn remote_entry_mistakes_point_at_their_line() {
+        let e = err(&REMOTE.replace("api = \"openai\"", "api = \"anthropic\""));
+        assert!(e.starts_with("t.toml:5:") && e.contains("only one is `openai`"), "{e}");
+        let e = err(&REMOTE.replace("model = ", "file = \"a.gguf\"\nmodel = "));
+        assert!(e.starts_with("t.toml:7:") && e.contains("`file` does not belong"), "{e}");
+        let e = err(&REMOTE.replace("model = \"Qwen/Qwen2.5-32B-Instruct\"\n", ""));
+        assert!(e.contains("needs `model`"), "{e}");
+        let e = err(&REMOTE.replace("\"UPWARD_API_KEY\"", "\"sk-abc 123\""));
+        assert!(e.starts_with("t.toml:8:") && e.contains("NAME of an environment variable"), "{e}");
+        let e = err(&REMOTE.replace("api = \"openai\"\n", ""));
+        assert!(e.contains("`base_url` belongs to a remote model"), "{e}");
+        let e = err(&REMOTE.replace("api_key_env", "guided = \"outlines\"\napi_key_env"));
+        assert!(e.contains("unknown `guided` `outlines`"), "{e}");
+    }
 }

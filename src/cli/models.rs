@@ -175,7 +175,7 @@ fn list(cat: &Catalogue, cache: &ModelCache, json: bool) -> anyhow::Result<()> {
             if let Some(o) = v.as_object_mut() {
                 o.insert("default".into(), (e.name == cat.default_name()).into());
                 o.insert("fallback".into(), (Some(e.name.as_str()) == cat.fallback_name()).into());
-                o.insert("cached".into(), (cached.is_some() || e.is_remote()).into());
+                o.insert("cached".into(), cached.is_some().into());
                 o.insert("path".into(), cached.map(|p| p.display().to_string()).into());
             }
             items.push(v);
