@@ -527,3 +527,37 @@ fn critique_parses_a_plain_answer_and_falls_back_to_the_rules() {
     // The rules still judged every criterion.
     assert!(v["criteria"].as_array().is_some_and(|c| !c.is_empty()), "{v}");
 }
+
+#[test]
+fn a_scripted_roleplay_streams_the_boss_from_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let s =
+        server(|_, _| Answer::Sse(chat_events(&["Fine. ", "Send me the deck by Thursday."], true)));
+    let models = models_file(dir.path(), &s.base_url(), "languages = [\"en\"]\n");
+    let script = dir.path().join("script.txt");
+    std::fs::write(
+        &script,
+        "Hi Anna, I need your help with the pricing deck by Friday.\nThanks, I will.\n",
+    )
+    .unwrap();
+    let args =
+        ["roleplay", "--scenario", "ask-advice", "--script", script.to_str().unwrap(), "--json"];
+    let out = upward(dir.path(), &models, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = common::json_of(&out);
+    assert_eq!(v["boss"], "model", "{v}");
+    let turns = v["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 2);
+    assert_eq!(turns[0]["boss"], "Fine. Send me the deck by Thursday.");
+    // Each turn sent the conversation so far, the boss's earlier answer included.
+    let chats = s.requests_to("/v1/chat/completions");
+    assert_eq!(chats.len(), 2);
+    let second = chats[1].json()["messages"].to_string();
+    assert!(second.contains("Send me the deck by Thursday."), "{second}");
+
+    // A failing server is one line, not a panic.
+    let s = server(|_, _| Answer::error(500, "model crashed"));
+    let models = models_file(dir.path(), &s.base_url(), "languages = [\"en\"]\n");
+    let line = error_line(&upward(dir.path(), &models, &args));
+    assert!(line.contains("server error (HTTP 500: model crashed)"), "{line}");
+}
