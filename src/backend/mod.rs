@@ -2,8 +2,7 @@
 //! critique, coach Q&A, the front ends) talks to, whatever runs the model.
 //!
 //! - [`local`]: our own engine on a GGUF file ([`crate::engine::Engine`]).
-//! - A remote OpenAI-compatible server (vLLM, llama.cpp's server, Ollama) is the second
-//!   implementation.
+//! - [`openai`]: a remote OpenAI-compatible server (vLLM, llama.cpp's server, Ollama).
 //!
 //! The trait is deliberately small: stream a reply, choose among candidate
 //! continuations, count tokens, and warm, snapshot and restore a KV cache where the
@@ -11,6 +10,7 @@
 //! a cache exists) stays behind it.
 
 pub mod local;
+pub mod openai;
 
 use crate::engine::{EngineError, GenerateOptions, PromptCache, Reply, StopRules};
 use crate::gguf::chat_template::ChatMessage;
@@ -151,6 +151,21 @@ pub trait ChatBackend: Send {
         Ok(())
     }
 
+    /// How the last [`choose`](Self::choose) was decided, for reports: `guided` (the
+    /// server's guided decoding), `parsed` (a plain answer read back) or `rules` (it
+    /// failed, so the caller falls back to the rules). `None` where choices are always
+    /// constrained (our engine scores the candidates) or none was made.
+    fn last_choice_mode(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Why the last reply is incomplete when the backend, not the user, cut it short (a
+    /// server that closed the stream mid-reply; the reply then says
+    /// [`crate::engine::StopReason::Cancelled`]). `None` when it ended normally.
+    fn incomplete(&self) -> Option<&str> {
+        None
+    }
+
     /// The local engine behind this backend, for the few things only it has (benchmarks,
     /// `/info`'s tensor details). `None` for remote backends.
     fn engine(&mut self) -> Option<&mut crate::engine::Engine> {
@@ -158,11 +173,15 @@ pub trait ChatBackend: Send {
     }
 }
 
-/// Opens the backend for a resolved model: our engine on its GGUF file. (Remote entries
-/// of the catalogue get their own arm here.)
+/// Opens the backend for a resolved model: our engine on its GGUF file, or a remote
+/// server (connecting to it, so an unreachable one fails here).
 pub fn open(
     resolved: &crate::catalogue::ResolvedModel,
     opts: &crate::engine::LoadOptions,
 ) -> Result<Box<dyn ChatBackend>, BackendError> {
+    if let Some(remote) = &resolved.remote {
+        let ctx = resolved.entry.as_ref().map_or(0, |e| e.context_length as usize);
+        return Ok(Box::new(openai::OpenAiBackend::connect(remote, ctx)?));
+    }
     Ok(Box::new(crate::engine::Engine::load(&resolved.path, opts)?))
 }

@@ -17,11 +17,13 @@ mod e2e_modelscope_tests;
 #[cfg(test)]
 mod e2e_tests;
 mod parse;
+pub mod remote;
 mod sources;
 pub mod verify;
 
 pub use cache::{sha256_file, ModelCache, CACHE_DIR_ENV};
 pub use parse::{Catalogue, ChatTemplateName, Entry, Source, WheelPart};
+pub use remote::{Guided, Remote};
 pub use sources::hf::TIMEOUT_ENV as HTTP_TIMEOUT_ENV;
 pub use sources::modelscope::{
     DOMAIN_ENV as MODELSCOPE_DOMAIN_ENV, ENDPOINT_ENV as MODELSCOPE_ENDPOINT_ENV,
@@ -72,6 +74,19 @@ pub enum CatalogueError {
         /// The entry name.
         name: String,
     },
+    /// A remote model was asked for something only a file has (download, checksum).
+    #[error("`{name}` is a remote model served at {base_url}; it has no file to {what}")]
+    Remote {
+        /// The entry name.
+        name: String,
+        /// Its server.
+        base_url: String,
+        /// What was asked (`download`, `verify`, ...).
+        what: &'static str,
+    },
+    /// A malformed `--model openai+URL#MODEL`.
+    #[error("--model {0}")]
+    AdHoc(String),
     /// A model path that does not exist.
     #[error("model file {path} does not exist; pass a .gguf file or a model name from `upward models list`")]
     ModelFileMissing {
@@ -174,6 +189,13 @@ impl PullOptions {
 /// Makes sure `entry` is in the cache and returns its path: a cached file is returned at
 /// once; otherwise the sources are tried in order, each failure reported in one line.
 pub fn pull(entry: &Entry, opts: &PullOptions) -> Result<PathBuf, CatalogueError> {
+    if let Some(r) = &entry.remote {
+        return Err(CatalogueError::Remote {
+            name: entry.name.clone(),
+            base_url: r.base_url.clone(),
+            what: "download",
+        });
+    }
     let cache = opts.cache()?;
     if let Some(p) = cache.cached(entry) {
         return Ok(p);
@@ -239,14 +261,44 @@ fn all_failed(entry: &Entry, failures: Vec<SourceFailure>) -> CatalogueError {
     CatalogueError::AllSourcesFailed { name: entry.name.clone(), failures, message }
 }
 
-/// A model file ready to load.
+/// A model ready to load: a GGUF file, or a remote server.
 #[derive(Debug, Clone)]
 pub struct ResolvedModel {
-    /// The GGUF file.
+    /// The GGUF file (empty for a remote model).
     pub path: PathBuf,
     /// Its catalogue entry, when it has one (for names, and for paths whose file name
     /// matches an entry's file).
     pub entry: Option<Entry>,
+    /// The server of a remote model (a remote entry, or `--model openai+URL#MODEL`).
+    pub remote: Option<Remote>,
+}
+
+impl ResolvedModel {
+    /// A remote model, from its entry or the ad hoc form.
+    fn remote(remote: Remote, entry: Option<Entry>) -> Self {
+        ResolvedModel { path: PathBuf::new(), entry, remote: Some(remote) }
+    }
+
+    /// The name to show: the entry's, the remote model id, or the file name.
+    pub fn display_name(&self) -> String {
+        match (&self.entry, &self.remote) {
+            (Some(e), _) => e.name.clone(),
+            (None, Some(r)) => r.model.clone(),
+            (None, None) => self
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| self.path.display().to_string()),
+        }
+    }
+
+    /// Where it comes from, for "loading NAME (WHERE)": the file, or the server.
+    pub fn location(&self) -> String {
+        match &self.remote {
+            Some(r) => r.base_url.clone(),
+            None => self.path.display().to_string(),
+        }
+    }
 }
 
 /// Resolves `--model` (a catalogue name or a path to a .gguf file), downloading a named
@@ -267,6 +319,9 @@ pub fn resolve_with(
     allow_download: bool,
     opts: &PullOptions,
 ) -> Result<ResolvedModel, CatalogueError> {
+    if let Some(adhoc) = remote::parse_adhoc(name_or_path) {
+        return adhoc.map(|r| ResolvedModel::remote(r, None)).map_err(CatalogueError::AdHoc);
+    }
     let path = Path::new(name_or_path);
     if path.is_file() {
         let io = |source| CatalogueError::Io { path: path.to_path_buf(), source };
@@ -278,16 +333,19 @@ pub fn resolve_with(
             .and_then(|n| n.to_str())
             .and_then(|n| catalogue.entry_for_file(n))
             .cloned();
-        return Ok(ResolvedModel { path: path.to_path_buf(), entry });
+        return Ok(ResolvedModel { path: path.to_path_buf(), entry, remote: None });
     }
     if let Some(entry) = catalogue.entry(name_or_path) {
+        if let Some(r) = &entry.remote {
+            return Ok(ResolvedModel::remote(r.clone(), Some(entry.clone())));
+        }
         let cache = opts.cache()?;
         let path = match cache.cached(entry) {
             Some(p) => p,
             None if allow_download => pull(entry, opts)?,
             None => return Err(CatalogueError::NotCached { name: entry.name.clone() }),
         };
-        return Ok(ResolvedModel { path, entry: Some(entry.clone()) });
+        return Ok(ResolvedModel { path, entry: Some(entry.clone()), remote: None });
     }
     let looks_like_path =
         name_or_path.contains(['/', '\\']) || name_or_path.to_ascii_lowercase().ends_with(".gguf");
@@ -314,9 +372,13 @@ pub fn resolve_default_with(
     allow_download: bool,
     opts: &PullOptions,
 ) -> Result<ResolvedModel, CatalogueError> {
-    let cache = opts.cache()?;
     let chain = catalogue.fallback_chain();
     let default = chain[0];
+    // A remote default has no file to fall back from: the server answers or not.
+    if let Some(r) = &default.remote {
+        return Ok(ResolvedModel::remote(r.clone(), Some(default.clone())));
+    }
+    let cache = opts.cache()?;
     let notice = |entry: &Entry, reason: &str| {
         opts.say(&format!(
             "upward: the default model `{}` is unavailable ({reason}); using `{}` instead. \
@@ -324,7 +386,11 @@ pub fn resolve_default_with(
             default.name, entry.name, default.name, entry.name
         ))
     };
-    let found = |entry: &Entry, path: PathBuf| ResolvedModel { path, entry: Some(entry.clone()) };
+    let found = |entry: &Entry, path: PathBuf| ResolvedModel {
+        path,
+        entry: Some(entry.clone()),
+        remote: None,
+    };
     if !allow_download {
         for (i, entry) in chain.iter().enumerate() {
             if let Some(path) = cache.cached(entry) {

@@ -1,6 +1,7 @@
 //! Reading and validating `models.toml`: every problem is reported with the file, the line
 //! and what is wrong, so a user editing their own catalogue can fix it at once.
 
+use super::remote::{check_base_url, Guided, Remote};
 use super::CatalogueError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -135,11 +136,20 @@ pub struct Entry {
     /// when it was measured to lower agreement with the labelled set, `None` when never
     /// measured (then it does not judge until `upward critique --calibrate`).
     pub judge: Option<bool>,
-    /// Where to fetch it, tried in order.
+    /// Where to fetch it, tried in order (none for a remote model).
     pub sources: Vec<Source>,
+    /// The server, for a remote model (`api = "openai"`); then the file fields above are
+    /// placeholders (`architecture` is `remote`, `file` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Remote>,
 }
 
 impl Entry {
+    /// Whether the model is served by a remote server.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
     /// Whether the entry lists a language (`zh`, `en`, ...).
     pub fn supports_language(&self, code: &str) -> bool {
         self.languages.iter().any(|l| l.eq_ignore_ascii_case(code))
@@ -171,18 +181,24 @@ struct RawEntry {
     name: Spanned<String>,
     #[serde(default)]
     description: String,
-    architecture: Spanned<String>,
-    quantization: Spanned<String>,
-    context_length: Spanned<u32>,
-    languages: Spanned<Vec<String>>,
-    licence: Spanned<String>,
-    file: Spanned<String>,
+    architecture: Option<Spanned<String>>,
+    quantization: Option<Spanned<String>>,
+    context_length: Option<Spanned<u32>>,
+    languages: Option<Spanned<Vec<String>>>,
+    licence: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
     sha256: Option<Spanned<String>>,
     size: Option<u64>,
     chat_template: Option<ChatTemplateName>,
     judge: Option<bool>,
     #[serde(default)]
     sources: Vec<RawSource>,
+    // A remote model (`api = "openai"`).
+    api: Option<Spanned<String>>,
+    base_url: Option<Spanned<String>>,
+    model: Option<Spanned<String>>,
+    api_key_env: Option<Spanned<String>>,
+    guided: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -365,7 +381,7 @@ impl Catalogue {
 
     /// The entry whose file name is `file_name`, if any.
     pub fn entry_for_file(&self, file_name: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.file == file_name)
+        self.entries.iter().find(|e| !e.is_remote() && e.file == file_name)
     }
 }
 
@@ -410,13 +426,32 @@ fn validate_entry(
     if seen.iter().any(|e| e.name == name) {
         return Err(lines.err(&r.name, format!("model `{name}` is listed twice")));
     }
-    let file = r.file.get_ref().clone();
+    if r.api.is_some() {
+        return validate_remote(r, name, lines);
+    }
+    if let Some(f) = [&r.base_url, &r.model, &r.api_key_env, &r.guided]
+        .into_iter()
+        .zip(["base_url", "model", "api_key_env", "guided"])
+        .find_map(|(v, f)| v.as_ref().map(|v| (v.span().start, f)))
+    {
+        return Err(lines
+            .err_at(f.0, format!("`{}` belongs to a remote model: add `api = \"openai\"`", f.1)));
+    }
+    let missing = |field: &str| lines.err(&r.name, format!("model `{name}` is missing `{field}`"));
+    let file = r.file.as_ref().ok_or_else(|| missing("file"))?;
+    let context_length = r.context_length.as_ref().ok_or_else(|| missing("context_length"))?;
+    let languages = r.languages.as_ref().ok_or_else(|| missing("languages"))?;
+    let architecture = r.architecture.clone().ok_or_else(|| missing("architecture"))?;
+    let quantization = r.quantization.clone().ok_or_else(|| missing("quantization"))?;
+    let licence = r.licence.clone().ok_or_else(|| missing("licence"))?;
+    let file_span = file;
+    let file = file.get_ref().clone();
     if file.contains(['/', '\\'])
         || file.starts_with('.')
         || !file.to_ascii_lowercase().ends_with(".gguf")
     {
         return Err(lines.err(
-            &r.file,
+            file_span,
             format!("`file` must be a plain file name ending in .gguf, got `{file}`"),
         ));
     }
@@ -430,12 +465,11 @@ fn validate_entry(
             Some(v)
         }
     };
-    if *r.context_length.get_ref() == 0 {
-        return Err(lines.err(&r.context_length, "`context_length` must be positive"));
+    if *context_length.get_ref() == 0 {
+        return Err(lines.err(context_length, "`context_length` must be positive"));
     }
-    if r.languages.get_ref().is_empty() || r.languages.get_ref().iter().any(|l| l.trim().is_empty())
-    {
-        return Err(lines.err(&r.languages, "`languages` must list at least one language code"));
+    if languages.get_ref().is_empty() || languages.get_ref().iter().any(|l| l.trim().is_empty()) {
+        return Err(lines.err(languages, "`languages` must list at least one language code"));
     }
     if r.sources.is_empty() {
         return Err(lines.err(&r.name, format!("model `{name}` has no [[models.sources]]")));
@@ -447,11 +481,11 @@ fn validate_entry(
         .collect::<Result<_, _>>()?;
     Ok(Entry {
         description: r.description.trim().to_string(),
-        architecture: nonempty(lines, r.architecture, "architecture")?,
-        quantization: nonempty(lines, r.quantization, "quantization")?,
-        context_length: *r.context_length.get_ref(),
-        languages: r.languages.into_inner().into_iter().map(|l| l.trim().to_string()).collect(),
-        licence: nonempty(lines, r.licence, "licence")?,
+        architecture: nonempty(lines, architecture, "architecture")?,
+        quantization: nonempty(lines, quantization, "quantization")?,
+        context_length: *context_length.get_ref(),
+        languages: languages.get_ref().iter().map(|l| l.trim().to_string()).collect(),
+        licence: nonempty(lines, licence, "licence")?,
         name,
         file,
         sha256,
@@ -459,6 +493,98 @@ fn validate_entry(
         chat_template: r.chat_template,
         judge: r.judge,
         sources,
+        remote: None,
+    })
+}
+
+/// A remote entry: `api = "openai"`, `base_url`, `model`, optional `api_key_env`,
+/// `guided`, `context_length`, `languages`, `judge` and `description`; nothing about a
+/// file.
+fn validate_remote(r: RawEntry, name: String, lines: &Lines) -> Result<Entry, CatalogueError> {
+    let api = r.api.as_ref().expect("checked by the caller");
+    if api.get_ref() != "openai" {
+        return Err(
+            lines.err(api, format!("unknown `api` `{}`; the only one is `openai`", api.get_ref()))
+        );
+    }
+    let local_only = [
+        ("architecture", r.architecture.as_ref().map(|s| s.span().start)),
+        ("quantization", r.quantization.as_ref().map(|s| s.span().start)),
+        ("licence", r.licence.as_ref().map(|s| s.span().start)),
+        ("file", r.file.as_ref().map(|s| s.span().start)),
+        ("sha256", r.sha256.as_ref().map(|s| s.span().start)),
+    ];
+    if let Some((field, at)) = local_only.iter().find_map(|(f, at)| at.map(|a| (f, a))) {
+        return Err(lines.err_at(at, format!("`{field}` does not belong in a remote model")));
+    }
+    if r.size.is_some() || r.chat_template.is_some() || !r.sources.is_empty() {
+        return Err(
+            lines.err(api, "a remote model has no `size`, `chat_template` or [[models.sources]]")
+        );
+    }
+    let need = |v: &Option<Spanned<String>>, field: &str| match v {
+        Some(v) if !v.get_ref().trim().is_empty() => Ok(v.get_ref().trim().to_string()),
+        Some(v) => Err(lines.err(v, format!("`{field}` must not be empty"))),
+        None => Err(lines.err(api, format!("remote model `{name}` needs `{field}`"))),
+    };
+    let base_url = check_base_url(&need(&r.base_url, "base_url")?)
+        .map_err(|e| lines.err(r.base_url.as_ref().expect("present"), e))?;
+    let model = need(&r.model, "model")?;
+    let api_key_env = match &r.api_key_env {
+        None => None,
+        Some(v) => {
+            let n = v.get_ref().trim();
+            if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(lines.err(
+                    v,
+                    "`api_key_env` is the NAME of an environment variable (letters, digits, `_`), not the key",
+                ));
+            }
+            Some(n.to_string())
+        }
+    };
+    let guided = match &r.guided {
+        None => Guided::Auto,
+        Some(g) => Guided::parse(g.get_ref().trim()).ok_or_else(|| {
+            lines.err(
+                g,
+                format!(
+                    "unknown `guided` `{}`; expected auto, vllm, llama.cpp, ollama, json_schema or none",
+                    g.get_ref()
+                ),
+            )
+        })?,
+    };
+    let context_length = match &r.context_length {
+        Some(c) if *c.get_ref() == 0 => {
+            return Err(lines.err(c, "`context_length` must be positive"))
+        }
+        Some(c) => *c.get_ref(),
+        // 0: asked of the server when it says (vLLM), else a default.
+        None => 0,
+    };
+    let languages = match &r.languages {
+        Some(l) if l.get_ref().iter().any(|l| l.trim().is_empty()) => {
+            return Err(lines.err(l, "`languages` must not hold an empty code"))
+        }
+        Some(l) => l.get_ref().iter().map(|l| l.trim().to_string()).collect(),
+        None => Vec::new(),
+    };
+    Ok(Entry {
+        description: r.description.trim().to_string(),
+        architecture: "remote".into(),
+        quantization: "-".into(),
+        context_length,
+        languages,
+        licence: "-".into(),
+        file: String::new(),
+        sha256: None,
+        size: None,
+        chat_template: None,
+        judge: r.judge,
+        sources: Vec::new(),
+        name,
+        remote: Some(Remote { base_url, model, api_key_env, guided }),
     })
 }
 

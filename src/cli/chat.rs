@@ -87,7 +87,7 @@ pub fn run(args: ChatArgs, g: &Global) -> anyhow::Result<()> {
             }
             // Stopped by a signal: the partial answer is saved (marked), then exit 130/143.
             super::signals::check()?;
-            Ok(())
+            incomplete(model.as_ref())
         }
         None => chat_repl(model.as_mut(), &name, system, &opts, g, store.as_ref()),
     }
@@ -100,6 +100,15 @@ fn open_store(g: &Global) -> Option<Store> {
         eprintln!("upward: {w}");
     }
     store
+}
+
+/// A reply the backend cut short (a server that closed mid-stream) is an error after it
+/// was shown and saved (marked as interrupted).
+fn incomplete(backend: &dyn ChatBackend) -> anyhow::Result<()> {
+    match backend.incomplete() {
+        Some(why) => anyhow::bail!("{why}: the reply above is incomplete"),
+        None => Ok(()),
+    }
 }
 
 /// Prints what the service streams: the answer (unless `json`) and notices about saving
@@ -153,7 +162,7 @@ fn coach_answer(
 pub fn reply_json(model: &str, backend: &mut dyn ChatBackend, r: &Reply) -> serde_json::Value {
     let tok_s = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
     let load_s = backend.engine().map_or(0.0, |e| e.load_time().as_secs_f64());
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "model": model,
         "answer": r.text,
         "stop": r.stop,
@@ -167,7 +176,11 @@ pub fn reply_json(model: &str, backend: &mut dyn ChatBackend, r: &Reply) -> serd
         "decode_s": r.decode_secs,
         "prefill_tok_s": tok_s(r.prefilled_tokens, r.prefill_secs),
         "decode_tok_s": tok_s(r.generated_tokens, r.decode_secs),
-    })
+    });
+    if let Some(why) = backend.incomplete() {
+        v["incomplete"] = why.into();
+    }
+    v
 }
 
 const CHAT_COMMANDS: &[&str] = &["/help", "/model", "/clear", "/exit"];

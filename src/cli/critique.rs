@@ -51,9 +51,14 @@ struct Loaded {
 fn load(g: &Global, announce: bool) -> anyhow::Result<Loaded> {
     let (model, name, resolved) = super::load_resolved(g, 4096, announce, g.model.is_some())?;
     let store = CalibrationStore::from_env();
-    let policy = match &model.info().path {
-        Some(path) => judge::policy(path, resolved.entry.as_ref(), store.as_ref()),
-        None => upward::coach::critique::policy(&model.info()),
+    let policy = match (&model.info().path, &resolved.entry) {
+        (Some(path), entry) => judge::policy(path, entry.as_ref(), store.as_ref()),
+        // A remote model judges when its entry says `judge = true`.
+        (None, Some(e)) if e.judge.is_some() => JudgePolicy {
+            judge: e.judge == Some(true),
+            basis: JudgeBasis::Catalogue { entry: e.name.clone() },
+        },
+        (None, _) => upward::coach::critique::policy(&model.info()),
     };
     Ok(Loaded { model, name, policy })
 }
@@ -113,6 +118,7 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
     let done = service::critique(&draft, args.kind, g.lang, &kb, helper, store.as_ref(), &mut show)
         .map_err(|e: CritiqueError| anyhow::anyhow!(e.message(lang)))?;
     let c = done.critique;
+    let model_choice = done.model_choice;
     let model_info = loaded.map(|l| (l.name, l.policy));
     if args.json {
         let mut v = serde_json::to_value(&c)?;
@@ -123,6 +129,9 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
             };
             obj.insert("model".into(), model);
             obj.insert("judge".into(), judge);
+            if let Some(how) = model_choice {
+                obj.insert("model_choice".into(), how.into());
+            }
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -207,6 +216,11 @@ fn producer_en(p: Option<Producer>) -> &'static str {
 fn calibrate(args: &CritiqueArgs, g: &Global) -> anyhow::Result<()> {
     let lang = g.lang();
     let mut l = load(g, true)?;
+    if l.model.engine().is_none() {
+        anyhow::bail!(
+            "--calibrate measures a local model file; for a remote model set `judge = true` or `false` in its models.toml entry"
+        );
+    }
     let store = CalibrationStore::from_env()
         .ok_or_else(|| anyhow::anyhow!("no cache folder to store the calibration in"))?;
     let total = judge::labelled_set().len();
@@ -218,11 +232,7 @@ fn calibrate(args: &CritiqueArgs, g: &Global) -> anyhow::Result<()> {
                 format!("upward: measuring {} on {total} labelled drafts (seconds each)…", l.name),
         }
     );
-    let path = l
-        .model
-        .info()
-        .path
-        .ok_or_else(|| anyhow::anyhow!("calibration needs a model file on this machine"))?;
+    let path = l.model.info().path.context("calibration needs a model file on this machine")?;
     let mut model = critique::with_engine::BackendModel(l.model.as_mut());
     let c = judge::calibrate(&mut model, &mut |p| {
         eprintln!(

@@ -183,23 +183,6 @@ pub fn load_model(g: &Global, ctx: usize, announce: bool) -> anyhow::Result<(Mod
     Ok((model, name))
 }
 
-/// The name a resolved model is shown by: its catalogue entry's, else its file's.
-fn display_name(resolved: &upward::catalogue::ResolvedModel) -> String {
-    match &resolved.entry {
-        Some(e) => e.name.clone(),
-        None => resolved
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| resolved.path.display().to_string()),
-    }
-}
-
-/// Where a resolved model is, for the "loading" line.
-fn location(resolved: &upward::catalogue::ResolvedModel) -> String {
-    resolved.path.display().to_string()
-}
-
 /// [`load_model`], downloading a missing model only when `allow_download`, also
 /// returning what the catalogue resolved. The backend comes from
 /// [`upward::backend::open`], so every kind of model plugs in here.
@@ -216,9 +199,10 @@ pub fn load_resolved(
     }
     let cat = Catalogue::load_default(g.models_file.as_deref())?;
     let resolved = catalogue::resolve_choice(g.model.as_deref(), &cat, allow_download)?;
-    let name = display_name(&resolved);
+    let name = resolved.display_name();
     if announce {
-        eprintln!("upward: loading {name} ({})", location(&resolved));
+        let verb = if resolved.remote.is_some() { "connecting to" } else { "loading" };
+        eprintln!("upward: {verb} {name} ({})", resolved.location());
     }
     let opts = upward::engine::LoadOptions {
         ctx,
@@ -228,7 +212,8 @@ pub fn load_resolved(
             .and_then(|e| e.chat_template)
             .map(|t| t.as_str().to_string()),
     };
+    let what = if resolved.remote.is_some() { "reach" } else { "load" };
     let model = upward::backend::open(&resolved, &opts)
-        .with_context(|| format!("cannot load model {name}"))?;
+        .with_context(|| format!("cannot {what} model {name}"))?;
     Ok((model, name, resolved))
 }

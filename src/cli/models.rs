@@ -44,6 +44,13 @@ pub fn run(cmd: ModelsCommand, g: &Global) -> anyhow::Result<()> {
         ModelsCommand::List { json } => list(&cat, &cache, json),
         ModelsCommand::Pull { name } => {
             let entry = pick(&name)?;
+            if let Some(r) = &entry.remote {
+                eprintln!(
+                    "upward: `{}` is served by {}; nothing to download",
+                    entry.name, r.base_url
+                );
+                return Ok(());
+            }
             if let Some(p) = cache.cached(&entry) {
                 eprintln!("upward: `{}` is already downloaded", entry.name);
                 println!("{}", p.display());
@@ -62,6 +69,9 @@ pub fn run(cmd: ModelsCommand, g: &Global) -> anyhow::Result<()> {
         }
         ModelsCommand::Verify { name } => {
             let entry = pick(&name)?;
+            if let Some(r) = &entry.remote {
+                return verify_remote(&entry.name, r);
+            }
             let started = Instant::now();
             let r = catalogue::verify_in(&entry, &cache)?;
             println!("model    {}", entry.name);
@@ -104,6 +114,13 @@ pub fn run(cmd: ModelsCommand, g: &Global) -> anyhow::Result<()> {
         }
         ModelsCommand::Path { name } => {
             let entry = pick(&name)?;
+            if let Some(r) = &entry.remote {
+                anyhow::bail!(
+                    "`{}` is a remote model served at {}; it has no file",
+                    entry.name,
+                    r.base_url
+                );
+            }
             let path = cache.cached(&entry).with_context(|| {
                 format!(
                     "`{}` is not downloaded yet: run `upward models pull {}`",
@@ -114,6 +131,39 @@ pub fn run(cmd: ModelsCommand, g: &Global) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `models verify` of a remote model: the server answers `/v1/models` and lists the
+/// model id.
+fn verify_remote(name: &str, r: &upward::catalogue::Remote) -> anyhow::Result<()> {
+    let started = Instant::now();
+    println!("model    {name}");
+    println!("server   {}", r.base_url);
+    println!("id       {}", r.model);
+    let models = upward::backend::openai::list_models(r)
+        .with_context(|| format!("`{name}` failed verification"))?;
+    println!(
+        "reached  in {:.2}s; the server lists {} model(s)",
+        started.elapsed().as_secs_f64(),
+        models.len()
+    );
+    let Some(m) = models.iter().find(|m| m.id == r.model) else {
+        let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).take(10).collect();
+        anyhow::bail!(
+            "`{name}` failed verification: the server at {} does not serve `{}` (it lists: {}); fix `model` in models.toml",
+            r.base_url,
+            r.model,
+            if ids.is_empty() { "nothing".to_string() } else { ids.join(", ") }
+        );
+    };
+    if let Some(o) = &m.owned_by {
+        println!("owned_by {o}");
+    }
+    if let Some(c) = m.context {
+        println!("context  {c} tokens");
+    }
+    println!("ok");
+    Ok(())
 }
 
 fn list(cat: &Catalogue, cache: &ModelCache, json: bool) -> anyhow::Result<()> {
@@ -142,10 +192,17 @@ fn list(cat: &Catalogue, cache: &ModelCache, json: bool) -> anyhow::Result<()> {
                 format!("{mark}{}", e.name),
                 e.architecture.clone(),
                 e.quantization.clone(),
-                e.context_length.to_string(),
+                match e.context_length {
+                    0 => "?".into(),
+                    n => n.to_string(),
+                },
                 truncate_to_width(&e.languages.join(","), 18),
                 truncate_to_width(&e.licence, 22),
-                if cache.cached(e).is_some() { "yes".into() } else { "no".into() },
+                match &e.remote {
+                    Some(r) => truncate_to_width(&format!("remote {}", r.base_url), 40),
+                    None if cache.cached(e).is_some() => "yes".into(),
+                    None => "no".into(),
+                },
             ]
         })
         .collect();

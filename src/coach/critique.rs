@@ -27,6 +27,10 @@ pub struct Critiqued {
     pub critique: Critique,
     /// The saved session (None: not saved, or saving failed and a notice said why).
     pub session: Option<i64>,
+    /// How the model's constrained choices were made, where the backend says
+    /// (`guided`, `parsed`, or `rules` when a remote model failed and the rules alone
+    /// critiqued).
+    pub model_choice: Option<&'static str>,
 }
 
 /// Whether the model behind `info` may judge: a local model file by its calibration or
@@ -50,13 +54,31 @@ pub fn critique(
     store: Option<&Store>,
     sink: &mut dyn FnMut(Event),
 ) -> Result<Critiqued, CritiqueError> {
-    let (c, name) = match helper {
+    let (c, name, model_choice) = match helper {
         Some(h) => {
-            let mut model = BackendModel(h.model);
-            let c = critique::critique_with_model(draft, kind, lang, kb, &mut model, h.judge)?;
-            (c, Some(h.name))
+            let remote = h.model.engine().is_none();
+            let result = critique::critique_with_model(
+                draft,
+                kind,
+                lang,
+                kb,
+                &mut BackendModel(&mut *h.model),
+                h.judge,
+            );
+            match result {
+                Ok(c) => (c, Some(h.name), h.model.last_choice_mode()),
+                // A remote model that failed mid-critique: the rules' critique, said so.
+                Err(e) if remote => {
+                    let words = e.message(lang.unwrap_or(Lang::detect(draft)));
+                    sink(Event::Notice(Notice::Warning(format!(
+                        "{words}; showing the rule-based check"
+                    ))));
+                    (critique::critique(draft, kind, lang, kb)?, None, Some("rules"))
+                }
+                Err(e) => return Err(e),
+            }
         }
-        None => (critique::critique(draft, kind, lang, kb)?, None),
+        None => (critique::critique(draft, kind, lang, kb)?, None, None),
     };
     let session =
         store.and_then(|store| match super::save::save_critique(store, draft, &c, name) {
@@ -67,7 +89,7 @@ pub fn critique(
                 None
             }
         });
-    Ok(Critiqued { critique: c, session })
+    Ok(Critiqued { critique: c, session, model_choice })
 }
 
 #[cfg(test)]
