@@ -58,7 +58,8 @@ impl Drop for Server {
     }
 }
 
-/// Runs each load level in `levels` with `turns` turns per user, within `limit` each.
+/// Runs each load level in `levels` with `turns` turns per user, within `limit` each (a
+/// turn not done by then is dropped and counted as failed).
 pub fn run(
     levels: &[usize],
     turns: usize,
@@ -219,14 +220,17 @@ fn play(base: &str, token: &str, turns: usize, deadline: Instant) -> Played {
         return p;
     };
     let mut session = None;
+    let mut completed = Vec::new();
     for line in LINES.iter().take(turns) {
         if Instant::now() >= deadline {
             break;
         }
         let sent = Instant::now();
+        // A turn still waiting at the deadline is dropped (the server cancels it).
         let resp = agent
             .post(&format!("{base}/api/roleplay/{id}/turn"))
             .set("Authorization", &auth)
+            .timeout(deadline.saturating_duration_since(sent).max(Duration::from_secs(1)))
             .send_json(json!({ "text": line }));
         let Ok(resp) = resp else {
             p.failed += 1;
@@ -250,13 +254,14 @@ fn play(base: &str, token: &str, turns: usize, deadline: Instant) -> Played {
             }
         }
         if ok {
+            completed.push(*line);
             p.done += 1;
             p.firsts.extend(first);
         } else {
             p.failed += 1;
         }
     }
-    // Every completed turn is in the store: a user line and a boss line each.
+    // Every completed turn is in the store: its user line, followed by a boss line.
     p.saved = match session {
         Some(s) => agent
             .get(&format!("{base}/api/sessions/{s}"))
@@ -264,8 +269,14 @@ fn play(base: &str, token: &str, turns: usize, deadline: Instant) -> Played {
             .call()
             .ok()
             .and_then(|r| r.into_json::<Value>().ok())
-            .and_then(|v| v["turns"].as_array().map(|t| t.len()))
-            .is_some_and(|n| n == 2 * p.done),
+            .and_then(|v| v["turns"].as_array().cloned())
+            .is_some_and(|stored| {
+                completed.iter().all(|line| {
+                    stored.windows(2).any(|w| {
+                        w[0]["role"] == "user" && w[0]["text"] == *line && w[1]["role"] != "user"
+                    })
+                })
+            }),
         None => p.done == 0,
     };
     p

@@ -299,7 +299,12 @@ pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 /// cookie-authenticated POST or DELETE must send `X-CSRF-Token`.
 pub(crate) fn authenticate(state: &AppState, parts: &Parts) -> Result<Caller, ApiError> {
     let users = Users::load(&state.data_dir).map_err(ApiError::internal)?;
-    if users.is_empty() {
+    // Once users existed (or off loopback), removing the last one locks the server rather
+    // than opening it to everyone.
+    if !users.is_empty() {
+        state.auth_required.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    if users.is_empty() && !state.auth_required.load(std::sync::atomic::Ordering::Relaxed) {
         let dir = state.data_dir.clone();
         return Ok(Caller { name: "local".into(), auth: false, csrf: None, dir });
     }

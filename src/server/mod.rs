@@ -104,6 +104,8 @@ pub(crate) struct AppState {
     sampling: GenerateOptions,
     context_size: usize,
     runs: api::Runs,
+    /// Every request authenticates (users exist, or existed while running).
+    auth_required: std::sync::atomic::AtomicBool,
     turns_per_minute: usize,
     recent: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
@@ -198,6 +200,7 @@ pub fn serve(
         sampling: opts.sampling.clone(),
         context_size,
         runs: api::Runs::default(),
+        auth_required: (!Users::load(&opts.data_dir)?.is_empty()).into(),
         turns_per_minute: opts.turns_per_minute.max(1),
         recent: Mutex::default(),
     });
