@@ -25,6 +25,7 @@
 //! | [`store`] | coaching sessions and progress in SQLite |
 //! | [`render`] | terminal output: colour, padding, the trust meter and the debrief |
 //! | [`repl`] | the interactive coach, a front end; its commands from one table |
+//! | [`server`] | `upward serve`: the web app, JSON and OpenAI-compatible APIs, users, the fair queue |
 pub mod backend;
 pub mod catalogue;
 pub mod coach;
@@ -41,6 +42,7 @@ pub mod render;
 pub mod repl;
 pub mod roleplay;
 pub mod rubric;
+pub mod server;
 pub mod store;
 pub mod term;
 pub mod text;
