@@ -467,18 +467,23 @@ function critiqueCard(r, draft) {
     el("div", { class: "big-score" }, el("strong", { text: r.score ?? "–" }), el("span", { text: "/100" })),
     el("div", {}, el("p", { class: "muted", text: kindName ? t("cr.detected", { kind: kindName }) : "" }),
       r.note ? el("p", { class: "note", text: r.note }) : null)));
+  card.append(el("div", { class: "card" }, el("h2", { text: t("cr.draft") }), highlightedDraft(draft, criteria),
+    el("p", { class: "muted small", text: t("cr.legend") })));
   const list = el("ol", { class: "criteria" });
   for (const c of criteria) {
+    // What the talk says: open for what still needs work, folded for what is met.
+    const quotes = (c.principles || []).filter((p) => p.quote).map((p) => quote(p.quote, p.id));
+    const talk = !quotes.length ? null : c.status === "met"
+      ? el("details", { class: "talk" }, el("summary", { text: t("common.quote") + " (" + quotes.length + ")" }), quotes)
+      : el("div", { class: "talk" }, quotes);
     list.append(el("li", { class: "criterion " + c.status, "data-id": c.id },
       el("div", { class: "crit-head" }, statusMark(c.status), el("span", { class: "crit-name", text: I18N.criterion(c.id) }),
         el("span", { class: "crit-status", text: t("status." + c.status) })),
       c.advice ? el("p", { class: "advice", text: c.advice }) : null,
       c.evidence && c.evidence.text ? el("p", { class: "evidence" }, el("mark", { class: c.status, text: c.evidence.text })) : null,
-      (c.principles || []).filter((p) => p.quote).map((p) => quote(p.quote, p.id))));
+      talk));
   }
   card.append(el("div", { class: "card" }, el("h2", { text: t("cr.card") }), list));
-  card.append(el("div", { class: "card" }, el("h2", { text: t("cr.draft") }), highlightedDraft(draft, criteria),
-    el("p", { class: "muted small", text: t("cr.legend") })));
   if (r.comment) card.append(el("div", { class: "card" }, el("h2", { text: t("cr.comment") }), el("p", { text: r.comment })));
   if (r.rewrite) {
     card.append(el("div", { class: "card" }, el("div", { class: "card-title" }, el("h2", { text: t("cr.rewrite") }),
@@ -511,8 +516,9 @@ async function loadHistory() {
       el("button", { type: "button", class: "danger", text: t("hi.delete"), onclick: () => deleteSession(s.id) }));
     ul.append(el("li", { class: "session card", "data-id": s.id },
       el("div", { class: "session-main" },
-        el("span", { class: "badge " + s.kind, text: t("hi.kind." + s.kind) }),
-        el("strong", { class: "session-title", text: s.title || "#" + s.id }),
+        el("div", { class: "session-line" },
+          el("span", { class: "badge " + s.kind, text: t("hi.kind." + s.kind) }),
+          el("strong", { class: "session-title", text: s.title || "#" + s.id })),
         el("span", { class: "muted small", text: facts.join(" · ") })),
       actions));
   }
@@ -565,17 +571,17 @@ async function deleteSession(id) {
 
 // ---------- progress ----------
 
-const CW = 320, CH = 110, PAD = 14;
+const CW = 320, CH = 110, PAD = 12, LEFT = 30;
 
 function chart(c) {
   const pts = c.points || [];
   const n = pts.length;
-  const x = (i) => (n <= 1 ? CW / 2 : PAD + ((CW - 2 * PAD) * i) / (n - 1));
+  const x = (i) => (n <= 1 ? (LEFT + CW - PAD) / 2 : LEFT + ((CW - LEFT - PAD) * i) / (n - 1));
   const y = (v) => PAD + (CH - 2 * PAD) * (1 - Math.max(0, Math.min(100, v)) / 100);
   const g = svg("svg", { viewBox: `0 0 ${CW} ${CH}`, class: "chart", role: "img", "aria-label": I18N.criterion(c.id) });
   for (const v of [0, 50, 100]) {
-    g.append(svg("line", { x1: PAD, x2: CW - PAD, y1: y(v), y2: y(v), class: "grid" }));
-    g.append(svg("text", { x: 0, y: y(v) + 3, class: "axis" }, v));
+    g.append(svg("line", { x1: LEFT, x2: CW - PAD, y1: y(v), y2: y(v), class: "grid" }));
+    g.append(svg("text", { x: LEFT - 6, y: y(v) + 3, class: "axis", "text-anchor": "end" }, v));
   }
   if (n > 1) g.append(svg("polyline", { points: pts.map((p, i) => `${x(i).toFixed(1)},${y(p.value).toFixed(1)}`).join(" "), class: "line" }));
   pts.forEach((p, i) => {
