@@ -171,13 +171,20 @@ fn roleplay_and_critique_in_a_real_browser() {
             .connect(&format!("http://{wd_addr}"))
             .await
             .expect("connect to chromedriver");
-        let result = play(&c, addr).await;
+        // Play in a task so that a failed assertion still closes the browser.
+        let played = tokio::spawn(play(c.clone(), addr)).await;
         let _ = c.close().await;
-        result
+        if let Err(e) = played {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+            panic!("the browser session failed: {e}");
+        }
     });
 }
 
-async fn play(c: &Client, addr: SocketAddr) {
+async fn play(c: Client, addr: SocketAddr) {
+    let c = &c;
     let base = format!("http://{addr}");
     set_size(c, 1280, 1000).await;
 

@@ -236,11 +236,12 @@ function beginRun(res) {
   $("rp-title").textContent = typeof sc === "string" ? sc : sc.title || sc.id || "";
   $("rp-boss").textContent = personaName(res.persona);
   clear($("rp-log"));
+  if (res.notice) addMessage("coach", res.notice, "notice");
+  if (res.opening) addMessage("boss", res.opening);
   for (const turn of res.turns || []) {
-    if (turn.user != null) addMessage("user", turn.user);
+    if (turn.user != null) addMessage("user", turn.user).append(scoreRow({ score: turn.score, statuses: turn.scores }));
     if (turn.boss != null) addMessage("boss", turn.boss);
   }
-  if (res.opening && !(res.turns || []).length) addMessage("boss", res.opening);
   setTrust(res.trust ?? 50, null);
   $("rp-setup").hidden = true;
   $("rp-debrief").hidden = true;
