@@ -38,6 +38,7 @@ pub mod prompts;
 pub mod render;
 pub mod repl;
 pub mod roleplay;
+pub mod server;
 pub mod store;
 pub mod term;
 pub mod text;

@@ -38,6 +38,16 @@ pub struct BenchArgs {
     /// Most boss tokens per role-play turn.
     #[arg(long, default_value_t = 64)]
     pub reply_tokens: usize,
+    /// Load-test `upward serve` instead: this many simulated users (a list such as
+    /// `1,4,16` runs each level), each playing a scripted role-play on loopback.
+    #[arg(long, value_delimiter = ',', value_name = "N")]
+    pub serve: Vec<usize>,
+    /// Turns each simulated user plays (with --serve; at most 4).
+    #[arg(long, default_value_t = 3, value_parser = at_least_one)]
+    pub serve_turns: usize,
+    /// Most seconds per load level (with --serve): no turn starts after it.
+    #[arg(long, default_value_t = 600, value_parser = at_least_one)]
+    pub serve_secs: usize,
 }
 
 /// A count of at least 1.
@@ -114,6 +124,17 @@ pub struct Figures {
 
 /// Runs `upward bench`.
 pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
+    if !args.serve.is_empty() {
+        let limit = std::time::Duration::from_secs(args.serve_secs as u64);
+        return super::bench_serve::run(
+            &args.serve,
+            args.serve_turns,
+            args.reply_tokens,
+            limit,
+            args.json,
+            g,
+        );
+    }
     let threads = g
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));

@@ -2,6 +2,7 @@
 //! Each subcommand lives in its own file with its `Args` and `run`.
 
 mod bench;
+mod bench_serve;
 mod chat;
 mod coach;
 mod critique;
@@ -9,8 +10,10 @@ mod kb;
 mod models;
 mod progress;
 mod roleplay;
+mod serve;
 mod sessions;
 mod signals;
+mod users;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -75,6 +78,11 @@ pub enum Command {
     Progress(progress::ProgressArgs),
     /// Measure load time, prefill and decode speed, and memory.
     Bench(bench::BenchArgs),
+    /// Serve the coach in the browser, and an OpenAI-compatible API, on one model.
+    Serve(serve::ServeArgs),
+    /// Add, list and remove the users of `upward serve`.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 /// Runs the parsed command line.
@@ -90,6 +98,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Sessions(c)) => sessions::run(c, &g),
         Some(Command::Progress(a)) => progress::run(a, &g),
         Some(Command::Bench(a)) => bench::run(a, &g),
+        Some(Command::Serve(a)) => serve::run(a, &g),
+        Some(Command::Users(c)) => users::run(c, &g),
     }
 }
 
