@@ -138,9 +138,11 @@ fn roleplay_and_critique_in_a_real_browser() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut server = Reaped(cmd.spawn().expect("start upward serve"));
-    wait_until("upward serve", &mut server, || {
-        matches!(http_get(addr, "/healthz"), Some((200, body)) if body.contains("true"))
-    });
+    wait_until(
+        "upward serve",
+        &mut server,
+        || matches!(http_get(addr, "/healthz"), Some((200, body)) if body.contains("true")),
+    );
 
     let wd_port = free_port();
     let mut chromedriver = Reaped(
@@ -152,7 +154,10 @@ fn roleplay_and_critique_in_a_real_browser() {
             .expect("start chromedriver"),
     );
     let wd_addr: SocketAddr = format!("127.0.0.1:{wd_port}").parse().unwrap();
-    wait_until("chromedriver", &mut chromedriver, || http_get(wd_addr, "/status").is_some());
+    // chromedriver keeps HTTP/1.0 connections open: accepting one is the sign it is up.
+    wait_until("chromedriver", &mut chromedriver, || {
+        TcpStream::connect_timeout(&wd_addr, Duration::from_secs(2)).is_ok()
+    });
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -204,7 +209,8 @@ async fn play(c: Client, addr: SocketAddr) {
     assert!(!opening.trim().is_empty(), "the boss opens the conversation");
     let trust_before = text_of(c, "#trust-value").await;
 
-    let said = "The Acme renewal is slipping: their CFO wants 12% more off. I met procurement twice \
+    let said =
+        "The Acme renewal is slipping: their CFO wants 12% more off. I met procurement twice \
                 and sent our ROI case. Could you join a call with their CFO on Thursday? If that \
                 fails, I will offer a two-year term instead of the discount.";
     c.find(Locator::Id("rp-input")).await.unwrap().send_keys(said).await.unwrap();
@@ -231,7 +237,8 @@ async fn play(c: Client, addr: SocketAddr) {
         "the reply arrives in pieces (streamed), not all at once: {reply}"
     );
     let total = text_of(c, "#rp-log .msg.user .turn-total strong").await;
-    let total: u32 = total.trim().parse().unwrap_or_else(|_| panic!("a numeric turn score: {total:?}"));
+    let total: u32 =
+        total.trim().parse().unwrap_or_else(|_| panic!("a numeric turn score: {total:?}"));
     assert!(total <= 100);
     let chips = c.find_all(Locator::Css("#rp-log .msg.user .turn-score .chip")).await.unwrap();
     assert!(chips.len() >= 5, "each criterion of the rubric is shown with its mark");
@@ -248,9 +255,11 @@ async fn play(c: Client, addr: SocketAddr) {
 
     // Phone width: the same page must still fit.
     set_size(c, 390, 844).await;
-    let overflow =
-        js(c, "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
-            .await;
+    let overflow = js(
+        c,
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+    )
+    .await;
     assert!(overflow.as_i64().unwrap_or(1) <= 0, "no sideways scrolling at phone width");
     shot(c, "roleplay-phone").await;
     set_size(c, 1280, 1000).await;
