@@ -291,6 +291,9 @@ async fn play(c: Client, addr: SocketAddr) {
     assert!(!marks.is_empty(), "the evidence is highlighted in the draft");
     let rewrite = text_of(c, "#cr-result .rewrite").await;
     assert!(!rewrite.trim().is_empty(), "the rewrite is shown");
+    js(c, "const r = document.getElementById('cr-result'); \
+           window.scrollTo({top: r.getBoundingClientRect().top + window.scrollY - 70, behavior: 'instant'});")
+    .await;
     shot(c, "critique").await;
 
     // ---- The other pages, for the screenshots and a smoke check: they render our data.

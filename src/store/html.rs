@@ -72,8 +72,12 @@ fn chart(c: &CriterionProgress) -> Chart {
     };
     let y = |v: f64| PAD + (H - 2.0 * PAD) * (1.0 - v.clamp(0.0, 100.0) / 100.0);
     let polyline = if n > 1 {
-        let pts: Vec<String> =
-            c.points.iter().enumerate().map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.value))).collect();
+        let pts: Vec<String> = c
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.value)))
+            .collect();
         pts.join(" ")
     } else {
         String::new()
@@ -197,7 +201,8 @@ mod tests {
     #[test]
     fn empty_page_renders_in_both_languages() {
         let p = Progress { since: None, critiques: 0, roleplays: 0, criteria: vec![] };
-        for (lang, empty) in [(Lang::Zh, "还没有可统计的练习。"), (Lang::En, "No results yet.")] {
+        for (lang, empty) in [(Lang::Zh, "还没有可统计的练习。"), (Lang::En, "No results yet.")]
+        {
             let h = progress_html(&p, lang);
             assert!(h.contains(empty) && !h.contains("<table>"), "{h}");
             assert!(h.contains(&format!("<html lang=\"{}\">", lang.code())), "{h}");
