@@ -3,30 +3,65 @@
 
 use super::progress::{criterion_label, CriterionProgress, Progress};
 use crate::lang::Lang;
-use std::fmt::Write;
+use minijinja::{AutoEscape, Environment};
+use serde::Serialize;
 
-/// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The page's template, embedded in the binary; every value in it is HTML-escaped by
+/// minijinja's auto-escaping.
+const TEMPLATE: &str = include_str!("../../templates/progress.html.jinja");
 
 const W: f64 = 320.0;
 const H: f64 = 90.0;
 const PAD: f64 = 8.0;
 
-/// A small line chart of one criterion's results (0–100, oldest left).
-fn chart_svg(c: &CriterionProgress, lang: Lang) -> String {
+/// One point of a chart, placed.
+#[derive(Serialize)]
+struct Dot {
+    x: String,
+    y: String,
+    date: String,
+    source: String,
+    value: String,
+}
+
+/// A small line chart of one criterion's results (0–100, oldest left), placed.
+#[derive(Serialize)]
+struct Chart {
+    w: f64,
+    h: f64,
+    pad: f64,
+    right: f64,
+    grid: Vec<String>,
+    polyline: String,
+    dots: Vec<Dot>,
+}
+
+/// One table row.
+#[derive(Serialize)]
+struct Row {
+    label: String,
+    count: usize,
+    chart: Chart,
+    first: String,
+    best: String,
+    latest: String,
+    trend: String,
+    trend_label: &'static str,
+}
+
+#[derive(Serialize)]
+struct Page {
+    lang: &'static str,
+    title: &'static str,
+    summary: String,
+    since: String,
+    note: &'static str,
+    empty: &'static str,
+    heads: Vec<&'static str>,
+    rows: Vec<Row>,
+}
+
+fn chart(c: &CriterionProgress) -> Chart {
     let n = c.points.len();
     let x = |i: usize| {
         if n <= 1 {
@@ -36,122 +71,89 @@ fn chart_svg(c: &CriterionProgress, lang: Lang) -> String {
         }
     };
     let y = |v: f64| PAD + (H - 2.0 * PAD) * (1.0 - v.clamp(0.0, 100.0) / 100.0);
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{}">"#,
-        esc(&criterion_label(&c.id, lang))
-    );
-    for v in [0.0, 50.0, 100.0] {
-        let _ = write!(
-            svg,
-            r#"<line x1="{PAD}" x2="{}" y1="{y:.1}" y2="{y:.1}" class="grid"/>"#,
-            W - PAD,
-            y = y(v)
-        );
+    let polyline = if n > 1 {
+        let pts: Vec<String> = c
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.value)))
+            .collect();
+        pts.join(" ")
+    } else {
+        String::new()
+    };
+    Chart {
+        w: W,
+        h: H,
+        pad: PAD,
+        right: W - PAD,
+        grid: [0.0, 50.0, 100.0].iter().map(|v| format!("{:.1}", y(*v))).collect(),
+        polyline,
+        dots: c
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Dot {
+                x: format!("{:.1}", x(i)),
+                y: format!("{:.1}", y(p.value)),
+                date: p.at.get(..10).unwrap_or(&p.at).to_string(),
+                source: p.source.clone(),
+                value: format!("{:.0}", p.value),
+            })
+            .collect(),
     }
-    let pts: Vec<String> = c
-        .points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.value)))
-        .collect();
-    if n > 1 {
-        let _ = write!(svg, r#"<polyline points="{}" class="line"/>"#, pts.join(" "));
+}
+
+fn row(c: &CriterionProgress, lang: Lang) -> Row {
+    let trend = serde_json::to_value(c.trend)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    Row {
+        label: criterion_label(&c.id, lang),
+        count: c.count,
+        chart: chart(c),
+        first: format!("{:.0}", c.first),
+        best: format!("{:.0}", c.best),
+        latest: format!("{:.0}", c.latest),
+        trend,
+        trend_label: c.trend.label(lang),
     }
-    for (i, p) in c.points.iter().enumerate() {
-        let _ = write!(
-            svg,
-            r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" class="dot"><title>{} · {} · {:.0}</title></circle>"#,
-            x(i),
-            y(p.value),
-            esc(p.at.get(..10).unwrap_or(&p.at)),
-            esc(&p.source),
-            p.value
-        );
-    }
-    svg.push_str("</svg>");
-    svg
 }
 
 /// The progress page in `lang`.
 pub fn progress_html(p: &Progress, lang: Lang) -> String {
     let title = lang.pick("upward 进步情况", "upward progress");
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        r#"<!DOCTYPE html>
-<html lang="{}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{}</title>
-<style>
-body {{ font-family: system-ui, "PingFang SC", "Microsoft YaHei", sans-serif; margin: 2em auto; max-width: 60em; padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ text-align: left; padding: .4em .6em; border-bottom: 1px solid #ddd; vertical-align: middle; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-.grid {{ stroke: #e3e3e3; stroke-width: 1; }}
-.line {{ fill: none; stroke: #2a6fdb; stroke-width: 2; }}
-.dot {{ fill: #2a6fdb; }}
-.improving {{ color: #1a7f37; }} .declining {{ color: #c62828; }} .steady {{ color: #666; }}
-</style>
-</head>
-<body>
-<h1>{}</h1>
-"#,
-        lang.code(),
-        esc(title),
-        esc(title)
-    );
-    let summary = match lang {
-        Lang::Zh => format!("{} 次点评，{} 次角色扮演", p.critiques, p.roleplays),
-        Lang::En => format!("{} critiques, {} role-plays", p.critiques, p.roleplays),
-    };
-    let since = p.since.map(|d| match lang {
-        Lang::Zh => format!("（自 {d} 起）"),
-        Lang::En => format!(" (since {d})"),
-    });
-    let _ = writeln!(h, "<p>{}{}</p>", esc(&summary), esc(&since.unwrap_or_default()));
-    let _ = writeln!(
-        h,
-        "<p>{}</p>",
-        esc(lang.pick(
+    let page = Page {
+        lang: lang.code(),
+        title,
+        summary: match lang {
+            Lang::Zh => format!("{} 次点评，{} 次角色扮演", p.critiques, p.roleplays),
+            Lang::En => format!("{} critiques, {} role-plays", p.critiques, p.roleplays),
+        },
+        since: p
+            .since
+            .map(|d| match lang {
+                Lang::Zh => format!("（自 {d} 起）"),
+                Lang::En => format!(" (since {d})"),
+            })
+            .unwrap_or_default(),
+        note: lang.pick(
             "做到了 = 100，不够 = 50，缺少 = 0。趋势比较前一半与后一半结果的平均分（相差 10 分以上）。",
             "met = 100, partial = 50, missing = 0. The trend compares the mean of the later half of the results with the earlier half (a difference of 10 points or more).",
-        ))
-    );
-    if p.criteria.is_empty() {
-        let _ = writeln!(h, "<p>{}</p>", esc(lang.pick("还没有可统计的练习。", "No results yet.")));
-    } else {
-        let heads = super::progress::column_heads(lang);
-        h.push_str("<table>\n<tr>");
-        for x in heads {
-            let _ = write!(h, "<th>{}</th>", esc(x));
-        }
-        h.push_str("</tr>\n");
-        for c in &p.criteria {
-            let trend = serde_json::to_value(c.trend)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            let _ = writeln!(
-                h,
-                r#"<tr><td>{}</td><td class="num">{}</td><td>{}</td><td class="num">{:.0}</td><td class="num">{:.0}</td><td class="num">{:.0}</td><td class="{}">{}</td></tr>"#,
-                esc(&criterion_label(&c.id, lang)),
-                c.count,
-                chart_svg(c, lang),
-                c.first,
-                c.best,
-                c.latest,
-                trend,
-                esc(c.trend.label(lang))
-            );
-        }
-        h.push_str("</table>\n");
-    }
-    h.push_str("</body>\n</html>\n");
-    h
+        ),
+        empty: lang.pick("还没有可统计的练习。", "No results yet."),
+        heads: super::progress::column_heads(lang).to_vec(),
+        rows: p.criteria.iter().map(|c| row(c, lang)).collect(),
+    };
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    // The template is compiled in and its context is plain data: rendering it cannot fail
+    // (the tests below render it), so a failure is a bug in this file.
+    env.render_str(TEMPLATE, page).expect("the built-in progress template renders")
 }
 
 #[cfg(test)]
@@ -193,5 +195,17 @@ mod tests {
         assert!(h.contains("<svg") && h.contains("<polyline"), "{h}");
         assert!(h.contains("&lt;ask&gt;") && !h.contains("<ask>"));
         assert!(!h.contains("src=") && !h.contains("<link") && !h.contains("<script"));
+        assert!(h.contains("<circle") && h.ends_with("</html>\n"), "{h}");
+    }
+
+    #[test]
+    fn empty_page_renders_in_both_languages() {
+        let p = Progress { since: None, critiques: 0, roleplays: 0, criteria: vec![] };
+        for (lang, empty) in [(Lang::Zh, "还没有可统计的练习。"), (Lang::En, "No results yet.")]
+        {
+            let h = progress_html(&p, lang);
+            assert!(h.contains(empty) && !h.contains("<table>"), "{h}");
+            assert!(h.contains(&format!("<html lang=\"{}\">", lang.code())), "{h}");
+        }
     }
 }
