@@ -549,9 +549,10 @@ fn a_scripted_roleplay_streams_the_boss_from_the_server() {
     let turns = v["turns"].as_array().unwrap();
     assert_eq!(turns.len(), 2);
     assert_eq!(turns[0]["boss"], "Fine. Send me the deck by Thursday.");
-    // Each turn sent the conversation so far, the boss's earlier answer included.
+    // Each turn sent the conversation so far, the boss's earlier answer included. (The
+    // debrief's better version may ask the model once more, after the turns.)
     let chats = s.requests_to("/v1/chat/completions");
-    assert_eq!(chats.len(), 2);
+    assert!((2..=3).contains(&chats.len()), "{}", chats.len());
     let second = chats[1].json()["messages"].to_string();
     assert!(second.contains("Send me the deck by Thursday."), "{second}");
 

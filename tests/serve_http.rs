@@ -393,3 +393,47 @@ fn serve_refuses_to_listen_off_loopback_without_users() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("refusing to listen on 0.0.0.0") && err.contains("users add"), "{err}");
 }
+
+/// upward's own remote backend on `upward serve`'s OpenAI endpoint: a second upward,
+/// with nothing but a models.toml entry (`api = "openai"`), verifies the model, chats and
+/// critiques through the server, and saves in its own store.
+#[test]
+fn upward_runs_on_another_upwards_openai_endpoint() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(server_dir.path());
+    let (status, models) = get(&server.url("/v1/models"), None);
+    assert_eq!(status, 200);
+    let id = models["data"][0]["id"].as_str().unwrap().to_string();
+    let client_dir = tempfile::tempdir().unwrap();
+    let file = client_dir.path().join("models.toml");
+    let entry = format!(
+        "[[models]]\nname = \"team\"\napi = \"openai\"\nbase_url = \"{}\"\nmodel = \"{id}\"\n",
+        server.url("/v1")
+    );
+    std::fs::write(&file, entry).unwrap();
+    let client = |args: &[&str]| {
+        let mut c = common::upward(client_dir.path());
+        for v in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"] {
+            c.env_remove(v);
+        }
+        c.arg("--models-file").arg(&file).args(["--model", "team"]).args(args);
+        c.timeout(std::time::Duration::from_secs(300)).output().unwrap()
+    };
+    let verify = client(&["models", "verify", "team"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    let chat = client(&["chat", "--prompt", "Name a colour.", "--max-tokens", "8", "--json"]);
+    assert!(chat.status.success(), "{}", String::from_utf8_lossy(&chat.stderr));
+    let reply: Value = serde_json::from_slice(&chat.stdout).unwrap();
+    assert!(!reply["answer"].as_str().unwrap().trim().is_empty(), "{reply}");
+    assert!(reply.get("incomplete").is_none(), "{reply}");
+    let critique = client(&["critique", "--json", "王总，这个客户一直拖着不签，您看怎么办？"]);
+    assert!(critique.status.success(), "{}", String::from_utf8_lossy(&critique.stderr));
+    let c: Value = serde_json::from_slice(&critique.stdout).unwrap();
+    assert_eq!(c["model"], "team", "{c}");
+    assert!(c["criteria"].as_array().is_some_and(|a| !a.is_empty()), "{c}");
+    // Both are in the client's own store; the server's stays empty of them.
+    let list = common::upward(client_dir.path()).args(["sessions", "list", "--json"]).output();
+    let list: Value = serde_json::from_slice(&list.unwrap().stdout).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert!(server.stop().success());
+}
