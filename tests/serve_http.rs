@@ -426,7 +426,9 @@ fn upward_runs_on_another_upwards_openai_endpoint() {
     let reply: Value = serde_json::from_slice(&chat.stdout).unwrap();
     assert!(!reply["answer"].as_str().unwrap().trim().is_empty(), "{reply}");
     assert!(reply.get("incomplete").is_none(), "{reply}");
-    let critique = client(&["critique", "--json", "王总，这个客户一直拖着不签，您看怎么办？"]);
+    let draft = client_dir.path().join("draft.txt");
+    std::fs::write(&draft, "王总，这个客户一直拖着不签，您看怎么办？").unwrap();
+    let critique = client(&["critique", "--json", draft.to_str().unwrap()]);
     assert!(critique.status.success(), "{}", String::from_utf8_lossy(&critique.stderr));
     let c: Value = serde_json::from_slice(&critique.stdout).unwrap();
     assert_eq!(c["model"], "team", "{c}");
