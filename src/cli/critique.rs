@@ -117,28 +117,16 @@ pub fn run(args: CritiqueArgs, g: &Global) -> anyhow::Result<()> {
     });
     let done = service::critique(&draft, args.kind, g.lang, &kb, helper, store.as_ref(), &mut show)
         .map_err(|e: CritiqueError| anyhow::anyhow!(e.message(lang)))?;
-    let c = done.critique;
-    let model_choice = done.model_choice;
     let model_info = loaded.map(|l| (l.name, l.policy));
     if args.json {
-        let mut v = serde_json::to_value(&c)?;
-        if let Some(obj) = v.as_object_mut() {
-            let (model, judge) = match &model_info {
-                Some((name, policy)) => (serde_json::json!(name), serde_json::to_value(policy)?),
-                None => (serde_json::Value::Null, serde_json::Value::Null),
-            };
-            obj.insert("model".into(), model);
-            obj.insert("judge".into(), judge);
-            if let Some(how) = model_choice {
-                obj.insert("model_choice".into(), how.into());
-            }
-        }
+        let v = done.to_json(model_info.as_ref().map(|(name, policy)| (name.as_str(), policy)));
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
+        let c = &done.critique;
         let width = terminal_width();
         let painter = Painter::for_stdout();
         // The draft's text (quoted as evidence) and the model's are shown, never obeyed.
-        let shown = upward::term::visible_copy(&c);
+        let shown = upward::term::visible_copy(c);
         print!("{}", render::render(&shown, &painter, width));
         let note = match &model_info {
             None => c

@@ -33,6 +33,29 @@ pub struct Critiqued {
     pub model_choice: Option<&'static str>,
 }
 
+impl Critiqued {
+    /// The critique as `upward critique --json` prints it and `POST /api/critique`
+    /// answers: the critique's fields, the model's name, its judge policy, and how its
+    /// choices were made (when the backend says).
+    pub fn to_json(&self, model: Option<(&str, &JudgePolicy)>) -> serde_json::Value {
+        let mut v = serde_json::to_value(&self.critique).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            let (name, judge) = match model {
+                Some((name, policy)) => {
+                    (serde_json::json!(name), serde_json::to_value(policy).unwrap_or_default())
+                }
+                None => (serde_json::Value::Null, serde_json::Value::Null),
+            };
+            obj.insert("model".into(), name);
+            obj.insert("judge".into(), judge);
+            if let Some(how) = self.model_choice {
+                obj.insert("model_choice".into(), how.into());
+            }
+        }
+        v
+    }
+}
+
 /// Whether the model behind `info` may judge: a local model file by its calibration or
 /// catalogue entry ([`judge::policy_for_loaded`]); a remote model is not measured.
 pub fn policy(info: &BackendInfo) -> JudgePolicy {

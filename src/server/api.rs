@@ -336,13 +336,8 @@ pub(crate) async fn critique(
     for n in notices {
         eprintln!("upward serve: {n}");
     }
-    let c = done.map_err(|e| ApiError::bad_request("bad_draft", e.message(said)))?.critique;
-    let mut v = serde_json::to_value(&c).map_err(ApiError::internal)?;
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("model".into(), json!(s.model_name));
-        obj.insert("judge".into(), serde_json::to_value(&policy).map_err(ApiError::internal)?);
-    }
-    Ok(Json(v))
+    let done = done.map_err(|e| ApiError::bad_request("bad_draft", e.message(said)))?;
+    Ok(Json(done.to_json(Some((&s.model_name, &policy)))))
 }
 
 /// Who plays the boss in `lang`: the model unless it cannot speak the language.
