@@ -25,6 +25,7 @@
 //! The cargo feature `portable-kernels` compiles the portable path only (to test it on x86).
 
 mod blocks;
+pub mod isa;
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
