@@ -1,5 +1,10 @@
 //! `upward bench`: load time, prefill and decode speed, peak memory; optionally side by
-//! side with llama.cpp (llama-cpp-python) on the same file and thread count.
+//! side with llama.cpp (llama-cpp-python) on the same file, thread count and token ids;
+//! and how close decode comes to the machine's measured memory bandwidth.
+
+mod bandwidth;
+mod cpu;
+mod traffic;
 
 use super::Global;
 use anyhow::Context;
@@ -31,6 +36,10 @@ pub struct BenchArgs {
     /// Python interpreter with llama-cpp-python installed (for --compare).
     #[arg(long, env = "UPWARD_LLAMA_PYTHON", default_value = "python3")]
     pub python: String,
+    /// MiB of the buffer read to measure memory bandwidth (default: 4x the largest CPU
+    /// cache and at least 1 GiB, within a quarter of the available memory).
+    #[arg(long, env = "UPWARD_BENCH_BANDWIDTH_MIB", value_name = "MIB", value_parser = at_least_one_u64)]
+    pub bandwidth_mib: Option<u64>,
     /// Also play this many scripted role-play turns (weekly-report scenario, greedy) and
     /// report the time to the boss's first token at each.
     #[arg(long, default_value_t = 0)]
@@ -57,6 +66,11 @@ fn at_least_one(s: &str) -> Result<usize, String> {
         Ok(n) => Ok(n),
         Err(e) => Err(format!("{s:?} is not a whole number ({e})")),
     }
+}
+
+/// A count of at least 1, as a u64.
+fn at_least_one_u64(s: &str) -> Result<u64, String> {
+    at_least_one(s).map(|n| n as u64)
 }
 
 /// One role-play turn's timing.
@@ -120,6 +134,10 @@ pub struct Figures {
     pub decode_tok_s: f64,
     /// Peak resident memory of the process.
     pub peak_rss_bytes: u64,
+    /// Whatever else the reference reports (llama.cpp: its build's `system_info`, and
+    /// `extra_bufts`, whether it repacked the weights).
+    #[serde(flatten, default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Runs `upward bench`.
@@ -174,7 +192,19 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
     let path = engine.file().path().to_path_buf();
     let kv = engine.kv_cache_bytes();
     let file_bytes = engine.file().len();
+    let traffic = traffic::per_token(engine.file(), engine.config())?;
+    // Each decode step also reads the cache of every position before it (keys and values of
+    // every layer): on average, the prompt and half the decoded tokens.
+    let kv_read = kv as f64 / engine.context_size().max(1) as f64
+        * (args.prompt_tokens as f64 + args.gen_tokens as f64 / 2.0);
     drop(model);
+    let machine = cpu::describe();
+    let kernels = upward::kernels::isa::current().name();
+    // With the model's memory freed, before llama.cpp runs.
+    let buffer = args.bandwidth_mib.map_or_else(bandwidth::default_buffer_bytes, |m| m << 20);
+    let bw = bandwidth::measure(threads, buffer);
+    let weight_gb_s = |tok_s: f64| traffic.bytes_per_token as f64 * tok_s / 1e9;
+    let fraction = |tok_s: f64| weight_gb_s(tok_s) / bw.gb_s;
     let reference = match &args.compare {
         Some(_) => Some(llama_cpp(&args, &path, threads, &tokens)?),
         None => None,
@@ -193,6 +223,15 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
             "peak_rss_bytes": ours.peak_rss_bytes,
             "model_file_bytes": file_bytes,
             "kv_cache_bytes": kv,
+            "cpu": machine,
+            "kernels": kernels,
+            "decode_bytes_per_token": traffic.bytes_per_token,
+            "decode_bytes": traffic,
+            "kv_read_bytes_per_token": kv_read.round() as u64,
+            "bandwidth": bw,
+            "bandwidth_gb_s": bw.gb_s,
+            "decode_weight_gb_s": weight_gb_s(ours.decode_tok_s),
+            "bandwidth_fraction": fraction(ours.decode_tok_s),
         });
         if let Some(r) = &roleplay {
             v["roleplay"] = serde_json::to_value(r)?;
@@ -200,6 +239,8 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
         }
         if let Some(r) = &reference {
             v["llama_cpp"] = serde_json::to_value(r)?;
+            v["llama_cpp"]["decode_weight_gb_s"] = serde_json::json!(weight_gb_s(r.decode_tok_s));
+            v["llama_cpp"]["bandwidth_fraction"] = serde_json::json!(fraction(r.decode_tok_s));
             v["ratio"] = serde_json::json!({
                 "prefill": ratio(ours.prefill_tok_s, r.prefill_tok_s),
                 "decode": ratio(ours.decode_tok_s, r.decode_tok_s),
@@ -236,6 +277,35 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
             ratio(ours.prefill_tok_s, r.prefill_tok_s),
             ratio(ours.decode_tok_s, r.decode_tok_s)
         );
+    }
+    println!(
+        "cpu {} ({}) · kernels {kernels}",
+        machine.model,
+        machine.simd_flags.join(" ")
+    );
+    println!(
+        "memory read bandwidth {:.1} GB/s ({} threads, {} MiB buffer, median of {} passes)",
+        bw.gb_s,
+        bw.threads,
+        bw.buffer_bytes >> 20,
+        bw.passes
+    );
+    println!(
+        "weights read per decoded token {:.1} MB (output matrix {:.1} MB; file {:.1} MB)",
+        traffic.bytes_per_token as f64 / 1e6,
+        traffic.output_matrix_bytes as f64 / 1e6,
+        file_bytes as f64 / 1e6
+    );
+    let line = |n: &str, tok_s: f64| {
+        println!(
+            "{n:<10} decode streams {:.1} GB/s of weights = {:.2} of the bandwidth",
+            weight_gb_s(tok_s),
+            fraction(tok_s)
+        )
+    };
+    line("upward", ours.decode_tok_s);
+    if let Some(r) = &reference {
+        line("llama.cpp", r.decode_tok_s);
     }
     if let Some(r) = &roleplay {
         println!(
@@ -333,6 +403,7 @@ fn measure(engine: &mut Engine, tokens: &[u32], args: &BenchArgs) -> anyhow::Res
         prefill_tok_s: median(prefill),
         decode_tok_s: median(decode),
         peak_rss_bytes: peak_rss_bytes(),
+        extra: Default::default(),
     })
 }
 
@@ -381,5 +452,24 @@ fn llama_cpp(
             String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("no output")
         );
     }
-    serde_json::from_slice(&out.stdout).context("llama.cpp benchmark printed no JSON")
+    /// The script's answer: the figures and the token ids llama.cpp evaluated.
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(flatten)]
+        figures: Figures,
+        evaluated_ids: Vec<u32>,
+    }
+    let answer: Answer =
+        serde_json::from_slice(&out.stdout).context("llama.cpp benchmark printed no JSON")?;
+    // Both engines must have run the very same tokens, or the comparison means nothing.
+    let fed = &tokens[..args.prompt_tokens + args.gen_tokens];
+    if answer.evaluated_ids != fed {
+        let same = answer.evaluated_ids.iter().zip(fed).take_while(|(a, b)| a == b).count();
+        anyhow::bail!(
+            "llama.cpp evaluated {} tokens that differ from ours ({} tokens) from position {same}",
+            answer.evaluated_ids.len(),
+            fed.len()
+        );
+    }
+    Ok(answer.figures)
 }
