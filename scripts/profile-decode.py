@@ -3,8 +3,9 @@
 
 Runs `perf record` on `upward bench` with a tiny prompt and many decoded tokens (so that
 decode dominates), then sorts the samples of the upward process into:
-  - the weight kernels, one line per storage type (q4_1, q8_0, q4_k, ...): the instance of
-    `kernels::matvec_rows::go` for each type, told apart by the block size its loop steps by;
+  - the weight kernels, one line per storage type (q4_1, q8_0, q4_k, ...): the instances of
+    `kernels::matvec_rows::go` (and of the iterator closures the K-quants' one-row tiles are
+    inlined into), told apart by the block size their loops step by;
   - attention (`engine::attention`), the KV cache, the activations and norms;
   - the decode team's spinning and waiting (`engine::team`, sched_yield, the kernel's
     scheduler), the bandwidth measurement and model load (left out of the shares), and the rest.
@@ -33,18 +34,22 @@ def kernel_dtype(binary, start, size):
                           binary], capture_output=True, text=True).stdout
     steps = {int(m, 16) for m in re.findall(r"\badd\s+\$0x([0-9a-f]+),%r", out)}
     found = [name for name, b in BLOCK_BYTES.items() if b in steps]
-    return found[0] if len(found) == 1 else "/".join(found) or "unknown type"
+    return "/".join(found) or None
 
 
 def symbols(binary):
-    """(start, size) of each `matvec_rows::go` instance, from the symbol table."""
+    """(start, size) of each instance of a kernel symbol, from the symbol table."""
     out = subprocess.run(["nm", "-S", binary], capture_output=True, text=True).stdout
     found = []
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) == 4 and "matvec_rows2go" in parts[3]:
+        if len(parts) == 4 and ("matvec_rows2go" in parts[3] or KERNEL_CLOSURE in parts[3]):
             found.append((int(parts[0], 16), int(parts[1], 16)))
     return found
+
+
+# The mangled name of the closures the K-quant kernels' rows are inlined into.
+KERNEL_CLOSURE = "try_trait..Wrapped"
 
 
 def category(sym):
@@ -100,7 +105,7 @@ def main():
         cat = category(sym)
         if cat is None:
             continue
-        if "matvec_rows::go" in sym:
+        if "matvec_rows::go" in sym or "try_trait::Wrapped" in sym:
             start = ip - off
             if base is None:  # the binary is position-independent: find its load address
                 fits = [s for s, _ in instances if (start - s) % 0x1000 == 0]
@@ -110,7 +115,11 @@ def main():
             if file_start not in dtype_of:
                 size = dict(instances).get(file_start, 0x800)
                 dtype_of[file_start] = kernel_dtype(binary, file_start, size)
-            cat = f"weights: {dtype_of[file_start]}"
+            dtype = dtype_of[file_start]
+            if dtype:
+                cat = f"weights: {dtype}"
+            elif "matvec_rows::go" in sym:
+                cat = "weights: unknown type"
         counts[cat] += 1
         if cat == "rest":
             rest[sym] += 1
