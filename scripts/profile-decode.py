@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Where upward's decode time goes, from a `perf` profile of `upward bench`.
 
-Runs `perf record` on `upward bench` with a tiny prompt and many decoded tokens (so that
-decode dominates), then sorts the samples of the upward process into:
+Runs `perf record` on `upward bench` with a one-token prompt (which takes the decode path,
+not the prefill panels) and many decoded tokens, then sorts the samples of the upward process into:
   - the weight kernels, one line per storage type (q4_1, q8_0, q4_k, ...): the instances of
     `kernels::matvec_rows::go` (and of the iterator closures the K-quants' one-row tiles are
     inlined into), told apart by the block size their loops step by;
@@ -83,7 +83,7 @@ def main():
     binary = os.path.abspath(a.upward)
     data = a.keep or tempfile.mktemp(suffix=".perf.data")
     cmd = ["perf", "record", "-F", "1999", "-e", "cycles", "-o", data, "--", binary,
-           "--model", a.model, "--threads", str(a.threads), "bench", "--prompt-tokens", "8",
+           "--model", a.model, "--threads", str(a.threads), "bench", "--prompt-tokens", "1",
            "--gen-tokens", str(a.gen_tokens), "--runs", "1", "--bandwidth-mib", "64"]
     bench = subprocess.run(cmd, capture_output=True, text=True)
     if bench.returncode != 0:
