@@ -278,11 +278,7 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
             ratio(ours.decode_tok_s, r.decode_tok_s)
         );
     }
-    println!(
-        "cpu {} ({}) · kernels {kernels}",
-        machine.model,
-        machine.simd_flags.join(" ")
-    );
+    println!("cpu {} ({}) · kernels {kernels}", machine.model, machine.simd_flags.join(" "));
     println!(
         "memory read bandwidth {:.1} GB/s ({} threads, {} MiB buffer, median of {} passes)",
         bw.gb_s,

@@ -112,7 +112,12 @@ pub fn measure(threads: usize, bytes: u64) -> Bandwidth {
     times.sort_by(|a, b| a.total_cmp(b));
     let median = times[times.len() / 2];
     let read = (words * 8) as f64;
-    Bandwidth { gb_s: read / median / 1e9, buffer_bytes: (words * 8) as u64, threads, passes: PASSES }
+    Bandwidth {
+        gb_s: read / median / 1e9,
+        buffer_bytes: (words * 8) as u64,
+        threads,
+        passes: PASSES,
+    }
 }
 
 /// Reads every word (with the widest loads this CPU has, chosen at run time).

@@ -73,7 +73,10 @@ mod tests {
                     processor\t: 1\nmodel name\t: other\n";
         let cpu = parse(info);
         assert_eq!(cpu.model, "AMD EPYC 9R14");
-        assert_eq!(cpu.simd_flags, ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"]);
+        assert_eq!(
+            cpu.simd_flags,
+            ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"]
+        );
         assert_eq!(parse("").model, "unknown");
     }
 }
