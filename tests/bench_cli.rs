@@ -130,3 +130,20 @@ fn a_comparison_on_other_token_ids_is_refused() {
     assert!(!out.status.success(), "accepted: {}", String::from_utf8_lossy(&out.stdout));
     assert!(err.contains("differ from ours (12 tokens) from position 0"), "{err}");
 }
+
+#[test]
+fn a_bandwidth_buffer_beyond_memory_is_refused_before_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::upward(dir.path())
+        .arg("--model")
+        .arg(dir.path().join("no-such-model.gguf"))
+        .args(["bench", "--json", "--bandwidth-mib", "999999999999"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--bandwidth-mib 999999999999 is more than half the available memory"),
+        "{err}"
+    );
+}

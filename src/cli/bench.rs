@@ -153,6 +153,7 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
             g,
         );
     }
+    let buffer = bandwidth::buffer_bytes(args.bandwidth_mib).map_err(anyhow::Error::msg)?;
     let threads = g
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
@@ -201,7 +202,6 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
     let machine = cpu::describe();
     let kernels = upward::kernels::isa::current().name();
     // With the model's memory freed, before llama.cpp runs.
-    let buffer = args.bandwidth_mib.map_or_else(bandwidth::default_buffer_bytes, |m| m << 20);
     let bw = bandwidth::measure(threads, buffer);
     let weight_gb_s = |tok_s: f64| traffic.bytes_per_token as f64 * tok_s / 1e9;
     let fraction = |tok_s: f64| weight_gb_s(tok_s) / bw.gb_s;

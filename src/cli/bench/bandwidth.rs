@@ -64,6 +64,22 @@ pub fn default_buffer_bytes() -> u64 {
     }
 }
 
+/// The buffer for `--bandwidth-mib`: the default when `None`; an error when it is more
+/// than half the available memory.
+pub fn buffer_bytes(mib: Option<u64>) -> Result<u64, String> {
+    let Some(mib) = mib else {
+        return Ok(default_buffer_bytes());
+    };
+    let avail = available_bytes().unwrap_or(u64::MAX);
+    match mib.checked_mul(1 << 20) {
+        Some(bytes) if bytes <= avail / 2 => Ok(bytes),
+        _ => Err(format!(
+            "--bandwidth-mib {mib} is more than half the available memory ({} MiB)",
+            avail >> 20
+        )),
+    }
+}
+
 /// Reads a buffer of `bytes` with `threads` threads, `PASSES` times, and returns the
 /// median bandwidth. The buffer is written first (by the threads that read it), so every
 /// page is backed by memory of its own rather than the shared zero page.
