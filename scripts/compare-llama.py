@@ -11,6 +11,8 @@ It evaluates a chat prompt with llama.cpp (llama-cpp-python, f32 KV cache), writ
 prompt's token ids, the 64 largest logits after it and 16 greedy tokens to a JSON file
 (the format of tests/data/logits/*.json), then runs the engine test that compares ours:
 same top token, correlation of those 64 logits > 0.9, at least 8 equal greedy tokens.
+The test evaluates the very ids written here (it never re-tokenizes the prompt), so both
+engines run the same tokens.
 
 Usage: python3 scripts/compare-llama.py MODEL.gguf [--prompt TEXT] [--out FILE] [--no-test]
 Needs: pip install llama-cpp-python numpy; cargo.
@@ -33,6 +35,7 @@ def reference(model, prompt, threads):
                 type_k=0, type_v=0)  # f32 KV cache, as upward keeps it
     ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
     llm.eval(ids)
+    assert llm.n_tokens == len(ids), f"llama.cpp evaluated {llm.n_tokens} of {len(ids)} tokens"
     logits = np.array(llm.scores[len(ids) - 1], dtype=np.float32)
     top = np.argsort(-logits)[:64]
     greedy = []
