@@ -153,11 +153,11 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
             g,
         );
     }
-    let buffer = bandwidth::buffer_bytes(args.bandwidth_mib).map_err(anyhow::Error::msg)?;
     let threads = g
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     upward::threads::set(threads);
+    let buffer = bandwidth::buffer_bytes(args.bandwidth_mib).map_err(anyhow::Error::msg)?;
     let mut ctx = args.prompt_tokens + args.gen_tokens + 16;
     if args.roleplay_turns > 0 {
         // The persona prompt plus every turn (user text, director's note, reply).
