@@ -17,7 +17,7 @@ const PROMPTS: [&str; 4] = [
 ];
 
 fn engine(file: &str) -> Engine {
-    let opts = LoadOptions { ctx: 256, template_fallback: None };
+    let opts = LoadOptions { ctx: 256, template_fallback: Some("gemma".into()) };
     Engine::load(&model_path(file), &opts).expect("load")
 }
 
