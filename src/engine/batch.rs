@@ -130,17 +130,21 @@ impl Engine {
         let mut waiting = prompts.iter().enumerate();
         let mut active: Vec<Active> = Vec::new();
         loop {
-            // Admit waiting prompts into free slots; one that ends at once leaves at once.
+            active.retain(|a| out[a.index].len() < max_tokens && !a.seq.is_full());
+            // Admit waiting prompts into free slots; one that is done at once never takes one.
             while active.len() < slots.max(1) {
                 let Some((index, prompt)) = waiting.next() else { break };
                 let mut seq = self.new_sequence(prompt.len() + max_tokens)?;
                 let next = argmax(&self.prefill_sequence(&mut seq, prompt)?);
-                if max_tokens > 0 && !self.is_end_token(next) {
-                    out[index].push(next);
+                if max_tokens == 0 || self.is_end_token(next) {
+                    continue;
+                }
+                out[index].push(next);
+                if out[index].len() < max_tokens && !seq.is_full() {
                     active.push(Active { index, seq, next });
                 }
             }
-            active.retain(|a| out[a.index].len() < max_tokens && !a.seq.is_full());
+            // Free slots left means no prompt is waiting.
             if active.is_empty() {
                 return Ok(out);
             }
