@@ -166,10 +166,8 @@ fn bench_concurrent_reports_single_and_aggregate_decode() {
     for k in ["single_decode_tok_s", "aggregate_decode_tok_s", "speedup"] {
         assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "{k}: {v}");
     }
-    let out = common::upward_smol(dir.path())
-        .args(["bench", "--concurrent", "0"])
-        .output()
-        .unwrap();
+    let out =
+        common::upward_smol(dir.path()).args(["bench", "--concurrent", "0"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1"));
 }

@@ -95,7 +95,10 @@ impl Engine {
             ))));
         }
         if let Some(s) = seqs.iter().find(|s| s.is_full()) {
-            return Err(EngineError::PromptTooLong { tokens: s.tokens.len() + 1, ctx: s.capacity() });
+            return Err(EngineError::PromptTooLong {
+                tokens: s.tokens.len() + 1,
+                ctx: s.capacity(),
+            });
         }
         let mut caches: Vec<&mut KvCache> = seqs.iter_mut().map(|s| &mut s.cache).collect();
         let logits = self.model.forward_batch(tokens, &mut caches)?;

@@ -11,7 +11,7 @@ use candle_core::quantized::GgmlDType;
 
 use super::blocks::{self, Q8Block, Q8KBlock};
 use super::{check_cols, compute_rows, scalar, Act, Kernel, KernelError, PreparedRow};
-use super::{KFloat, KQ4K, KQ5K, KQ6K, K32};
+use super::{KFloat, K32, KQ4K, KQ5K, KQ6K};
 
 /// `m` activation rows quantized once, in every format their mat-muls need (the buffers
 /// are reused from one [`prepare`](PreparedRows::prepare) to the next).
@@ -26,10 +26,19 @@ pub struct PreparedRows {
 impl PreparedRows {
     /// Quantizes the `m` rows of `x` (row-major, `m × cols`) for weights of each of
     /// `dtypes`, each row exactly as [`PreparedRow::prepare`] quantizes it alone.
-    pub fn prepare(&mut self, x: &[f32], m: usize, dtypes: &[GgmlDType]) -> Result<(), KernelError> {
+    pub fn prepare(
+        &mut self,
+        x: &[f32],
+        m: usize,
+        dtypes: &[GgmlDType],
+    ) -> Result<(), KernelError> {
         let cols = if m == 0 { 0 } else { x.len() / m };
         if cols.checked_mul(m) != Some(x.len()) {
-            return Err(KernelError::Length { what: "the input rows", got: x.len(), want: m * cols });
+            return Err(KernelError::Length {
+                what: "the input rows",
+                got: x.len(),
+                want: m * cols,
+            });
         }
         let r = &mut self.all;
         self.m = m;
