@@ -32,7 +32,7 @@ impl PreparedRows {
         m: usize,
         dtypes: &[GgmlDType],
     ) -> Result<(), KernelError> {
-        let cols = if m == 0 { 0 } else { x.len() / m };
+        let cols = x.len().checked_div(m).unwrap_or(0);
         if cols.checked_mul(m) != Some(x.len()) {
             return Err(KernelError::Length {
                 what: "the input rows",
