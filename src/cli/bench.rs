@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// Most seconds per load level (with --serve): no turn starts after it.
     #[arg(long, default_value_t = 600, value_parser = at_least_one)]
     pub serve_secs: usize,
+    /// Decode this many sequences together and compare with one at a time (with
+    /// --compare, also llama.cpp's server under as many concurrent requests).
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub concurrent: Option<usize>,
 }
 
 /// A count of at least 1.
@@ -142,6 +146,9 @@ pub struct Figures {
 
 /// Runs `upward bench`.
 pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
+    if let Some(n) = args.concurrent {
+        return super::bench_concurrent::run(n, &args, g);
+    }
     if !args.serve.is_empty() {
         let limit = std::time::Duration::from_secs(args.serve_secs as u64);
         return super::bench_serve::run(

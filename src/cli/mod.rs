@@ -2,6 +2,7 @@
 //! Each subcommand lives in its own file with its `Args` and `run`.
 
 mod bench;
+mod bench_concurrent;
 mod bench_serve;
 mod chat;
 mod coach;

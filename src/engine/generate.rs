@@ -134,10 +134,10 @@ pub struct Reply {
 /// A loaded model ready to chat.
 pub struct Engine {
     file: GgufFile,
-    model: Model,
+    pub(super) model: Model,
     tokenizer: Tokenizer,
     template: ChatTemplate,
-    stop_ids: HashSet<u32>,
+    pub(super) stop_ids: HashSet<u32>,
     /// Tokens whose keys and values are in the cache, in order.
     processed: Vec<u32>,
     load_time: Duration,

@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod batch;
 pub mod cache;
 pub mod config;
 pub mod generate;
@@ -15,6 +16,7 @@ pub mod stop;
 pub mod team;
 pub mod trim;
 
+pub use batch::{argmax, Sequence};
 pub use cache::{KvCache, KvSnapshot};
 pub use config::{Activation, Arch, ConfigError, ModelConfig, Quirks, RopeStyle};
 pub use generate::{

@@ -33,6 +33,7 @@ pub mod isa;
     not(feature = "portable-kernels")
 ))]
 mod panel;
+mod prepared_rows;
 mod scalar;
 #[cfg(test)]
 mod tests;
@@ -50,6 +51,7 @@ use candle_core::quantized::GgmlDType;
 use rayon::prelude::*;
 
 use blocks::{Q8Block, Q8KBlock};
+pub use prepared_rows::{matmul_rows, PreparedRows};
 
 /// Errors from the kernels: always a caller's mistake in shapes or types, described fully.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -4,9 +4,14 @@
 //! Each layer runs five parallel steps on a spinning [`Team`]: the q/k/v mat-vecs, the
 //! attention heads, the output projection, gate and up (with the activation), and the
 //! down projection; then the output layer. The input of each step is quantized once
-//! ([`PreparedRow`]) and the matrices are cut into row ranges that the threads take as
+//! ([`PreparedRows`]) and the matrices are cut into row ranges that the threads take as
 //! they become free. Every output element is computed exactly as the tensor path computes
 //! it (row results do not depend on the ranges), so decode continues a prefill bit for bit.
+//!
+//! Several sequences, each with its own KV cache, decode together in one step
+//! ([`Model::forward_batch`]): the mat-vecs become small mat-muls that stream each weight
+//! once for all of them ([`kernels::matmul_rows`]), attention runs per sequence on its own
+//! cache, and each sequence's logits are bit for bit those it gets alone.
 
 use super::{activate, Layer, Model};
 use crate::engine::attention::{attend_heads, AttnShape};
@@ -14,7 +19,7 @@ use crate::engine::cache::KvCache;
 use crate::engine::config::{Activation, ModelConfig, RopeStyle};
 use crate::engine::linear::{with_f32_slice, Embedding, QLinear};
 use crate::engine::team::Team;
-use crate::kernels::{self, KernelError, PreparedRow};
+use crate::kernels::{self, KernelError, PreparedRows};
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Result, Tensor};
 
@@ -31,7 +36,8 @@ struct HostLayer {
     post_ffn_norm: Option<Vec<f32>>,
 }
 
-/// Reusable activations of one decode step.
+/// Reusable activations of one decode step: `n` rows each, one per sequence.
+#[derive(Default)]
 struct Scratch {
     x: Vec<f32>,
     h: Vec<f32>,
@@ -44,6 +50,34 @@ struct Scratch {
     up: Vec<f32>,
 }
 
+/// Values per row of each activation.
+#[derive(Clone, Copy)]
+struct Dims {
+    hidden: usize,
+    q_rows: usize,
+    kv_rows: usize,
+    ff: usize,
+}
+
+impl Scratch {
+    /// Sizes every buffer for `n` rows (keeping its allocation).
+    fn rows(&mut self, n: usize, d: Dims) {
+        for (b, w) in [
+            (&mut self.x, d.hidden),
+            (&mut self.h, d.hidden),
+            (&mut self.q, d.q_rows),
+            (&mut self.k, d.kv_rows),
+            (&mut self.v, d.kv_rows),
+            (&mut self.att, d.q_rows),
+            (&mut self.o, d.hidden),
+            (&mut self.gate, d.ff),
+            (&mut self.up, d.ff),
+        ] {
+            b.resize(n * w, 0.0);
+        }
+    }
+}
+
 /// The decode path's state: host copies of the small weights, buffers and threads.
 pub(super) struct Decode {
     layers: Vec<HostLayer>,
@@ -51,8 +85,9 @@ pub(super) struct Decode {
     cos: Vec<f32>,
     sin: Vec<f32>,
     local: Option<(Vec<f32>, Vec<f32>)>,
+    dims: Dims,
     scratch: Scratch,
-    input: PreparedRow,
+    input: PreparedRows,
     team: Team,
 }
 
@@ -98,47 +133,58 @@ impl<'a> Weight<'a> {
     }
 }
 
-/// Rows `first..first + out.len()` of one matrix: one item of a parallel step.
+/// Rows `first..first + len` of one matrix for every sequence (`outs[i]` is sequence
+/// `i`'s share of its output): one item of a parallel step.
 struct Rows<'a> {
     w: Weight<'a>,
     first: usize,
-    out: &'a mut [f32],
+    outs: Vec<&'a mut [f32]>,
     done: std::result::Result<(), KernelError>,
 }
 
-/// Cuts `w`'s output `out` into pieces for `threads`.
-fn pieces<'a>(w: Weight<'a>, out: &'a mut [f32], threads: usize) -> Vec<Rows<'a>> {
-    let per = w.piece_rows(threads);
-    out.chunks_mut(per)
-        .enumerate()
-        .map(|(i, out)| Rows { w, first: i * per, out, done: Ok(()) })
+/// Cuts `w`'s output `out` (`n` rows of `w.rows`, one per sequence) into pieces of
+/// `per` weight rows.
+fn pieces<'a>(w: Weight<'a>, out: &'a mut [f32], n: usize, per: usize) -> Vec<Rows<'a>> {
+    if w.rows == 0 || n == 0 {
+        return Vec::new();
+    }
+    let mut cuts: Vec<_> = out.chunks_mut(w.rows).map(|o| o.chunks_mut(per)).collect();
+    (0..w.rows.div_ceil(per))
+        .map(|i| Rows {
+            w,
+            first: i * per,
+            outs: cuts.iter_mut().filter_map(|c| c.next()).collect(),
+            done: Ok(()),
+        })
         .collect()
 }
 
 impl Rows<'_> {
-    fn run(&mut self, x: &PreparedRow) {
-        self.done = kernels::matvec_rows(self.w.dtype, self.w.bytes, x, self.first, self.out);
+    fn run(&mut self, x: &PreparedRows) {
+        self.done = kernels::matmul_rows(self.w.dtype, self.w.bytes, x, self.first, &mut self.outs);
     }
 }
 
-/// `out_j = x · W_jᵀ` for every `(W_j, out_j)`, as one parallel step over `team`.
+/// `out_j = X · W_jᵀ` for every `(W_j, out_j)`, `X` being `n` rows, as one parallel step
+/// over `team`: each weight row is streamed once for all `n`.
 fn matvecs(
     team: &Team,
-    input: &mut PreparedRow,
+    input: &mut PreparedRows,
     x: &[f32],
+    n: usize,
     jobs: Vec<(&QLinear, &mut [f32])>,
 ) -> Result<()> {
     let mut items = Vec::new();
     let mut dtypes = Vec::with_capacity(jobs.len());
     for (l, out) in jobs {
         let w = Weight::of(l)?;
-        if out.len() != w.rows {
+        if out.len() != n * w.rows {
             candle_core::bail!("a {}x{} layer got {} outputs", w.rows, w.cols, out.len());
         }
         dtypes.push(w.dtype);
-        items.extend(pieces(w, out, team.threads()));
+        items.extend(pieces(w, out, n, w.piece_rows(team.threads())));
     }
-    input.prepare(x, &dtypes).map_err(candle_core::Error::wrap)?;
+    input.prepare(x, n, &dtypes).map_err(candle_core::Error::wrap)?;
     let input = &*input;
     team.for_each(&mut items, |p| p.run(input)).map_err(candle_core::Error::wrap)?;
     items.into_iter().try_for_each(|p| p.done).map_err(candle_core::Error::wrap)
@@ -148,40 +194,49 @@ fn matvecs(
 /// piece, then the activation over them, leaving `act(gate) · up` in `gate`.
 fn gate_up(
     team: &Team,
-    input: &mut PreparedRow,
+    input: &mut PreparedRows,
     act: Activation,
-    x: &[f32],
+    (x, n): (&[f32], usize),
     (gate, gate_out): (&QLinear, &mut [f32]),
     (up, up_out): (&QLinear, &mut [f32]),
 ) -> Result<()> {
     let (g, u) = (Weight::of(gate)?, Weight::of(up)?);
-    if g.rows != u.rows || gate_out.len() != g.rows || up_out.len() != u.rows {
+    if g.rows != u.rows || gate_out.len() != n * g.rows || up_out.len() != n * u.rows {
         candle_core::bail!("gate ({}) and up ({}) rows differ", g.rows, u.rows);
     }
-    input.prepare(x, &[g.dtype, u.dtype]).map_err(candle_core::Error::wrap)?;
+    input.prepare(x, n, &[g.dtype, u.dtype]).map_err(candle_core::Error::wrap)?;
     let input = &*input;
     let per = g.piece_rows(team.threads()).max(u.piece_rows(team.threads()));
-    let mut items: Vec<(Rows, Rows)> = gate_out
-        .chunks_mut(per)
-        .zip(up_out.chunks_mut(per))
-        .enumerate()
-        .map(|(i, (go, uo))| {
-            let first = i * per;
-            (
-                Rows { w: g, first, out: go, done: Ok(()) },
-                Rows { w: u, first, out: uo, done: Ok(()) },
-            )
-        })
-        .collect();
+    let mut items: Vec<(Rows, Rows)> =
+        pieces(g, gate_out, n, per).into_iter().zip(pieces(u, up_out, n, per)).collect();
     team.for_each(&mut items, |(g, u)| {
         g.run(input);
         u.run(input);
         if g.done.is_ok() && u.done.is_ok() {
-            activate(act, g.out, u.out);
+            for (go, uo) in g.outs.iter_mut().zip(&u.outs) {
+                activate(act, go, uo);
+            }
         }
     })
     .map_err(candle_core::Error::wrap)?;
     items.into_iter().try_for_each(|(g, u)| g.done.and(u.done)).map_err(candle_core::Error::wrap)
+}
+
+/// Runs `f` on the f32 data of every tensor of `ts` at once (`got` holds those already
+/// taken).
+fn with_f32_slices<R>(
+    ts: &[&Tensor],
+    got: Vec<&[f32]>,
+    f: &mut dyn FnMut(&[&[f32]]) -> Result<R>,
+) -> Result<R> {
+    match ts.split_first() {
+        None => f(&got),
+        Some((t, rest)) => with_f32_slice(t, |s| {
+            let mut got = got.clone();
+            got.push(s);
+            with_f32_slices(rest, got, f)
+        }),
+    }
 }
 
 /// RMSNorm of `x` into `out`, with candle's arithmetic (sequential sum of squares).
@@ -257,17 +312,7 @@ impl Decode {
         let cfg = &m.cfg;
         let (q_rows, kv_rows) = (cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim);
         let ff = m.layers.first().map_or(0, |l| l.mlp.gate.rows());
-        let scratch = Scratch {
-            x: vec![0.0; cfg.hidden],
-            h: vec![0.0; cfg.hidden],
-            q: vec![0.0; q_rows],
-            k: vec![0.0; kv_rows],
-            v: vec![0.0; kv_rows],
-            att: vec![0.0; q_rows],
-            o: vec![0.0; cfg.hidden],
-            gate: vec![0.0; ff],
-            up: vec![0.0; ff],
-        };
+        let dims = Dims { hidden: cfg.hidden, q_rows, kv_rows, ff };
         let local = match &m.rope_local {
             Some(r) => Some((host(&r.cos)?, host(&r.sin)?)),
             None => None,
@@ -278,8 +323,9 @@ impl Decode {
             cos: host(&m.rope.cos)?,
             sin: host(&m.rope.sin)?,
             local,
-            scratch,
-            input: PreparedRow::default(),
+            dims,
+            scratch: Scratch::default(),
+            input: PreparedRows::default(),
             team: Team::new(rayon::current_num_threads()),
         }))
     }
@@ -295,41 +341,77 @@ impl Decode {
         lm_head: &QLinear,
         cache: &mut KvCache,
     ) -> Result<Vec<f32>> {
-        let pos = cache.len();
-        if pos >= cache.capacity() {
-            candle_core::bail!(
-                "the context is full ({} of {} positions used)",
-                pos,
-                cache.capacity()
-            );
+        let mut logits = self.step_many(&[token], cfg, embed, layers, lm_head, &mut [cache])?;
+        Ok(logits.pop().unwrap_or_default())
+    }
+
+    /// Runs `tokens[i]` at the next position of `caches[i]` for every `i` in one pass
+    /// over the weights, and returns each sequence's logits (without the output layer's
+    /// bias), bit for bit those of [`step`](Self::step) on that sequence alone. On an error
+    /// no cache has advanced.
+    pub(super) fn step_many(
+        &mut self,
+        tokens: &[u32],
+        cfg: &ModelConfig,
+        embed: &Embedding,
+        layers: &[Layer],
+        lm_head: &QLinear,
+        caches: &mut [&mut KvCache],
+    ) -> Result<Vec<Vec<f32>>> {
+        let n = tokens.len();
+        if caches.len() != n {
+            candle_core::bail!("{n} tokens for {} sequences", caches.len());
+        }
+        for c in caches.iter() {
+            if c.len() >= c.capacity() {
+                candle_core::bail!(
+                    "the context is full ({} of {} positions used)",
+                    c.len(),
+                    c.capacity()
+                );
+            }
+            if c.capacity() * cfg.head_dim / 2 > self.cos.len() {
+                candle_core::bail!("a cache of {} positions exceeds the model's", c.capacity());
+            }
+        }
+        if n == 0 {
+            return Ok(Vec::new());
         }
         let eps = cfg.eps as f32;
         let (hd, nh, nkv) = (cfg.head_dim, cfg.n_heads, cfg.n_kv_heads);
         let half = hd / 2;
-        let shape =
-            AttnShape { heads: nh, kv_heads: nkv, head_dim: hd, capacity: cache.capacity() };
         let scale = 1.0 / (hd as f32).sqrt();
         let interleaved = cfg.rope_style == RopeStyle::Interleaved;
-        let Decode { layers: host_layers, norm, cos, sin, local, scratch: sc, input, team } = self;
-        embed.lookup_into(token, &mut sc.x)?;
-        if let Some(mul) = cfg.embed_scale {
-            for v in sc.x.iter_mut() {
-                *v = *v * mul + 0.0;
+        let pos: Vec<usize> = caches.iter().map(|c| c.len()).collect();
+        let d = self.dims;
+        self.scratch.rows(n, d);
+        let Decode { layers: host_layers, norm, cos, sin, local, scratch: sc, input, team, .. } =
+            self;
+        for (&token, x) in tokens.iter().zip(sc.x.chunks_exact_mut(d.hidden)) {
+            embed.lookup_into(token, x)?;
+            if let Some(mul) = cfg.embed_scale {
+                for v in x.iter_mut() {
+                    *v = *v * mul + 0.0;
+                }
             }
         }
         for (i, (layer, hl)) in layers.iter().zip(host_layers.iter()).enumerate() {
-            rms_into(&sc.x, &hl.attn_norm, eps, &mut sc.h);
+            for (x, h) in sc.x.chunks_exact(d.hidden).zip(sc.h.chunks_exact_mut(d.hidden)) {
+                rms_into(x, &hl.attn_norm, eps, h);
+            }
             let qkv = vec![
                 (&layer.attn.q, &mut sc.q[..]),
                 (&layer.attn.k, &mut sc.k[..]),
                 (&layer.attn.v, &mut sc.v[..]),
             ];
-            matvecs(team, input, &sc.h, qkv)?;
+            matvecs(team, input, &sc.h, n, qkv)?;
             for (out, bias) in
                 [(&mut sc.q, &hl.q_bias), (&mut sc.k, &hl.k_bias), (&mut sc.v, &hl.v_bias)]
             {
                 if let Some(b) = bias {
-                    add_into(out, b);
+                    for row in out.chunks_exact_mut(b.len()) {
+                        add_into(row, b);
+                    }
                 }
             }
             if let (Some(qn), Some(kn)) = (&hl.q_norm, &hl.k_norm) {
@@ -340,47 +422,141 @@ impl Decode {
                 (Some((c, s)), true) => (c, s),
                 _ => (&*cos, &*sin),
             };
-            let (cos, sin) =
-                (&cos[pos * half..(pos + 1) * half], &sin[pos * half..(pos + 1) * half]);
-            rope_rows(&mut sc.q, cos, sin, interleaved);
-            rope_rows(&mut sc.k, cos, sin, interleaved);
-            cache.write_position(i, &sc.k, &sc.v)?;
+            let rows = sc.q.chunks_exact_mut(d.q_rows).zip(sc.k.chunks_exact_mut(d.kv_rows));
+            for ((q, k), &p) in rows.zip(&pos) {
+                let (cos, sin) = (&cos[p * half..(p + 1) * half], &sin[p * half..(p + 1) * half]);
+                rope_rows(q, cos, sin, interleaved);
+                rope_rows(k, cos, sin, interleaved);
+            }
+            let kv = sc.k.chunks_exact(d.kv_rows).zip(sc.v.chunks_exact(d.kv_rows));
+            for (c, (k, v)) in caches.iter_mut().zip(kv) {
+                c.write_position(i, k, v)?;
+            }
             let window = if layer.local { cfg.sliding_window } else { None };
-            let (kc, vc) = cache.layer(i);
-            let q = &sc.q;
-            let mut heads: Vec<(usize, &mut [f32])> = sc.att.chunks_mut(hd).enumerate().collect();
-            with_f32_slice(kc, |ks| {
-                with_f32_slice(vc, |vs| {
-                    team.for_each(&mut heads, |(h, out)| {
-                        attend_heads(q, ks, vs, shape, pos, window, scale, *h, out)
-                    })
-                    .map_err(candle_core::Error::wrap)
+            let tensors: Vec<&Tensor> = caches
+                .iter()
+                .flat_map(|c| {
+                    let (k, v) = c.layer(i);
+                    [k, v]
                 })
+                .collect();
+            let shapes: Vec<AttnShape> = caches
+                .iter()
+                .map(|c| AttnShape {
+                    heads: nh,
+                    kv_heads: nkv,
+                    head_dim: hd,
+                    capacity: c.capacity(),
+                })
+                .collect();
+            let q = &sc.q;
+            // One item per (sequence, head), each on its own sequence's cache.
+            let mut heads: Vec<(usize, &mut [f32])> = sc.att.chunks_mut(hd).enumerate().collect();
+            with_f32_slices(&tensors, Vec::new(), &mut |kv| {
+                team.for_each(&mut heads, |(j, out)| {
+                    let (s, h) = (*j / nh, *j % nh);
+                    let q = &q[s * d.q_rows..(s + 1) * d.q_rows];
+                    let (ks, vs) = (kv[2 * s], kv[2 * s + 1]);
+                    attend_heads(q, ks, vs, shapes[s], pos[s], window, scale, h, out)
+                })
+                .map_err(candle_core::Error::wrap)
             })?;
-            matvecs(team, input, &sc.att, vec![(&layer.attn.o, &mut sc.o[..])])?;
+            matvecs(team, input, &sc.att, n, vec![(&layer.attn.o, &mut sc.o[..])])?;
             if let Some(w) = &hl.post_attn_norm {
                 rms_rows(&mut sc.o, w, eps);
             }
             add_into(&mut sc.x, &sc.o);
-            rms_into(&sc.x, &hl.ffn_norm, eps, &mut sc.h);
+            for (x, h) in sc.x.chunks_exact(d.hidden).zip(sc.h.chunks_exact_mut(d.hidden)) {
+                rms_into(x, &hl.ffn_norm, eps, h);
+            }
             gate_up(
                 team,
                 input,
                 cfg.activation,
-                &sc.h,
+                (&sc.h, n),
                 (&layer.mlp.gate, &mut sc.gate),
                 (&layer.mlp.up, &mut sc.up),
             )?;
-            matvecs(team, input, &sc.gate, vec![(&layer.mlp.down, &mut sc.o[..])])?;
+            matvecs(team, input, &sc.gate, n, vec![(&layer.mlp.down, &mut sc.o[..])])?;
             if let Some(w) = &hl.post_ffn_norm {
                 rms_rows(&mut sc.o, w, eps);
             }
             add_into(&mut sc.x, &sc.o);
         }
-        cache.advance(1);
-        rms_into(&sc.x, norm, eps, &mut sc.h);
-        let mut logits = vec![0f32; lm_head.rows()];
-        matvecs(team, input, &sc.h, vec![(lm_head, &mut logits[..])])?;
-        Ok(logits)
+        for c in caches.iter_mut() {
+            c.advance(1);
+        }
+        for (x, h) in sc.x.chunks_exact(d.hidden).zip(sc.h.chunks_exact_mut(d.hidden)) {
+            rms_into(x, norm, eps, h);
+        }
+        let vocab = lm_head.rows();
+        let mut logits = vec![0f32; n * vocab];
+        matvecs(team, input, &sc.h, n, vec![(lm_head, &mut logits[..])])?;
+        Ok(logits.chunks_exact(vocab.max(1)).take(n).map(<[f32]>::to_vec).collect())
+    }
+}
+
+impl Model {
+    /// A new, empty KV cache for this model of `capacity` positions (at most the model's
+    /// own context), for [`forward_in`](Self::forward_in) and
+    /// [`forward_batch`](Self::forward_batch).
+    pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
+        if capacity > self.cache.capacity() {
+            candle_core::bail!(
+                "a cache of {capacity} positions exceeds the model's context ({})",
+                self.cache.capacity()
+            );
+        }
+        let cfg = &self.cfg;
+        KvCache::new(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, capacity, &self.device)
+    }
+
+    /// [`forward`](Self::forward) on `cache` (made by [`new_cache`](Self::new_cache))
+    /// instead of the model's own cache, which stays as it was.
+    pub fn forward_in(&mut self, cache: &mut KvCache, tokens: &[u32]) -> Result<Tensor> {
+        if cache.capacity() > self.cache.capacity() {
+            candle_core::bail!("a cache of {} positions exceeds the model's", cache.capacity());
+        }
+        std::mem::swap(&mut self.cache, cache);
+        let out = self.forward(tokens);
+        std::mem::swap(&mut self.cache, cache);
+        out
+    }
+
+    /// One decode step for several sequences together: `tokens[i]` runs at the next
+    /// position of `caches[i]`, and the result holds each sequence's logits. On the CPU
+    /// every matrix is streamed once for all of them; each sequence's logits are bit for
+    /// bit those of [`forward_in`](Self::forward_in) on it alone. On an error no cache has
+    /// advanced.
+    pub fn forward_batch(
+        &mut self,
+        tokens: &[u32],
+        caches: &mut [&mut KvCache],
+    ) -> Result<Vec<Vec<f32>>> {
+        if tokens.len() != caches.len() {
+            candle_core::bail!("{} tokens for {} sequences", tokens.len(), caches.len());
+        }
+        if self.decode.is_none() {
+            let mut out = Vec::with_capacity(tokens.len());
+            for (&t, c) in tokens.iter().zip(caches.iter_mut()) {
+                out.push(self.forward_in(c, &[t])?.to_vec1::<f32>()?);
+            }
+            return Ok(out);
+        }
+        let Model { cfg, embed, layers, lm_head, decode, device, .. } = self;
+        let Some(d) = decode.as_mut() else {
+            candle_core::bail!("the decode path is not available on this device");
+        };
+        let logits = d.step_many(tokens, cfg, embed, layers, lm_head, caches)?;
+        let Some(b) = lm_head.bias() else {
+            return Ok(logits);
+        };
+        logits
+            .into_iter()
+            .map(|l| {
+                let n = l.len();
+                Tensor::from_vec(l, n, device)?.broadcast_add(b)?.to_vec1::<f32>()
+            })
+            .collect()
     }
 }

@@ -1,0 +1,257 @@
+//! Several activation rows at once for the batched decode step: [`PreparedRows`] quantizes
+//! `m` rows once, and [`matmul_rows`] computes a row range of `X · Wᵀ` for all of them,
+//! reusing each weight row (unpacked into registers once) for up to 4 activation rows. So
+//! `m` sequences decoding together stream every weight once per step instead of `m` times.
+//!
+//! Row `i`'s results are bit-identical to [`matvec_rows`](super::matvec_rows) on row `i`
+//! alone: the same activation quantization, and the kernels' tiles give each row the bits
+//! it gets alone (see the module documentation of [`crate::kernels`]).
+
+use candle_core::quantized::GgmlDType;
+
+use super::blocks::{self, Q8Block, Q8KBlock};
+use super::{check_cols, compute_rows, scalar, Act, Kernel, KernelError, PreparedRow};
+use super::{KFloat, K32, KQ4K, KQ5K, KQ6K};
+
+/// `m` activation rows quantized once, in every format their mat-muls need (the buffers
+/// are reused from one [`prepare`](PreparedRows::prepare) to the next).
+#[derive(Default)]
+pub struct PreparedRows {
+    /// Rows held.
+    m: usize,
+    /// The rows' quantized forms, row after row (`cols` is the length of one row).
+    all: PreparedRow,
+}
+
+impl PreparedRows {
+    /// Quantizes the `m` rows of `x` (row-major, `m × cols`) for weights of each of
+    /// `dtypes`, each row exactly as [`PreparedRow::prepare`] quantizes it alone.
+    pub fn prepare(
+        &mut self,
+        x: &[f32],
+        m: usize,
+        dtypes: &[GgmlDType],
+    ) -> Result<(), KernelError> {
+        let cols = x.len().checked_div(m).unwrap_or(0);
+        if cols.checked_mul(m) != Some(x.len()) {
+            return Err(KernelError::Length {
+                what: "the input rows",
+                got: x.len(),
+                want: m * cols,
+            });
+        }
+        let r = &mut self.all;
+        self.m = m;
+        r.cols = cols;
+        r.q8.clear();
+        r.q8k.clear();
+        r.f32s.clear();
+        for &dtype in dtypes {
+            check_cols(dtype, cols)?;
+            if cols == 0 {
+                continue;
+            }
+            use GgmlDType::*;
+            match dtype {
+                F32 | F16 | BF16 if r.f32s.is_empty() => r.f32s.extend_from_slice(x),
+                Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 if r.q8.is_empty() => {
+                    r.q8.resize(m * cols / 32, Q8Block::default());
+                    for (xr, qr) in x.chunks_exact(cols).zip(r.q8.chunks_exact_mut(cols / 32)) {
+                        blocks::quantize_q8(xr, qr);
+                    }
+                }
+                Q4K | Q5K | Q6K if r.q8k.is_empty() => {
+                    r.q8k.resize(m * cols / 256, Q8KBlock::default());
+                    for (xr, qr) in x.chunks_exact(cols).zip(r.q8k.chunks_exact_mut(cols / 256)) {
+                        blocks::quantize_q8k(xr, qr);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows held.
+    pub fn rows(&self) -> usize {
+        self.m
+    }
+
+    /// Values per row.
+    pub fn cols(&self) -> usize {
+        self.all.cols
+    }
+}
+
+/// Rows `first..first + n` of `X · Wᵀ` for every prepared row of `x`, on the calling thread:
+/// `outs[i]` (all `n` long, one per prepared row) receives row `i`'s results, and
+/// `weights` is the whole matrix (`x.cols()` columns) in GGUF layout. Each weight row is
+/// read once for up to 4 activation rows; `outs[i]` is bit-identical to
+/// [`matvec_rows`](super::matvec_rows) on row `i` alone.
+pub fn matmul_rows(
+    dtype: GgmlDType,
+    weights: &[u8],
+    x: &PreparedRows,
+    first: usize,
+    outs: &mut [&mut [f32]],
+) -> Result<(), KernelError> {
+    let (m, cols) = (x.m, x.all.cols);
+    if outs.len() != m {
+        return Err(KernelError::Length { what: "the output rows", got: outs.len(), want: m });
+    }
+    let n = outs.first().map_or(0, |o| o.len());
+    if let Some(o) = outs.iter().find(|o| o.len() != n) {
+        return Err(KernelError::Length { what: "an output row", got: o.len(), want: n });
+    }
+    let rb = check_cols(dtype, cols)?;
+    let end = first.checked_add(n).ok_or(KernelError::Overflow { rows: first, cols })?;
+    let want = rb.checked_mul(end).ok_or(KernelError::Overflow { rows: end, cols })?;
+    if weights.len() < want {
+        return Err(KernelError::Length { what: "the weights (bytes)", got: weights.len(), want });
+    }
+    use GgmlDType::*;
+    let r = &x.all;
+    let prepared = cols == 0
+        || match dtype {
+            F32 | F16 | BF16 => r.f32s.len() == m * cols,
+            Q4K | Q5K | Q6K => r.q8k.len() * 256 == m * cols,
+            _ => r.q8.len() * 32 == m * cols,
+        };
+    if !prepared {
+        return Err(KernelError::NotPrepared(dtype));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if cols == 0 {
+        outs.iter_mut().for_each(|o| o.fill(0.0));
+        return Ok(());
+    }
+    fn go<K: Kernel>(w: &[u8], rb: usize, x: &PreparedRows, r0: usize, outs: &mut [&mut [f32]]) {
+        let xq = <K::A as Act>::prepared(&x.all);
+        let na = x.all.cols / K::ACT;
+        debug_assert_eq!(xq.len(), na * x.m, "the rows were not prepared for this weight type");
+        let r1 = r0 + outs[0].len();
+        compute_rows::<K>(w, rb, xq, na, x.m, r0, r1, |i, r, v| outs[i][r - r0] = v);
+    }
+    match dtype {
+        F32 => go::<KFloat<scalar::RowF32>>(weights, rb, x, first, outs),
+        F16 => go::<KFloat<scalar::RowF16>>(weights, rb, x, first, outs),
+        BF16 => go::<KFloat<scalar::RowBf16>>(weights, rb, x, first, outs),
+        Q4_0 => go::<K32<blocks::Q4_0>>(weights, rb, x, first, outs),
+        Q4_1 => go::<K32<blocks::Q4_1>>(weights, rb, x, first, outs),
+        Q5_0 => go::<K32<blocks::Q5_0>>(weights, rb, x, first, outs),
+        Q5_1 => go::<K32<blocks::Q5_1>>(weights, rb, x, first, outs),
+        Q8_0 => go::<K32<blocks::Q8_0>>(weights, rb, x, first, outs),
+        Q4K => go::<KQ4K>(weights, rb, x, first, outs),
+        Q5K => go::<KQ5K>(weights, rb, x, first, outs),
+        Q6K => go::<KQ6K>(weights, rb, x, first, outs),
+        other => return Err(KernelError::Unsupported(other)),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{matvec_rows, row_bytes};
+    use super::*;
+    use candle_core::quantized::QTensor;
+    use candle_core::{Device, Tensor};
+
+    /// Deterministic values with varied magnitudes per block of 32 (xorshift).
+    fn data(seed: u64, n: usize) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let u = (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                u * (1.0 + (i / 32 % 7) as f32)
+            })
+            .collect()
+    }
+
+    fn weights(dtype: GgmlDType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+        let w = Tensor::from_vec(data(seed, rows * cols), (rows, cols), &Device::Cpu).unwrap();
+        QTensor::quantize(&w, dtype).unwrap().data().unwrap().into_owned()
+    }
+
+    const ALL: [GgmlDType; 11] = [
+        GgmlDType::F32,
+        GgmlDType::F16,
+        GgmlDType::BF16,
+        GgmlDType::Q4_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q5_0,
+        GgmlDType::Q5_1,
+        GgmlDType::Q8_0,
+        GgmlDType::Q4K,
+        GgmlDType::Q5K,
+        GgmlDType::Q6K,
+    ];
+
+    /// Every row of a batch of 1 to 9 rows, in any row ranges, has the bits of
+    /// `matvec_rows` on that row alone (batches of 4 and the 1-3 row remainders).
+    #[test]
+    fn each_row_equals_matvec_rows_alone() {
+        for (t, &dtype) in ALL.iter().enumerate() {
+            let cols = match dtype.block_size() {
+                256 => 512,
+                32 => 96,
+                _ => 40,
+            };
+            let rows = 37;
+            let w = weights(dtype, rows, cols, 7 + t as u64);
+            assert_eq!(w.len(), rows * row_bytes(dtype, cols));
+            for m in 1..=9 {
+                let x = data(100 + t as u64 * 10 + m as u64, m * cols);
+                let mut want = vec![0f32; m * rows];
+                let mut one = PreparedRow::default();
+                for (xr, o) in x.chunks_exact(cols).zip(want.chunks_exact_mut(rows)) {
+                    one.prepare(xr, &[dtype]).unwrap();
+                    matvec_rows(dtype, &w, &one, 0, o).unwrap();
+                }
+                let mut many = PreparedRows::default();
+                many.prepare(&x, m, &[GgmlDType::F32, dtype]).unwrap();
+                assert_eq!((many.rows(), many.cols()), (m, cols));
+                for cut in [1, 4, 5, rows] {
+                    let mut got = vec![f32::NAN; m * rows];
+                    let mut per_row: Vec<_> =
+                        got.chunks_exact_mut(rows).map(|o| o.chunks_mut(cut)).collect();
+                    for p in 0..rows.div_ceil(cut) {
+                        let mut outs: Vec<&mut [f32]> =
+                            per_row.iter_mut().map(|c| c.next().unwrap()).collect();
+                        matmul_rows(dtype, &w, &many, p * cut, &mut outs).unwrap();
+                    }
+                    let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "{dtype:?}, {m} rows in ranges of {cut}: differs from alone");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let w = weights(GgmlDType::Q4K, 4, 256, 1);
+        let x = vec![0.5f32; 2 * 256];
+        let mut rows = PreparedRows::default();
+        let err = rows.prepare(&x[..301], 2, &[GgmlDType::Q4K]).unwrap_err();
+        assert!(matches!(err, KernelError::Length { .. }), "{err}");
+        let err = rows.prepare(&x[..300], 2, &[GgmlDType::Q4K]).unwrap_err();
+        assert!(matches!(err, KernelError::PartialBlock { cols: 150, .. }), "{err}");
+        rows.prepare(&x, 2, &[GgmlDType::Q4_0]).unwrap();
+        let (mut a, mut b) = (vec![0f32; 2], vec![0f32; 2]);
+        let err = matmul_rows(GgmlDType::Q4K, &w, &rows, 0, &mut [&mut a, &mut b]).unwrap_err();
+        assert_eq!(err, KernelError::NotPrepared(GgmlDType::Q4K));
+        rows.prepare(&x, 2, &[GgmlDType::Q4K]).unwrap();
+        assert!(matmul_rows(GgmlDType::Q4K, &w, &rows, 2, &mut [&mut a, &mut b]).is_ok());
+        let err = matmul_rows(GgmlDType::Q4K, &w, &rows, 3, &mut [&mut a, &mut b]).unwrap_err();
+        assert!(matches!(err, KernelError::Length { got: 576, want: 720, .. }), "{err}");
+        let err = matmul_rows(GgmlDType::Q4K, &w, &rows, 0, &mut [&mut a]).unwrap_err();
+        assert!(matches!(err, KernelError::Length { what: "the output rows", .. }), "{err}");
+        let mut c = vec![0f32; 3];
+        let err = matmul_rows(GgmlDType::Q4K, &w, &rows, 0, &mut [&mut a, &mut c]).unwrap_err();
+        assert!(matches!(err, KernelError::Length { what: "an output row", .. }), "{err}");
+    }
+}
