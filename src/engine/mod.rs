@@ -5,6 +5,7 @@ pub mod activation;
 pub mod attention;
 pub mod cache;
 pub mod config;
+mod device;
 pub mod generate;
 pub mod linear;
 pub mod model;
