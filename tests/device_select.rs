@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{stdout_of, upward_smol};
+use common::upward_smol;
 
 const PROMPT: &str = "My boss wants the weekly report by Friday. What should I put first?";
 
@@ -22,6 +22,7 @@ fn chat(dir: &std::path::Path, device: Option<&str>) -> std::process::Output {
 #[cfg(not(any(feature = "cuda", feature = "metal")))]
 #[test]
 fn cpu_device_answers_as_the_default_does() {
+    use common::stdout_of;
     let dir = tempfile::tempdir().unwrap();
     let default = stdout_of(&chat(dir.path(), None));
     assert!(!default.trim().is_empty(), "no answer on the default device");
