@@ -10,7 +10,6 @@ use super::stop::{vocative_position, Cut, ReplyText, StopRules};
 use crate::gguf::chat_template::{ChatMessage, ChatTemplate};
 use crate::gguf::tokenizer::Tokenizer;
 use crate::gguf::{GgufError, GgufFile};
-use candle_core::Device;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +45,9 @@ pub enum EngineError {
         /// Context capacity.
         ctx: usize,
     },
+    /// The device `UPWARD_DEVICE` names cannot be used.
+    #[error("{0}")]
+    Device(String),
 }
 
 /// [`LoadOptions::ctx`] that asks for the model's whole training context, as far as
@@ -184,7 +186,7 @@ impl Engine {
             n => n.min(cfg.train_ctx).max(64),
         };
         let markers = template.stop_strings();
-        let device = default_device();
+        let device = super::device::select().map_err(EngineError::Device)?;
         let model = Model::load(&file, cfg, ctx, &device)?;
         Ok(Engine {
             file,
@@ -538,19 +540,6 @@ impl Engine {
         }
         Ok(best.0)
     }
-}
-
-/// Picks the device: the first CUDA or Metal device when built with that feature.
-fn default_device() -> Device {
-    #[cfg(feature = "cuda")]
-    if let Ok(d) = Device::new_cuda(0) {
-        return d;
-    }
-    #[cfg(feature = "metal")]
-    if let Ok(d) = Device::new_metal(0) {
-        return d;
-    }
-    Device::Cpu
 }
 
 /// Runs one generated token through the model and records it as processed.

@@ -6,6 +6,7 @@ pub mod attention;
 pub mod batch;
 pub mod cache;
 pub mod config;
+mod device;
 pub mod generate;
 pub mod linear;
 pub mod model;
