@@ -415,7 +415,8 @@ fn matvec_rows_on(
         let xq = <K::A as Act>::prepared(x);
         let na = cols / K::ACT;
         debug_assert_eq!(xq.len(), na, "the row was not prepared for this weight type");
-        compute_rows_on::<K>(isa, w, rb, xq, na, 1, r0, r0 + out.len(), |_, r, v| out[r - r0] = v);
+        let r1 = r0 + out.len();
+        compute_rows_on::<K>(isa, w, rb, xq, na, 1, r0, r1, Strided { out, stride: 0, base: r0 });
     }
     use GgmlDType::*;
     let prepared = match dtype {
@@ -595,6 +596,33 @@ fn compute_rows<K: Kernel>(
     compute_rows_on::<K>(isa::current(), w, rb, xq, na, m, r0, r1, put)
 }
 
+/// Where [`compute_rows_on`] stores output `(i, r)`.
+trait Store {
+    fn put(&mut self, i: usize, r: usize, v: f32);
+}
+
+impl<F: FnMut(usize, usize, f32)> Store for F {
+    #[inline(always)]
+    fn put(&mut self, i: usize, r: usize, v: f32) {
+        self(i, r, v)
+    }
+}
+
+/// `out[i * stride + r - base]`: every layout this file writes, as one type, so that the
+/// kernels are compiled once per level rather than once per call site.
+struct Strided<'a> {
+    out: &'a mut [f32],
+    stride: usize,
+    base: usize,
+}
+
+impl Store for Strided<'_> {
+    #[inline(always)]
+    fn put(&mut self, i: usize, r: usize, v: f32) {
+        self.out[i * self.stride + r - self.base] = v
+    }
+}
+
 /// [`compute_rows`] at level `isa`.
 #[allow(clippy::too_many_arguments)]
 fn compute_rows_on<K: Kernel>(
@@ -606,7 +634,7 @@ fn compute_rows_on<K: Kernel>(
     m: usize,
     r0: usize,
     r1: usize,
-    put: impl FnMut(usize, usize, f32),
+    put: impl Store,
 ) {
     assert!(
         r0 <= r1
@@ -624,7 +652,7 @@ fn compute_rows_on<K: Kernel>(
         r1: usize,
         put: P,
     }
-    impl<K: Kernel, P: FnMut(usize, usize, f32)> level::Job for Job<'_, K, P> {
+    impl<K: Kernel, P: Store> level::Job for Job<'_, K, P> {
         type Out = ();
         #[inline(always)]
         unsafe fn run<L: Level>(self) {
@@ -649,7 +677,7 @@ unsafe fn compute_rows_at<K: Kernel, L: Level>(
     m: usize,
     r0: usize,
     r1: usize,
-    mut put: impl FnMut(usize, usize, f32),
+    mut put: impl Store,
 ) {
     let xr = |i: usize| &xq[i * na..(i + 1) * na];
     let mut i = 0;
@@ -658,7 +686,7 @@ unsafe fn compute_rows_at<K: Kernel, L: Level>(
         for r in r0..r1 {
             let v = K::tile::<L, 4>(&w[r * rb..(r + 1) * rb], xs);
             for (n, v) in v.into_iter().enumerate() {
-                put(i + n, r, v);
+                put.put(i + n, r, v);
             }
         }
         i += 4;
@@ -670,7 +698,7 @@ unsafe fn compute_rows_at<K: Kernel, L: Level>(
             let wr = |k: usize| &w[(r + k) * rb..(r + k + 1) * rb];
             let v = K::rows4::<L>([wr(0), wr(1), wr(2), wr(3)], xr(i));
             for (k, v) in v.into_iter().enumerate() {
-                put(i, r + k, v);
+                put.put(i, r + k, v);
             }
             r += 4;
         }
@@ -681,15 +709,15 @@ unsafe fn compute_rows_at<K: Kernel, L: Level>(
             3 => {
                 let v = K::tile::<L, 3>(wr, [xr(i), xr(i + 1), xr(i + 2)]);
                 for (n, v) in v.into_iter().enumerate() {
-                    put(i + n, r, v);
+                    put.put(i + n, r, v);
                 }
             }
             2 => {
                 let v = K::tile::<L, 2>(wr, [xr(i), xr(i + 1)]);
-                put(i, r, v[0]);
-                put(i + 1, r, v[1]);
+                put.put(i, r, v[0]);
+                put.put(i + 1, r, v[1]);
             }
-            1 => put(i, r, K::tile::<L, 1>(wr, [xr(i)])[0]),
+            1 => put.put(i, r, K::tile::<L, 1>(wr, [xr(i)])[0]),
             _ => {}
         }
     }
@@ -734,7 +762,8 @@ fn run<K: Kernel>(
         }
         let xq: &[K::A] = xq;
         if serial {
-            compute_rows_on::<K>(isa, w, rb, xq, na, m, 0, rows, |i, r, v| out[i * rows + r] = v);
+            let out = Strided { out, stride: rows, base: 0 };
+            compute_rows_on::<K>(isa, w, rb, xq, na, m, 0, rows, out);
             return;
         }
         let mut chunk = rows.div_ceil(threads * CHUNKS_PER_THREAD);
@@ -745,7 +774,8 @@ fn run<K: Kernel>(
             out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
                 let r0 = c * chunk;
                 let r1 = r0 + o.len();
-                compute_rows_on::<K>(isa, w, rb, xq, na, 1, r0, r1, |_, r, v| o[r - r0] = v);
+                let o = Strided { out: o, stride: 0, base: r0 };
+                compute_rows_on::<K>(isa, w, rb, xq, na, 1, r0, r1, o);
             });
         } else {
             let parts: Vec<(usize, Vec<f32>)> = (0..rows.div_ceil(chunk))
@@ -755,7 +785,7 @@ fn run<K: Kernel>(
                     let r1 = (r0 + chunk).min(rows);
                     let n = r1 - r0;
                     let mut o = vec![0f32; n * m];
-                    let put = |i: usize, r: usize, v| o[i * n + r - r0] = v;
+                    let put = Strided { out: &mut o, stride: n, base: r0 };
                     compute_rows_on::<K>(isa, w, rb, xq, na, m, r0, r1, put);
                     (r0, o)
                 })
