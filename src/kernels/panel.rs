@@ -703,10 +703,7 @@ impl PanelKernel for DQ6K {
     }
 }
 
-/// Panels of rows `r0..r1`.
-///
-/// # Safety
-/// Runs inside `W::L`'s entry point.
+/// Panels of rows `r0..r1`. Safety: runs inside `W::L`'s entry point.
 #[inline(always)]
 unsafe fn repack<K: PanelKernel, W: Wide>(
     w: &[u8],
@@ -891,8 +888,7 @@ impl<K: PanelKernel, W: Wide> level::Job for Task<'_, K, W> {
     type Out = ();
     #[inline(always)]
     unsafe fn run<L: Level>(self) {
-        // `run` only calls this with `W::L` itself (and `panel_matmul_on` picks a width the
-        // CPU supports, so `level::run` never lowers it).
+        // Only ever `W::L` itself (`panel_matmul_on` picks a width the CPU supports).
         if L::ISA != <W::L as Level>::ISA {
             unreachable!("panels of {:?} run at {:?}", <W::L as Level>::ISA, L::ISA);
         }
