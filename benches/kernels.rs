@@ -6,6 +6,8 @@
 //! timed runs, on rayon pools of 1 and 2 threads.
 //!
 //! Run: `cargo bench --bench kernels` (optionally `-- <filter>` to match the shape labels).
+//! The kernels run at the CPU's level, printed first; `UPWARD_ISA=avx2` (or `avx-vnni`,
+//! `portable`) measures a lower one.
 
 use std::time::{Duration, Instant};
 
@@ -86,6 +88,7 @@ fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
 fn main() -> candle_core::Result<()> {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let target = Duration::from_millis(150);
+    println!("kernels: {}", kernels::isa::current().name());
     println!(
         "{:<28} {:>5} {:>3} {:>6} | {:>10} {:>10} {:>6}",
         "shape", "type", "thr", "m", "ours", "candle", "ratio"

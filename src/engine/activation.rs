@@ -4,23 +4,56 @@
 //! so that the compiler vectorizes the loops; libm's scalar `tanhf`/`expf` took a fifth of
 //! Gemma-3's prefill. Prefill and decode both call these functions, so a position's
 //! activations are the same bits whichever path computed them.
+//!
+//! The loops run inside the kernels' entry point for the CPU's level
+//! ([`kernels::isa::current`]), so they vectorize to its widest registers and its fused
+//! multiply-adds whatever the build's `target-cpu` (without FMA, `mul_add` is a libm call).
+
+use crate::kernels::isa::{self, Isa};
+use crate::kernels::level::{self, Level};
 
 /// `gate = silu(gate) · up` (llama, qwen2, qwen3).
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        let v = *g;
-        *g = v / (1.0 + exp(-v)) * u;
+    silu_mul_on(isa::current(), gate, up)
+}
+
+/// [`silu_mul`] at level `isa`.
+fn silu_mul_on(isa: Isa, gate: &mut [f32], up: &[f32]) {
+    struct Job<'a>(&'a mut [f32], &'a [f32]);
+    impl level::Job for Job<'_> {
+        type Out = ();
+        #[inline(always)]
+        unsafe fn run<L: Level>(self) {
+            for (g, &u) in self.0.iter_mut().zip(self.1) {
+                let v = *g;
+                *g = v / (1.0 + exp(-v)) * u;
+            }
+        }
     }
+    level::run(isa, Job(gate, up))
 }
 
 /// `gate = gelu(gate) · up` with the tanh approximation (gemma3).
 pub fn gelu_tanh_mul(gate: &mut [f32], up: &[f32]) {
+    gelu_tanh_mul_on(isa::current(), gate, up)
+}
+
+/// [`gelu_tanh_mul`] at level `isa`.
+fn gelu_tanh_mul_on(isa: Isa, gate: &mut [f32], up: &[f32]) {
     /// √(2/π) as candle rounds it.
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    for (g, &u) in gate.iter_mut().zip(up) {
-        let v = *g;
-        *g = 0.5 * v * (1.0 + tanh(SQRT_2_OVER_PI * v * (1.0 + 0.044_715 * v * v))) * u;
+    struct Job<'a>(&'a mut [f32], &'a [f32]);
+    impl level::Job for Job<'_> {
+        type Out = ();
+        #[inline(always)]
+        unsafe fn run<L: Level>(self) {
+            for (g, &u) in self.0.iter_mut().zip(self.1) {
+                let v = *g;
+                *g = 0.5 * v * (1.0 + tanh(SQRT_2_OVER_PI * v * (1.0 + 0.044_715 * v * v))) * u;
+            }
+        }
     }
+    level::run(isa, Job(gate, up))
 }
 
 /// `tanh(y) = 1 - 2 / (e^{2y} + 1)`: exactly ±1 beyond |y| ≈ 9, never NaN for finite `y`.
@@ -71,12 +104,26 @@ mod tests {
     }
 
     #[test]
-    fn activations_match_their_definitions() {
+    fn activations_match_their_definitions_at_every_level() {
         let xs: Vec<f32> = (-400..400).map(|i| i as f32 * 0.05).collect();
         let up: Vec<f32> = xs.iter().map(|x| 1.0 + x.sin()).collect();
-        let (mut s, mut g) = (xs.clone(), xs.clone());
-        silu_mul(&mut s, &up);
-        gelu_tanh_mul(&mut g, &up);
+        for level in isa::ALL.into_iter().filter(|&l| isa::supports(l)) {
+            check_activations(level, &xs, &up);
+        }
+    }
+
+    fn check_activations(level: Isa, xs: &[f32], up: &[f32]) {
+        let (mut s, mut g) = (xs.to_vec(), xs.to_vec());
+        silu_mul_on(level, &mut s, up);
+        gelu_tanh_mul_on(level, &mut g, up);
+        // Every level computes each element with the same operations (fused multiply-adds
+        // are exact): the same bits as the scalar function.
+        for (i, &x) in xs.iter().enumerate() {
+            let want = 0.5 * x * (1.0 + tanh(0.797_884_6 * x * (1.0 + 0.044_715 * x * x))) * up[i];
+            assert_eq!(g[i].to_bits(), want.to_bits(), "{} gelu({x})", level.name());
+            let want = x / (1.0 + exp(-x)) * up[i];
+            assert_eq!(s[i].to_bits(), want.to_bits(), "{} silu({x})", level.name());
+        }
         for (i, &x) in xs.iter().enumerate() {
             let x64 = x as f64;
             let silu = x64 / (1.0 + (-x64).exp()) * up[i] as f64;

@@ -6,6 +6,9 @@
 
 use half::{bf16, f16};
 
+use super::isa::Isa;
+use super::level::{self, Level};
+
 /// Read a little-endian f16 at `b[at..at + 2]` as f32.
 #[inline(always)]
 pub(crate) fn f16_at(b: &[u8], at: usize) -> f32 {
@@ -55,25 +58,37 @@ impl Default for Q8KBlock {
     }
 }
 
-/// Quantize `x` (a multiple of 32 long) into `out` (`x.len() / 32` blocks).
+/// Quantize `x` (a multiple of 32 long) into `out` (`x.len() / 32` blocks), at the
+/// process's level ([`isa::current`](super::isa::current)).
+#[allow(dead_code)]
 pub(crate) fn quantize_q8(x: &[f32], out: &mut [Q8Block]) {
+    quantize_q8_on(super::isa::current(), x, out)
+}
+
+/// [`quantize_q8`] at level `isa`.
+pub(crate) fn quantize_q8_on(isa: Isa, x: &[f32], out: &mut [Q8Block]) {
     assert_eq!(x.len(), out.len() * 32);
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        not(feature = "portable-kernels")
-    )))]
-    quantize_q8_portable(x, out);
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        not(feature = "portable-kernels")
-    ))]
-    for (xb, ob) in x.chunks_exact(32).zip(out.iter_mut()) {
-        // SAFETY: `xb` has 32 floats and `ob.qs` 32 bytes.
-        unsafe {
+    struct Job<'a>(&'a [f32], &'a mut [Q8Block]);
+    impl level::Job for Job<'_> {
+        type Out = ();
+        #[inline(always)]
+        unsafe fn run<L: Level>(self) {
+            quantize_q8_at::<L>(self.0, self.1)
+        }
+    }
+    level::run(isa, Job(x, out))
+}
+
+/// [`quantize_q8`] with level `L`'s instructions.
+///
+/// # Safety
+/// Runs inside `L`'s entry point (`level::run`); `x.len() == 32 * out.len()`.
+#[inline(always)]
+pub(crate) unsafe fn quantize_q8_at<L: Level>(x: &[f32], out: &mut [Q8Block]) {
+    #[cfg(target_arch = "x86_64")]
+    if L::SIMD {
+        for (xb, ob) in x.chunks_exact(32).zip(out.iter_mut()) {
+            // SAFETY: `xb` has 32 floats and `ob.qs` 32 bytes.
             let amax = super::x86::absmax32(xb.as_ptr());
             let d = amax / 127.0;
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
@@ -81,7 +96,9 @@ pub(crate) fn quantize_q8(x: &[f32], out: &mut [Q8Block]) {
             ob.d = d;
             ob.s = d * (s0 + s1) as f32;
         }
+        return;
     }
+    quantize_q8_portable(x, out);
 }
 
 /// [`quantize_q8`] in portable code (the reference for the SIMD one).
@@ -102,25 +119,37 @@ pub(crate) fn quantize_q8_portable(x: &[f32], out: &mut [Q8Block]) {
     }
 }
 
-/// Quantize `x` (a multiple of 256 long) into `out` (`x.len() / 256` super-blocks).
+/// Quantize `x` (a multiple of 256 long) into `out` (`x.len() / 256` super-blocks), at
+/// the process's level ([`isa::current`](super::isa::current)).
+#[allow(dead_code)]
 pub(crate) fn quantize_q8k(x: &[f32], out: &mut [Q8KBlock]) {
+    quantize_q8k_on(super::isa::current(), x, out)
+}
+
+/// [`quantize_q8k`] at level `isa`.
+pub(crate) fn quantize_q8k_on(isa: Isa, x: &[f32], out: &mut [Q8KBlock]) {
     assert_eq!(x.len(), out.len() * 256);
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        not(feature = "portable-kernels")
-    )))]
-    quantize_q8k_portable(x, out);
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        not(feature = "portable-kernels")
-    ))]
-    for (xb, ob) in x.chunks_exact(256).zip(out.iter_mut()) {
-        // SAFETY: `xb` has 256 floats and `ob.qs` 256 bytes: 8 runs of 32.
-        unsafe {
+    struct Job<'a>(&'a [f32], &'a mut [Q8KBlock]);
+    impl level::Job for Job<'_> {
+        type Out = ();
+        #[inline(always)]
+        unsafe fn run<L: Level>(self) {
+            quantize_q8k_at::<L>(self.0, self.1)
+        }
+    }
+    level::run(isa, Job(x, out))
+}
+
+/// [`quantize_q8k`] with level `L`'s instructions.
+///
+/// # Safety
+/// Runs inside `L`'s entry point (`level::run`); `x.len() == 256 * out.len()`.
+#[inline(always)]
+pub(crate) unsafe fn quantize_q8k_at<L: Level>(x: &[f32], out: &mut [Q8KBlock]) {
+    #[cfg(target_arch = "x86_64")]
+    if L::SIMD {
+        for (xb, ob) in x.chunks_exact(256).zip(out.iter_mut()) {
+            // SAFETY: `xb` has 256 floats and `ob.qs` 256 bytes: 8 runs of 32.
             let mut amax = 0f32;
             for j in 0..8 {
                 amax = amax.max(super::x86::absmax32(xb.as_ptr().add(32 * j)));
@@ -138,7 +167,9 @@ pub(crate) fn quantize_q8k(x: &[f32], out: &mut [Q8KBlock]) {
             }
             ob.d = d;
         }
+        return;
     }
+    quantize_q8k_portable(x, out);
 }
 
 /// [`quantize_q8k`] in portable code (the reference for the SIMD one).

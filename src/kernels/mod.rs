@@ -4,45 +4,44 @@
 //! 32), Q4_K, Q5_K, Q6_K (super-blocks of 256), and F32/F16/BF16 rows. As in llama.cpp, the
 //! activations are quantized once per call to 8 bits (Q8 blocks with their sums for the
 //! 32-value formats, Q8_K super-blocks for the K-quants) and the dot products run on
-//! integers: AVX2 (`maddubs`, or AVX-512 VNNI `vpdpbusd` when built for it) on x86_64, a
+//! integers: AVX2 (`maddubs`, or `vpdpbusd` with AVX-512 VNNI or AVX-VNNI) on x86_64, a
 //! portable scalar path elsewhere. Float rows are multiplied in f32.
 //!
+//! The path is chosen at run time, once per call, from [`isa::current`] (the CPU's level,
+//! which `UPWARD_ISA` can lower): every SIMD kernel is compiled for every level into its own
+//! `#[target_feature]` entry point (`level.rs`), so one binary built for plain x86-64 runs
+//! the AVX-512 kernels on a CPU that has them and the AVX2 ones on one that does not.
+//!
 //! Decode (`m = 1`) and small batches multiply each weight block in place (unpacked into
-//! registers once, reused for up to 4 activation rows). Prefill (`m >= 8`) on AVX-512 VNNI
-//! repacks the weights per call into 16-row panels of bytes so that one `vpdpbusd` serves
-//! 16 rows (see `panel.rs`). [`matmul`] splits work over rayon's global pool by row chunks.
-//! The engine's decode step instead quantizes its input once ([`PreparedRow`]) and runs row
-//! ranges on its own threads ([`matvec_rows`]). On x86 the row kernels prefetch the weight
-//! bytes they will read 2 KB later: decode streams each weight once from main memory.
+//! registers once, reused for up to 4 activation rows). Prefill (`m >= 8`) on x86 repacks
+//! the weights per call into panels of bytes (16 rows with AVX-512 VNNI, so that one
+//! `vpdpbusd` serves 16 rows; 8 with AVX-VNNI or AVX2: see `panel.rs`). [`matmul`] splits
+//! work over rayon's global pool by row chunks. The engine's decode step instead quantizes
+//! its input once ([`PreparedRow`]) and runs row ranges on its own threads
+//! ([`matvec_rows`]). On x86 the row kernels prefetch the weight bytes they will read 2 KB
+//! later: decode streams each weight once from main memory.
 //!
 //! Every path computes each output the same way whatever `m` and the thread count: the
 //! same activation quantization, exact integer dots per weight block, then the per-block
 //! float scaling accumulated in one fixed order with the same fused multiply-adds. So row `i`
 //! of a batch is bit-identical to that row alone, which lets the engine continue from its
-//! KV cache and get exactly the logits of a fresh prefill (within one build: the AVX-512,
-//! AVX2 and portable builds differ from each other in the last bits).
+//! KV cache and get exactly the logits of a fresh prefill (within one process, which runs one
+//! level: the AVX-512, AVX-VNNI, AVX2 and portable paths differ from each other in the last
+//! bits).
 //!
-//! The cargo feature `portable-kernels` compiles the portable path only (to test it on x86).
+//! The cargo feature `portable-kernels` makes every x86 CPU take the portable path (to test
+//! it).
 
 mod blocks;
 pub mod isa;
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    not(feature = "portable-kernels")
-))]
+pub(crate) mod level;
+#[cfg(target_arch = "x86_64")]
 mod panel;
 mod prepared_rows;
 mod scalar;
 #[cfg(test)]
 mod tests;
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    not(feature = "portable-kernels")
-))]
+#[cfg(target_arch = "x86_64")]
 mod x86;
 
 use std::cell::RefCell;
@@ -51,6 +50,8 @@ use candle_core::quantized::GgmlDType;
 use rayon::prelude::*;
 
 use blocks::{Q8Block, Q8KBlock};
+use isa::Isa;
+use level::Level;
 pub use prepared_rows::{matmul_rows, PreparedRows};
 
 /// Errors from the kernels: always a caller's mistake in shapes or types, described fully.
@@ -177,10 +178,10 @@ pub fn matmul(
     m: usize,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
-    matmul_with(dtype, weights, rows, cols, x, m, out, false)
+    matmul_with(dtype, weights, rows, cols, x, m, out, isa::current())
 }
 
-/// [`matmul`], optionally forcing the portable scalar path (tests compare both).
+/// [`matmul`] at level `isa` (lowered to what the CPU has): tests compare every level.
 #[allow(clippy::too_many_arguments)]
 fn matmul_with(
     dtype: GgmlDType,
@@ -190,7 +191,7 @@ fn matmul_with(
     x: &[f32],
     m: usize,
     out: &mut [f32],
-    portable: bool,
+    isa: Isa,
 ) -> Result<(), KernelError> {
     let rb = check_cols(dtype, cols)?;
     check_len("the weights (bytes)", weights.len(), rb.checked_mul(rows), rows, cols)?;
@@ -203,25 +204,14 @@ fn matmul_with(
         out.fill(0.0);
         return Ok(());
     }
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        not(feature = "portable-kernels")
-    ))]
-    if !portable
-        && m >= PANEL_MIN_M
-        && panel_matmul::<PanelWidth>(dtype, weights, rows, cols, x, m, out)
-    {
+    let isa = isa::at_most(isa);
+    #[cfg(target_arch = "x86_64")]
+    if m >= PANEL_MIN_M && panel_matmul_on(isa, dtype, weights, rows, cols, x, m, out) {
         return Ok(());
     }
     macro_rules! go {
         ($k:ty) => {
-            if portable {
-                run::<Portable<$k>>(weights, rows, cols, x, m, out)
-            } else {
-                run::<$k>(weights, rows, cols, x, m, out)
-            }
+            run::<$k>(isa, weights, rows, cols, x, m, out)
         };
     }
     use GgmlDType::*;
@@ -242,52 +232,32 @@ fn matmul_with(
     Ok(())
 }
 
-/// The panel width of this build: 16 rows with AVX-512 VNNI, else 8 (AVX-VNNI or AVX2).
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx512f",
-    target_feature = "avx512bw",
-    target_feature = "avx512vnni",
-    not(feature = "portable-kernels")
-))]
-type PanelWidth = panel::V512;
-/// The panel width of this build: 16 rows with AVX-512 VNNI, else 8 (AVX-VNNI or AVX2).
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    target_feature = "avxvnni",
-    not(all(
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vnni"
-    )),
-    not(feature = "portable-kernels")
-))]
-type PanelWidth = panel::V256Vnni;
-/// The panel width of this build: 16 rows with AVX-512 VNNI, else 8 (AVX-VNNI or AVX2).
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    not(target_feature = "avxvnni"),
-    not(all(
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vnni"
-    )),
-    not(feature = "portable-kernels")
-))]
-type PanelWidth = panel::V256;
+/// [`matmul`] through repacked panels of the width of level `isa` (at most the CPU's): 16
+/// rows with AVX-512 VNNI, else 8 (AVX-VNNI or AVX2); `false` (nothing written) on the
+/// portable level or when the weight type has no panel kernel at that width.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn panel_matmul_on(
+    isa: Isa,
+    dtype: GgmlDType,
+    weights: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    m: usize,
+    out: &mut [f32],
+) -> bool {
+    match isa::at_most(isa) {
+        Isa::Avx512Vnni => panel_matmul::<panel::V512>(dtype, weights, rows, cols, x, m, out),
+        Isa::AvxVnni => panel_matmul::<panel::V256Vnni>(dtype, weights, rows, cols, x, m, out),
+        Isa::Avx2 => panel_matmul::<panel::V256>(dtype, weights, rows, cols, x, m, out),
+        Isa::Portable => false,
+    }
+}
 
 /// [`matmul`] through repacked panels of width `W` (lengths already checked); `false` when
 /// this weight type has no panel kernel at this width, and nothing was written.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    not(feature = "portable-kernels")
-))]
+#[cfg(target_arch = "x86_64")]
 fn panel_matmul<W: panel::Wide>(
     dtype: GgmlDType,
     weights: &[u8],
@@ -376,6 +346,11 @@ impl PreparedRow {
     /// Quantizes `x` for weights of each of `dtypes` (the formats they share are computed
     /// once), exactly as [`matmul`] quantizes a single row.
     pub fn prepare(&mut self, x: &[f32], dtypes: &[GgmlDType]) -> Result<(), KernelError> {
+        self.prepare_on(isa::current(), x, dtypes)
+    }
+
+    /// [`prepare`](PreparedRow::prepare) at level `isa`.
+    fn prepare_on(&mut self, isa: Isa, x: &[f32], dtypes: &[GgmlDType]) -> Result<(), KernelError> {
         let cols = x.len();
         self.cols = cols;
         self.q8.clear();
@@ -388,11 +363,11 @@ impl PreparedRow {
                 F32 | F16 | BF16 if self.f32s.is_empty() => self.f32s.extend_from_slice(x),
                 Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 if self.q8.is_empty() => {
                     self.q8.resize(cols / 32, Q8Block::default());
-                    blocks::quantize_q8(x, &mut self.q8);
+                    blocks::quantize_q8_on(isa, x, &mut self.q8);
                 }
                 Q4K | Q5K | Q6K if self.q8k.is_empty() => {
                     self.q8k.resize(cols / 256, Q8KBlock::default());
-                    blocks::quantize_q8k(x, &mut self.q8k);
+                    blocks::quantize_q8k_on(isa, x, &mut self.q8k);
                 }
                 _ => {}
             }
@@ -411,6 +386,18 @@ pub fn matvec_rows(
     first: usize,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
+    matvec_rows_on(isa::current(), dtype, weights, x, first, out)
+}
+
+/// [`matvec_rows`] at level `isa` (`x` prepared at the same level).
+fn matvec_rows_on(
+    isa: Isa,
+    dtype: GgmlDType,
+    weights: &[u8],
+    x: &PreparedRow,
+    first: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
     let cols = x.cols;
     let rb = check_cols(dtype, cols)?;
     let end = first.checked_add(out.len()).ok_or(KernelError::Overflow { rows: first, cols })?;
@@ -419,6 +406,7 @@ pub fn matvec_rows(
         return Err(KernelError::Length { what: "the weights (bytes)", got: weights.len(), want });
     }
     fn go<K: Kernel>(
+        isa: Isa,
         w: &[u8],
         rb: usize,
         cols: usize,
@@ -429,7 +417,8 @@ pub fn matvec_rows(
         let xq = <K::A as Act>::prepared(x);
         let na = cols / K::ACT;
         debug_assert_eq!(xq.len(), na, "the row was not prepared for this weight type");
-        compute_rows::<K>(w, rb, xq, na, 1, r0, r0 + out.len(), |_, r, v| out[r - r0] = v);
+        let r1 = r0 + out.len();
+        compute_rows_on::<K>(isa, w, rb, xq, na, 1, r0, r1, Strided { out, stride: 0, base: r0 });
     }
     use GgmlDType::*;
     let prepared = match dtype {
@@ -441,22 +430,25 @@ pub fn matvec_rows(
         return Err(KernelError::NotPrepared(dtype));
     }
     match dtype {
-        F32 => go::<KFloat<scalar::RowF32>>(weights, rb, cols, x, first, out),
-        F16 => go::<KFloat<scalar::RowF16>>(weights, rb, cols, x, first, out),
-        BF16 => go::<KFloat<scalar::RowBf16>>(weights, rb, cols, x, first, out),
-        Q4_0 => go::<K32<blocks::Q4_0>>(weights, rb, cols, x, first, out),
-        Q4_1 => go::<K32<blocks::Q4_1>>(weights, rb, cols, x, first, out),
-        Q5_0 => go::<K32<blocks::Q5_0>>(weights, rb, cols, x, first, out),
-        Q5_1 => go::<K32<blocks::Q5_1>>(weights, rb, cols, x, first, out),
-        Q8_0 => go::<K32<blocks::Q8_0>>(weights, rb, cols, x, first, out),
-        Q4K => go::<KQ4K>(weights, rb, cols, x, first, out),
-        Q5K => go::<KQ5K>(weights, rb, cols, x, first, out),
-        Q6K => go::<KQ6K>(weights, rb, cols, x, first, out),
+        F32 => go::<KFloat<scalar::RowF32>>(isa, weights, rb, cols, x, first, out),
+        F16 => go::<KFloat<scalar::RowF16>>(isa, weights, rb, cols, x, first, out),
+        BF16 => go::<KFloat<scalar::RowBf16>>(isa, weights, rb, cols, x, first, out),
+        Q4_0 => go::<K32<blocks::Q4_0>>(isa, weights, rb, cols, x, first, out),
+        Q4_1 => go::<K32<blocks::Q4_1>>(isa, weights, rb, cols, x, first, out),
+        Q5_0 => go::<K32<blocks::Q5_0>>(isa, weights, rb, cols, x, first, out),
+        Q5_1 => go::<K32<blocks::Q5_1>>(isa, weights, rb, cols, x, first, out),
+        Q8_0 => go::<K32<blocks::Q8_0>>(isa, weights, rb, cols, x, first, out),
+        Q4K => go::<KQ4K>(isa, weights, rb, cols, x, first, out),
+        Q5K => go::<KQ5K>(isa, weights, rb, cols, x, first, out),
+        Q6K => go::<KQ6K>(isa, weights, rb, cols, x, first, out),
         other => return Err(KernelError::Unsupported(other)),
     }
     Ok(())
 }
 
+/// A weight format, its activation format and the row × N-rows dot product, at every
+/// [`Level`]. The `unsafe` methods run only inside the entry point of their level
+/// (`level::run`), with lengths the driver guarantees.
 trait Kernel {
     type A: Act;
     /// Values per weight block.
@@ -465,58 +457,28 @@ trait Kernel {
     const BYTES: usize;
     /// Values per activation element.
     const ACT: usize;
-    fn quantize(x: &[f32], out: &mut [Self::A]);
-    /// The same, on the portable path.
-    fn quantize_portable(x: &[f32], out: &mut [Self::A]);
+    /// Quantizes activations (whole rows, back to back) with level `L`'s instructions.
+    unsafe fn quantize<L: Level>(x: &[f32], out: &mut [Self::A]);
     /// Dot products of one weight row with `N` activation rows (each exactly as long as
     /// the row: the driver guarantees it).
-    fn tile<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N];
-    /// The same, on the portable path.
-    fn tile_portable<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N];
+    unsafe fn tile<L: Level, const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N];
     /// Dot products of 4 weight rows with one activation row (decode): bit for bit
-    /// `tile::<1>` of each row, computed together where that is faster.
-    #[inline]
-    fn rows4(w: [&[u8]; 4], x: &[Self::A]) -> [f32; 4] {
-        std::array::from_fn(|r| Self::tile::<1>(w[r], [x])[0])
+    /// `tile::<L, 1>` of each row, computed together where that is faster.
+    #[inline(always)]
+    unsafe fn rows4<L: Level>(w: [&[u8]; 4], x: &[Self::A]) -> [f32; 4] {
+        [
+            Self::tile::<L, 1>(w[0], [x])[0],
+            Self::tile::<L, 1>(w[1], [x])[0],
+            Self::tile::<L, 1>(w[2], [x])[0],
+            Self::tile::<L, 1>(w[3], [x])[0],
+        ]
     }
 }
 
-/// A kernel forced onto its portable scalar path.
-struct Portable<K>(std::marker::PhantomData<K>);
-
-impl<K: Kernel> Kernel for Portable<K> {
-    type A = K::A;
-    const BLOCK: usize = K::BLOCK;
-    const BYTES: usize = K::BYTES;
-    const ACT: usize = K::ACT;
-    fn quantize(x: &[f32], out: &mut [Self::A]) {
-        K::quantize_portable(x, out)
-    }
-    fn quantize_portable(x: &[f32], out: &mut [Self::A]) {
-        K::quantize_portable(x, out)
-    }
-    fn tile<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N] {
-        K::tile_portable(w, xs)
-    }
-    fn tile_portable<const N: usize>(w: &[u8], xs: [&[Self::A]; N]) -> [f32; N] {
-        K::tile_portable(w, xs)
-    }
-}
-
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    not(feature = "portable-kernels")
-))]
+#[cfg(target_arch = "x86_64")]
 use x86::{Simd32 as Fmt32Fast, SimdFloat as FloatFast};
 
-#[cfg(not(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    not(feature = "portable-kernels")
-)))]
+#[cfg(not(target_arch = "x86_64"))]
 use {blocks::Fmt32 as Fmt32Fast, scalar::FloatRow as FloatFast};
 
 /// 32-value formats against Q8 blocks.
@@ -527,46 +489,28 @@ impl<F: Fmt32Fast> Kernel for K32<F> {
     const BLOCK: usize = 32;
     const BYTES: usize = F::BYTES;
     const ACT: usize = 32;
-    fn quantize(x: &[f32], out: &mut [Q8Block]) {
-        blocks::quantize_q8(x, out)
+    #[inline(always)]
+    unsafe fn quantize<L: Level>(x: &[f32], out: &mut [Q8Block]) {
+        blocks::quantize_q8_at::<L>(x, out)
     }
-    fn quantize_portable(x: &[f32], out: &mut [Q8Block]) {
-        blocks::quantize_q8_portable(x, out)
-    }
-    #[inline]
-    fn tile<const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
-        #[cfg(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma",
-            not(feature = "portable-kernels")
-        ))]
-        // SAFETY: the driver passes whole rows: `w.len() == nb * F::BYTES` and every
-        // `xs[n]` has `nb` blocks, which is all `tile32` reads.
-        unsafe {
-            x86::tile32::<F, N>(w, xs)
+    #[inline(always)]
+    unsafe fn tile<L: Level, const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
+        // `tile32` reads whole rows: `w.len() == nb * F::BYTES` and every `xs[n]` has `nb`
+        // blocks.
+        #[cfg(target_arch = "x86_64")]
+        if L::SIMD {
+            return x86::tile32::<F, L, N>(w, xs);
         }
-        #[cfg(not(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma",
-            not(feature = "portable-kernels")
-        )))]
         scalar::tile32::<F, N>(w, xs)
     }
-    fn tile_portable<const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
-        scalar::tile32::<F, N>(w, xs)
-    }
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        not(feature = "portable-kernels")
-    ))]
-    #[inline]
-    fn rows4(w: [&[u8]; 4], x: &[Q8Block]) -> [f32; 4] {
-        // SAFETY: as for `tile`: every `w[r]` is a whole row of `x.len()` blocks.
-        unsafe { x86::rows4_32::<F>(w, x) }
+    #[inline(always)]
+    unsafe fn rows4<L: Level>(w: [&[u8]; 4], x: &[Q8Block]) -> [f32; 4] {
+        // As for `tile`: every `w[r]` is a whole row of `x.len()` blocks.
+        #[cfg(target_arch = "x86_64")]
+        if L::SIMD {
+            return x86::rows4_32::<F, L>(w, x);
+        }
+        std::array::from_fn(|r| scalar::tile32::<F, 1>(w[r], [x])[0])
     }
 }
 
@@ -578,33 +522,17 @@ macro_rules! k_quant {
             const BLOCK: usize = 256;
             const BYTES: usize = $bytes;
             const ACT: usize = 256;
-            fn quantize(x: &[f32], out: &mut [Q8KBlock]) {
-                blocks::quantize_q8k(x, out)
+            #[inline(always)]
+            unsafe fn quantize<L: Level>(x: &[f32], out: &mut [Q8KBlock]) {
+                blocks::quantize_q8k_at::<L>(x, out)
             }
-            fn quantize_portable(x: &[f32], out: &mut [Q8KBlock]) {
-                blocks::quantize_q8k_portable(x, out)
-            }
-            #[inline]
-            fn tile<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
-                #[cfg(all(
-                    target_arch = "x86_64",
-                    target_feature = "avx2",
-                    target_feature = "fma",
-                    not(feature = "portable-kernels")
-                ))]
-                // SAFETY: as for `K32::tile`: whole rows of whole super-blocks.
-                unsafe {
-                    x86::$f::<N>(w, xs)
+            #[inline(always)]
+            unsafe fn tile<L: Level, const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
+                // As for `K32::tile`: whole rows of whole super-blocks.
+                #[cfg(target_arch = "x86_64")]
+                if L::SIMD {
+                    return x86::$f::<N>(w, xs);
                 }
-                #[cfg(not(all(
-                    target_arch = "x86_64",
-                    target_feature = "avx2",
-                    target_feature = "fma",
-                    not(feature = "portable-kernels")
-                )))]
-                scalar::$f::<N>(w, xs)
-            }
-            fn tile_portable<const N: usize>(w: &[u8], xs: [&[Q8KBlock]; N]) -> [f32; N] {
                 scalar::$f::<N>(w, xs)
             }
         }
@@ -623,33 +551,17 @@ impl<R: FloatFast> Kernel for KFloat<R> {
     const BLOCK: usize = 1;
     const BYTES: usize = R::BYTES;
     const ACT: usize = 1;
-    fn quantize(x: &[f32], out: &mut [f32]) {
+    #[inline(always)]
+    unsafe fn quantize<L: Level>(x: &[f32], out: &mut [f32]) {
         out.copy_from_slice(x)
     }
-    fn quantize_portable(x: &[f32], out: &mut [f32]) {
-        out.copy_from_slice(x)
-    }
-    #[inline]
-    fn tile<const N: usize>(w: &[u8], xs: [&[f32]; N]) -> [f32; N] {
-        #[cfg(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma",
-            not(feature = "portable-kernels")
-        ))]
-        // SAFETY: every `xs[n]` holds exactly `w.len() / R::BYTES` values.
-        unsafe {
-            x86::tile_float::<R, N>(w, xs)
+    #[inline(always)]
+    unsafe fn tile<L: Level, const N: usize>(w: &[u8], xs: [&[f32]; N]) -> [f32; N] {
+        // Every `xs[n]` holds exactly `w.len() / R::BYTES` values.
+        #[cfg(target_arch = "x86_64")]
+        if L::SIMD {
+            return x86::tile_float::<R, N>(w, xs);
         }
-        #[cfg(not(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma",
-            not(feature = "portable-kernels")
-        )))]
-        scalar::tile_float::<R, N>(w, xs)
-    }
-    fn tile_portable<const N: usize>(w: &[u8], xs: [&[f32]; N]) -> [f32; N] {
         scalar::tile_float::<R, N>(w, xs)
     }
 }
@@ -670,7 +582,9 @@ const PANEL_MIN_M: usize = 8;
 const CHUNKS_PER_THREAD: usize = 4;
 
 /// Rows `r0..r1` of the output for all `m` activation rows; `put(i, r, v)` stores one value.
-#[allow(clippy::too_many_arguments)]
+/// Runs the kernels of the process's level ([`isa::current`]), chosen once for the call.
+/// (The entry for callers outside this file, such as multi-row mat-vecs.)
+#[allow(clippy::too_many_arguments, dead_code)]
 fn compute_rows<K: Kernel>(
     w: &[u8],
     rb: usize,
@@ -679,16 +593,102 @@ fn compute_rows<K: Kernel>(
     m: usize,
     r0: usize,
     r1: usize,
-    mut put: impl FnMut(usize, usize, f32),
+    put: impl FnMut(usize, usize, f32),
+) {
+    compute_rows_on::<K>(isa::current(), w, rb, xq, na, m, r0, r1, put)
+}
+
+/// Where [`compute_rows_on`] stores output `(i, r)`.
+trait Store {
+    fn put(&mut self, i: usize, r: usize, v: f32);
+}
+
+impl<F: FnMut(usize, usize, f32)> Store for F {
+    #[inline(always)]
+    fn put(&mut self, i: usize, r: usize, v: f32) {
+        self(i, r, v)
+    }
+}
+
+/// `out[i * stride + r - base]`: every layout this file writes, as one type, so that the
+/// kernels are compiled once per level rather than once per call site.
+struct Strided<'a> {
+    out: &'a mut [f32],
+    stride: usize,
+    base: usize,
+}
+
+impl Store for Strided<'_> {
+    #[inline(always)]
+    fn put(&mut self, i: usize, r: usize, v: f32) {
+        self.out[i * self.stride + r - self.base] = v
+    }
+}
+
+/// [`compute_rows`] at level `isa`.
+#[allow(clippy::too_many_arguments)]
+fn compute_rows_on<K: Kernel>(
+    isa: Isa,
+    w: &[u8],
+    rb: usize,
+    xq: &[K::A],
+    na: usize,
+    m: usize,
+    r0: usize,
+    r1: usize,
+    put: impl Store,
+) {
+    assert!(
+        r0 <= r1
+            && w.len() >= r1 * rb
+            && xq.len() >= m * na
+            && na * K::ACT * K::BYTES == rb * K::BLOCK
+    );
+    struct Job<'a, K: Kernel, P> {
+        w: &'a [u8],
+        rb: usize,
+        xq: &'a [K::A],
+        na: usize,
+        m: usize,
+        r0: usize,
+        r1: usize,
+        put: P,
+    }
+    impl<K: Kernel, P: Store> level::Job for Job<'_, K, P> {
+        type Out = ();
+        #[inline(always)]
+        unsafe fn run<L: Level>(self) {
+            let Job { w, rb, xq, na, m, r0, r1, put, .. } = self;
+            compute_rows_at::<K, L>(w, rb, xq, na, m, r0, r1, put)
+        }
+    }
+    level::run(isa, Job::<K, _> { w, rb, xq, na, m, r0, r1, put })
+}
+
+/// [`compute_rows`] with level `L`'s kernels.
+///
+/// # Safety
+/// Runs inside `L`'s entry point; the lengths are as [`compute_rows_on`] asserts.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn compute_rows_at<K: Kernel, L: Level>(
+    w: &[u8],
+    rb: usize,
+    xq: &[K::A],
+    na: usize,
+    m: usize,
+    r0: usize,
+    r1: usize,
+    mut put: impl Store,
 ) {
     let xr = |i: usize| &xq[i * na..(i + 1) * na];
     let mut i = 0;
     while i + 4 <= m {
         let xs = [xr(i), xr(i + 1), xr(i + 2), xr(i + 3)];
         for r in r0..r1 {
-            let v = K::tile::<4>(&w[r * rb..(r + 1) * rb], xs);
+            let v = K::tile::<L, 4>(&w[r * rb..(r + 1) * rb], xs);
             for (n, v) in v.into_iter().enumerate() {
-                put(i + n, r, v);
+                put.put(i + n, r, v);
             }
         }
         i += 4;
@@ -698,9 +698,9 @@ fn compute_rows<K: Kernel>(
     if rest == 1 {
         while r + 4 <= r1 {
             let wr = |k: usize| &w[(r + k) * rb..(r + k + 1) * rb];
-            let v = K::rows4([wr(0), wr(1), wr(2), wr(3)], xr(i));
+            let v = K::rows4::<L>([wr(0), wr(1), wr(2), wr(3)], xr(i));
             for (k, v) in v.into_iter().enumerate() {
-                put(i, r + k, v);
+                put.put(i, r + k, v);
             }
             r += 4;
         }
@@ -709,23 +709,46 @@ fn compute_rows<K: Kernel>(
         let wr = &w[r * rb..(r + 1) * rb];
         match rest {
             3 => {
-                let v = K::tile::<3>(wr, [xr(i), xr(i + 1), xr(i + 2)]);
+                let v = K::tile::<L, 3>(wr, [xr(i), xr(i + 1), xr(i + 2)]);
                 for (n, v) in v.into_iter().enumerate() {
-                    put(i + n, r, v);
+                    put.put(i + n, r, v);
                 }
             }
             2 => {
-                let v = K::tile::<2>(wr, [xr(i), xr(i + 1)]);
-                put(i, r, v[0]);
-                put(i + 1, r, v[1]);
+                let v = K::tile::<L, 2>(wr, [xr(i), xr(i + 1)]);
+                put.put(i, r, v[0]);
+                put.put(i + 1, r, v[1]);
             }
-            1 => put(i, r, K::tile::<1>(wr, [xr(i)])[0]),
+            1 => put.put(i, r, K::tile::<L, 1>(wr, [xr(i)])[0]),
             _ => {}
         }
     }
 }
 
-fn run<K: Kernel>(w: &[u8], rows: usize, cols: usize, x: &[f32], m: usize, out: &mut [f32]) {
+/// Quantizes activation rows (back to back) for `K` at level `isa`.
+fn quantize_on<K: Kernel>(isa: Isa, x: &[f32], out: &mut [K::A]) {
+    assert_eq!(x.len(), out.len() * K::ACT);
+    struct Job<'a, K: Kernel>(&'a [f32], &'a mut [K::A]);
+    impl<K: Kernel> level::Job for Job<'_, K> {
+        type Out = ();
+        #[inline(always)]
+        unsafe fn run<L: Level>(self) {
+            K::quantize::<L>(self.0, self.1)
+        }
+    }
+    level::run(isa, Job::<K>(x, out))
+}
+
+/// `out = x · Wᵀ` with `K` at level `isa` (lengths already checked).
+fn run<K: Kernel>(
+    isa: Isa,
+    w: &[u8],
+    rows: usize,
+    cols: usize,
+    x: &[f32],
+    m: usize,
+    out: &mut [f32],
+) {
     let rb = cols / K::BLOCK * K::BYTES;
     let na = cols / K::ACT;
     let threads = rayon::current_num_threads().max(1);
@@ -733,15 +756,16 @@ fn run<K: Kernel>(w: &[u8], rows: usize, cols: usize, x: &[f32], m: usize, out: 
     let serial = threads == 1 || work < SERIAL_WORK;
     <K::A as Act>::with_buf(m * na, |xq| {
         if serial || m < 8 {
-            for (xr, qr) in x.chunks_exact(cols).zip(xq.chunks_exact_mut(na)) {
-                K::quantize(xr, qr);
-            }
+            quantize_on::<K>(isa, x, xq);
         } else {
-            x.par_chunks(cols).zip(xq.par_chunks_mut(na)).for_each(|(xr, qr)| K::quantize(xr, qr));
+            x.par_chunks(cols)
+                .zip(xq.par_chunks_mut(na))
+                .for_each(|(xr, qr)| quantize_on::<K>(isa, xr, qr));
         }
         let xq: &[K::A] = xq;
         if serial {
-            compute_rows::<K>(w, rb, xq, na, m, 0, rows, |i, r, v| out[i * rows + r] = v);
+            let out = Strided { out, stride: rows, base: 0 };
+            compute_rows_on::<K>(isa, w, rb, xq, na, m, 0, rows, out);
             return;
         }
         let mut chunk = rows.div_ceil(threads * CHUNKS_PER_THREAD);
@@ -751,7 +775,9 @@ fn run<K: Kernel>(w: &[u8], rows: usize, cols: usize, x: &[f32], m: usize, out: 
         if m == 1 {
             out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
                 let r0 = c * chunk;
-                compute_rows::<K>(w, rb, xq, na, 1, r0, r0 + o.len(), |_, r, v| o[r - r0] = v);
+                let r1 = r0 + o.len();
+                let o = Strided { out: o, stride: 0, base: r0 };
+                compute_rows_on::<K>(isa, w, rb, xq, na, 1, r0, r1, o);
             });
         } else {
             let parts: Vec<(usize, Vec<f32>)> = (0..rows.div_ceil(chunk))
@@ -761,7 +787,8 @@ fn run<K: Kernel>(w: &[u8], rows: usize, cols: usize, x: &[f32], m: usize, out: 
                     let r1 = (r0 + chunk).min(rows);
                     let n = r1 - r0;
                     let mut o = vec![0f32; n * m];
-                    compute_rows::<K>(w, rb, xq, na, m, r0, r1, |i, r, v| o[i * n + r - r0] = v);
+                    let put = Strided { out: &mut o, stride: n, base: r0 };
+                    compute_rows_on::<K>(isa, w, rb, xq, na, m, r0, r1, put);
                     (r0, o)
                 })
                 .collect();

@@ -16,13 +16,20 @@
 //! `corr = fma(Σ mn·bsum, dmin·dx, corr)` (Q4_K, Q5_K: one chain, `acc - corr`).
 //! The repacking costs one pass over the panel's weights and is reused by every
 //! activation row: worth it from a few rows up (decode keeps the direct kernels).
+//!
+//! Each width belongs to one [`Level`] ([`Wide::L`]); every parallel task runs inside that
+//! level's `#[target_feature]` entry point (`level::run`), where all of this inlines.
 
 use std::arch::x86_64::*;
+
+use std::marker::PhantomData;
 
 use rayon::prelude::*;
 
 use super::blocks::{self, f16_at, scale_min_k4, Q8KBlock};
-use super::x86::{absmax32, q6k_half, quant32, Simd32};
+use super::isa::Isa;
+use super::level::{self, Level};
+use super::x86::{q6k_half, Simd32};
 
 /// Panels per parallel task: the activations stream once per task from L2.
 const MAX_PANELS_PER_TASK: usize = 4;
@@ -31,7 +38,9 @@ const MAX_LANES: usize = 16;
 
 /// A vector width for the panels: `LANES` lanes of i32 (`I`) or f32 (`F`), one weight row
 /// per lane.
-pub(crate) trait Wide {
+pub(crate) trait Wide: 'static {
+    /// The level whose instructions this width uses.
+    type L: Level;
     /// Integer register.
     type I: Copy;
     /// Float register.
@@ -78,11 +87,10 @@ pub(crate) trait Wide {
 }
 
 /// 16 rows per panel on AVX-512 VNNI.
-#[cfg(all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"))]
 pub(crate) struct V512;
 
-#[cfg(all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"))]
 impl Wide for V512 {
+    type L = level::Avx512;
     type I = __m512i;
     type F = __m512;
     const LANES: usize = 16;
@@ -154,46 +162,24 @@ impl Wide for V512 {
     }
 }
 
-/// Whether this build has a 256-bit `vpdpbusd` (AVX-VNNI, or AVX-512 VNNI with VL).
-const HAS_VNNI256: bool = cfg!(any(
-    all(target_feature = "avx512vnni", target_feature = "avx512vl"),
-    target_feature = "avxvnni"
-));
-
-/// 8 rows per panel on 256-bit registers: with `VNNI` (and a build that has it) one
-/// `vpdpbusd` per group, exact for every format; otherwise AVX2's `vpmaddubsw` + `vpmaddwd`,
-/// exact for weight bytes up to 63 (every format but Q8_0). AVX-512 builds use these in
-/// tests only.
-#[cfg_attr(
-    all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"),
-    allow(dead_code)
-)]
-pub(crate) struct Wide256<const VNNI: bool>;
+/// 8 rows per panel on 256-bit registers: at a level with [`Level::VNNI`], one `vpdpbusd`
+/// per group, exact for every format; otherwise AVX2's `vpmaddubsw` + `vpmaddwd`, exact for
+/// weight bytes up to 63 (every format but Q8_0).
+pub(crate) struct Wide256<L>(PhantomData<L>);
 
 /// The AVX2 panels.
-#[cfg_attr(
-    all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"),
-    allow(dead_code)
-)]
-pub(crate) type V256 = Wide256<false>;
+pub(crate) type V256 = Wide256<level::Avx2>;
 /// The AVX-VNNI panels.
-#[cfg(any(
-    all(target_feature = "avx512vnni", target_feature = "avx512vl"),
-    target_feature = "avxvnni"
-))]
-#[cfg_attr(
-    all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"),
-    allow(dead_code)
-)]
-pub(crate) type V256Vnni = Wide256<true>;
+pub(crate) type V256Vnni = Wide256<level::AvxVnni>;
 
-impl<const VNNI: bool> Wide for Wide256<VNNI> {
+impl<L: Level> Wide for Wide256<L> {
+    type L = L;
     type I = __m256i;
     type F = __m256;
     const LANES: usize = 8;
     // Two activation rows keep the chains of a tile within the 16 AVX2 registers.
     const MT: usize = 2;
-    const FULL_BYTES: bool = VNNI && HAS_VNNI256;
+    const FULL_BYTES: bool = L::VNNI;
     #[inline(always)]
     unsafe fn zero_i() -> __m256i {
         _mm256_setzero_si256()
@@ -213,12 +199,8 @@ impl<const VNNI: bool> Wide for Wide256<VNNI> {
     #[inline(always)]
     unsafe fn dot4(acc: __m256i, w: __m256i, y: i32) -> __m256i {
         let y = _mm256_set1_epi32(y);
-        #[cfg(any(
-            all(target_feature = "avx512vnni", target_feature = "avx512vl"),
-            target_feature = "avxvnni"
-        ))]
-        if VNNI {
-            return super::x86::dpbusd256(acc, w, y);
+        if L::VNNI {
+            return super::x86::dpbusd256::<L>(acc, w, y);
         }
         // Pairs of u8·i8 products in i16 are exact while 2·w·128 <= 32767, i.e. for weight
         // bytes below 128: the 4- and 5-bit formats and Q6_K use at most 63 (Q8_0, whose
@@ -312,11 +294,14 @@ pub(crate) trait PanelKernel {
     const BLOCK: usize;
     /// Values per integer sub-block scale (K-quants; 0 for the 32-value formats).
     const SUB: usize;
-    /// Quantize `x` (`m × cols`), each row exactly as the decode path does.
-    fn acts(x: &[f32], m: usize, cols: usize) -> Self::Acts;
+    /// Quantize `x` (`m × cols`), each row exactly as the decode path does at level `isa`.
+    fn acts(isa: Isa, x: &[f32], m: usize, cols: usize) -> Self::Acts;
     /// Decode one weight row: bytes `q` (0..=255), per block `d` and `c`, per sub-block
     /// `sc` and `mn` (empty for the 32-value formats).
-    fn decode_row(
+    ///
+    /// # Safety
+    /// Runs inside `L`'s entry point.
+    unsafe fn decode_row<L: Level>(
         row: &[u8],
         q: &mut [u8],
         d: &mut [f32],
@@ -355,7 +340,7 @@ impl<F: Simd32> PanelKernel for D32<F> {
     const BLOCK: usize = 32;
     const SUB: usize = 0;
 
-    fn acts(x: &[f32], m: usize, cols: usize) -> Acts32 {
+    fn acts(isa: Isa, x: &[f32], m: usize, cols: usize) -> Acts32 {
         let nb = cols / 32;
         let mut a = Acts32 {
             q: vec![0; m * cols],
@@ -369,24 +354,23 @@ impl<F: Simd32> PanelKernel for D32<F> {
             .zip(a.si.par_chunks_mut(nb))
             .zip(x.par_chunks(cols))
             .for_each(|((((q, d), s), si), x)| {
-                for (b, xb) in x.chunks_exact(32).enumerate() {
-                    // SAFETY: `xb` has 32 floats and `q` 32 bytes from `32b`. This is
-                    // `blocks::quantize_q8` step for step.
-                    unsafe {
-                        let amax = absmax32(xb.as_ptr());
-                        let db = amax / 127.0;
-                        let id = if db > 0.0 { 1.0 / db } else { 0.0 };
-                        let (s0, s1) = quant32(xb.as_ptr(), id, q.as_mut_ptr().add(32 * b));
-                        d[b] = db;
-                        s[b] = db * (s0 + s1) as f32;
-                        si[b] = s0 + s1;
+                // The decode path's own quantizer, then its fields laid out for the panels.
+                let mut blk = vec![blocks::Q8Block::default(); nb];
+                blocks::quantize_q8_on(isa, x, &mut blk);
+                for (b, xb) in blk.iter().enumerate() {
+                    for (o, &v) in q[32 * b..32 * b + 32].iter_mut().zip(&xb.qs) {
+                        *o = v;
                     }
+                    d[b] = xb.d;
+                    s[b] = xb.s;
+                    si[b] = xb.qs.iter().map(|&v| v as i32).sum();
                 }
             });
         a
     }
 
-    fn decode_row(
+    #[inline(always)]
+    unsafe fn decode_row<L: Level>(
         row: &[u8],
         q: &mut [u8],
         d: &mut [f32],
@@ -396,19 +380,17 @@ impl<F: Simd32> PanelKernel for D32<F> {
     ) {
         assert!(row.len() == d.len() * F::BYTES && q.len() == 32 * d.len() && c.len() == d.len());
         for b in 0..d.len() {
-            // SAFETY: block `b` of `row` and bytes `32b..32b + 32` of `q` are in bounds
-            // (asserted above).
-            unsafe {
-                let p = row.as_ptr().add(b * F::BYTES);
-                let mut v = F::load(p);
-                let (db, cb) = F::scales(p);
-                if F::SIGNED {
-                    v = _mm256_xor_si256(v, _mm256_set1_epi8(-128));
-                }
-                _mm256_storeu_si256(q.as_mut_ptr().add(32 * b) as *mut __m256i, v);
-                d[b] = db;
-                c[b] = cb;
+            // Block `b` of `row` and bytes `32b..32b + 32` of `q` are in bounds (asserted
+            // above).
+            let p = row.as_ptr().add(b * F::BYTES);
+            let mut v = F::load::<L>(p);
+            let (db, cb) = F::scales(p);
+            if F::SIGNED {
+                v = _mm256_xor_si256(v, _mm256_set1_epi8(-128));
             }
+            _mm256_storeu_si256(q.as_mut_ptr().add(32 * b) as *mut __m256i, v);
+            d[b] = db;
+            c[b] = cb;
         }
     }
 
@@ -499,10 +481,12 @@ pub(crate) struct ActsK {
     x: Vec<Q8KBlock>,
 }
 
-fn acts_k(x: &[f32], m: usize, cols: usize) -> ActsK {
+fn acts_k(isa: Isa, x: &[f32], m: usize, cols: usize) -> ActsK {
     let nb = cols / 256;
     let mut a = ActsK { nb, x: vec![Q8KBlock::default(); m * nb] };
-    a.x.par_chunks_mut(nb).zip(x.par_chunks(cols)).for_each(|(o, x)| blocks::quantize_q8k(x, o));
+    a.x.par_chunks_mut(nb)
+        .zip(x.par_chunks(cols))
+        .for_each(|(o, x)| blocks::quantize_q8k_on(isa, x, o));
     a
 }
 
@@ -597,10 +581,11 @@ impl PanelKernel for DQ4K {
     type Acts = ActsK;
     const BLOCK: usize = 256;
     const SUB: usize = 32;
-    fn acts(x: &[f32], m: usize, cols: usize) -> ActsK {
-        acts_k(x, m, cols)
+    fn acts(isa: Isa, x: &[f32], m: usize, cols: usize) -> ActsK {
+        acts_k(isa, x, m, cols)
     }
-    fn decode_row(
+    #[inline(always)]
+    unsafe fn decode_row<L: Level>(
         row: &[u8],
         q: &mut [u8],
         d: &mut [f32],
@@ -611,15 +596,13 @@ impl PanelKernel for DQ4K {
         for (b, blk) in row.chunks_exact(blocks::Q4_K_BYTES).enumerate() {
             k4_scales(blk, b, d, c, sc, mn);
             let qb = &mut q[256 * b..256 * b + 256];
-            // SAFETY: `blk` has 144 bytes (qs at 16..144) and `qb` 256.
-            unsafe {
-                let m4 = _mm256_set1_epi8(0x0F);
-                for j in 0..4 {
-                    let v = _mm256_loadu_si256(blk.as_ptr().add(16 + 32 * j) as *const __m256i);
-                    let o = qb.as_mut_ptr().add(64 * j) as *mut __m256i;
-                    _mm256_storeu_si256(o, _mm256_and_si256(v, m4));
-                    _mm256_storeu_si256(o.add(1), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
-                }
+            // `blk` has 144 bytes (qs at 16..144) and `qb` 256.
+            let m4 = _mm256_set1_epi8(0x0F);
+            for j in 0..4 {
+                let v = _mm256_loadu_si256(blk.as_ptr().add(16 + 32 * j) as *const __m256i);
+                let o = qb.as_mut_ptr().add(64 * j) as *mut __m256i;
+                _mm256_storeu_si256(o, _mm256_and_si256(v, m4));
+                _mm256_storeu_si256(o.add(1), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
             }
         }
     }
@@ -639,10 +622,11 @@ impl PanelKernel for DQ5K {
     type Acts = ActsK;
     const BLOCK: usize = 256;
     const SUB: usize = 32;
-    fn acts(x: &[f32], m: usize, cols: usize) -> ActsK {
-        acts_k(x, m, cols)
+    fn acts(isa: Isa, x: &[f32], m: usize, cols: usize) -> ActsK {
+        acts_k(isa, x, m, cols)
     }
-    fn decode_row(
+    #[inline(always)]
+    unsafe fn decode_row<L: Level>(
         row: &[u8],
         q: &mut [u8],
         d: &mut [f32],
@@ -680,10 +664,11 @@ impl PanelKernel for DQ6K {
     type Acts = ActsK;
     const BLOCK: usize = 256;
     const SUB: usize = 16;
-    fn acts(x: &[f32], m: usize, cols: usize) -> ActsK {
-        acts_k(x, m, cols)
+    fn acts(isa: Isa, x: &[f32], m: usize, cols: usize) -> ActsK {
+        acts_k(isa, x, m, cols)
     }
-    fn decode_row(
+    #[inline(always)]
+    unsafe fn decode_row<L: Level>(
         row: &[u8],
         q: &mut [u8],
         d: &mut [f32],
@@ -697,13 +682,11 @@ impl PanelKernel for DQ6K {
                 sc[16 * b + g] = blk[192 + g] as i8 as i32;
             }
             let qb = &mut q[256 * b..256 * b + 256];
-            // SAFETY: `blk` has 210 bytes (ql 0..128, qh 128..192) and `qb` 256.
-            unsafe {
-                let o = qb.as_mut_ptr() as *mut __m256i;
-                for h in 0..2 {
-                    for (k, v) in q6k_half(blk.as_ptr(), h).into_iter().enumerate() {
-                        _mm256_storeu_si256(o.add(4 * h + k), v);
-                    }
+            // `blk` has 210 bytes (ql 0..128, qh 128..192) and `qb` 256.
+            let o = qb.as_mut_ptr() as *mut __m256i;
+            for h in 0..2 {
+                for (k, v) in q6k_half(blk.as_ptr(), h).into_iter().enumerate() {
+                    _mm256_storeu_si256(o.add(4 * h + k), v);
                 }
             }
         }
@@ -720,7 +703,9 @@ impl PanelKernel for DQ6K {
     }
 }
 
-fn repack<K: PanelKernel, W: Wide>(
+/// Panels of rows `r0..r1`. Safety: runs inside `W::L`'s entry point.
+#[inline(always)]
+unsafe fn repack<K: PanelKernel, W: Wide>(
     w: &[u8],
     rb: usize,
     cols: usize,
@@ -743,7 +728,8 @@ fn repack<K: PanelKernel, W: Wide>(
     let (mut d, mut c) = (vec![0f32; nb], vec![0f32; nb]);
     let (mut sc, mut mn) = (vec![0i32; nsub], vec![0f32; nsub]);
     for r in r0..r1 {
-        K::decode_row(&w[r * rb..(r + 1) * rb], &mut q, &mut d, &mut c, &mut sc, &mut mn);
+        let row = &w[r * rb..(r + 1) * rb];
+        K::decode_row::<W::L>(row, &mut q, &mut d, &mut c, &mut sc, &mut mn);
         let (pi, lane) = ((r - r0) / panel, (r - r0) % panel);
         let pq = &mut p.q[pi * panel * cols..(pi + 1) * panel * cols];
         for (g, four) in q.chunks_exact(4).enumerate() {
@@ -791,6 +777,7 @@ impl SharedOut {
 ///
 /// # Safety
 /// As [`SharedOut::write`]: the calling task owns columns `col..col + lanes`.
+#[inline(always)]
 unsafe fn store<W: Wide, const M: usize>(
     acc: [W::F; M],
     out: SharedOut,
@@ -809,8 +796,9 @@ unsafe fn store<W: Wide, const M: usize>(
 /// Output columns `r0..r1` for all `m` activation rows.
 ///
 /// # Safety
-/// The calling task is the only one writing columns `r0..r1` of `out` (`m × rows`), and `a`
-/// holds `m` rows of `cols` values.
+/// The calling task is the only one writing columns `r0..r1` of `out` (`m × rows`), `a`
+/// holds `m` rows of `cols` values, and this runs inside `W::L`'s entry point.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn compute_task<K: PanelKernel, W: Wide>(
     w: &[u8],
@@ -866,16 +854,45 @@ pub(crate) fn run<K: PanelKernel, W: Wide>(
 ) {
     assert!(w.len() == rows * rb && x.len() == m * cols && out.len() == m * rows);
     assert!(cols.is_multiple_of(K::BLOCK));
-    let a = K::acts(x, m, cols);
+    let a = K::acts(<W::L as Level>::ISA, x, m, cols);
     let threads = rayon::current_num_threads().max(1);
     let chunk = panels_per_task(rows.div_ceil(W::LANES), threads) * W::LANES;
     let shared = SharedOut { ptr: out.as_mut_ptr(), len: out.len() };
     (0..rows.div_ceil(chunk)).into_par_iter().for_each(|c| {
         let r0 = c * chunk;
         let r1 = (r0 + chunk).min(rows);
-        // SAFETY: task `c` alone handles weight rows (output columns) `r0..r1`, `a` was
-        // built for `m` rows of `cols`, and `out` stays mutably borrowed by this function
-        // until every task has finished.
-        unsafe { compute_task::<K, W>(w, rb, cols, &a, m, rows, r0, r1, shared) };
+        // Task `c` alone handles weight rows (output columns) `r0..r1`, `a` was built for
+        // `m` rows of `cols`, and `out` stays mutably borrowed by this function until every
+        // task has finished.
+        let task =
+            Task::<K, W> { w, rb, cols, a: &a, m, rows, r0, r1, out: shared, w_: PhantomData };
+        level::run(<W::L as Level>::ISA, task);
     });
+}
+
+/// One parallel task of [`run`], run inside the entry point of `W::L`.
+struct Task<'a, K: PanelKernel, W> {
+    w: &'a [u8],
+    rb: usize,
+    cols: usize,
+    a: &'a K::Acts,
+    m: usize,
+    rows: usize,
+    r0: usize,
+    r1: usize,
+    out: SharedOut,
+    w_: PhantomData<W>,
+}
+
+impl<K: PanelKernel, W: Wide> level::Job for Task<'_, K, W> {
+    type Out = ();
+    #[inline(always)]
+    unsafe fn run<L: Level>(self) {
+        // Only ever `W::L` itself (`panel_matmul_on` picks a width the CPU supports).
+        if L::ISA != <W::L as Level>::ISA {
+            unreachable!("panels of {:?} run at {:?}", <W::L as Level>::ISA, L::ISA);
+        }
+        let Task { w, rb, cols, a, m, rows, r0, r1, out, .. } = self;
+        compute_task::<K, W>(w, rb, cols, a, m, rows, r0, r1, out)
+    }
 }

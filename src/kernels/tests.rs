@@ -40,6 +40,12 @@ impl Rng {
     }
 }
 
+/// Every level this CPU runs, lowest (portable) first: each is tested, not only the one
+/// the process picked.
+fn levels() -> Vec<Isa> {
+    isa::ALL.into_iter().filter(|&l| isa::supports(l)).collect()
+}
+
 const ALL: [GgmlDType; 11] = [
     GgmlDType::F32,
     GgmlDType::F16,
@@ -134,20 +140,24 @@ fn matmul_matches_candle_for_every_type_and_batch() {
         for m in [1, 2, 3, 6, 8, 17, 64] {
             let x = Rng(100 + m as u64).data(m * cols);
             let mut outs = Vec::new();
-            for portable in [false, true] {
+            for isa in levels() {
                 let mut out = vec![f32::NAN; m * rows];
-                matmul_with(dtype, &bytes, rows, cols, &x, m, &mut out, portable).unwrap();
-                let what = format!("{dtype:?} m={m} portable={portable}");
+                matmul_with(dtype, &bytes, rows, cols, &x, m, &mut out, isa).unwrap();
+                let what = format!("{dtype:?} m={m} {}", isa.name());
                 check(&out, &deq, &x, rows, cols, m, act_for(dtype), &what);
-                outs.push(out);
+                outs.push((isa, out));
             }
-            // The SIMD and portable paths do the same integer arithmetic: they agree up to
+            // Every SIMD level does the portable path's integer arithmetic: they agree up to
             // the order of float additions.
-            for (k, (a, b)) in outs[0].iter().zip(&outs[1]).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-4 * a.abs().max(1.0),
-                    "{dtype:?} m={m} [{k}]: simd {a} vs portable {b}"
-                );
+            let (_, portable) = &outs[0];
+            for (isa, out) in &outs[1..] {
+                for (k, (a, b)) in out.iter().zip(portable).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                        "{dtype:?} m={m} [{k}]: {} {a} vs portable {b}",
+                        isa.name()
+                    );
+                }
             }
         }
     }
@@ -288,19 +298,21 @@ fn model_tensors_match_candle() {
 #[test]
 fn simd_activation_quantization_equals_portable() {
     let x = Rng(77).data(4 * 256);
-    let mut a = vec![blocks::Q8Block::default(); 32];
-    let mut b = a.clone();
-    blocks::quantize_q8(&x, &mut a);
-    blocks::quantize_q8_portable(&x, &mut b);
-    for (a, b) in a.iter().zip(&b) {
-        assert_eq!((a.d, a.s, a.qs), (b.d, b.s, b.qs));
-    }
-    let mut a = vec![blocks::Q8KBlock::default(); 4];
-    let mut b = a.clone();
-    blocks::quantize_q8k(&x, &mut a);
-    blocks::quantize_q8k_portable(&x, &mut b);
-    for (a, b) in a.iter().zip(&b) {
-        assert_eq!((a.d, a.qs, a.bsums), (b.d, b.qs, b.bsums));
+    for isa in levels() {
+        let mut a = vec![blocks::Q8Block::default(); 32];
+        let mut b = a.clone();
+        blocks::quantize_q8_on(isa, &x, &mut a);
+        blocks::quantize_q8_portable(&x, &mut b);
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!((a.d, a.s, a.qs), (b.d, b.s, b.qs), "{}", isa.name());
+        }
+        let mut a = vec![blocks::Q8KBlock::default(); 4];
+        let mut b = a.clone();
+        blocks::quantize_q8k_on(isa, &x, &mut a);
+        blocks::quantize_q8k_portable(&x, &mut b);
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!((a.d, a.qs, a.bsums), (b.d, b.qs, b.bsums), "{}", isa.name());
+        }
     }
 }
 
@@ -314,8 +326,9 @@ fn k4_scale_unpacking_matches_the_format() {
 }
 
 /// A row of `x` gives the same bits alone (decode) as in any batch (prefill, whatever path
-/// the batch size selects) and on any number of threads: the engine relies on it so that a
-/// conversation continued from the KV cache equals a fresh prefill of the same tokens.
+/// the batch size selects) and on any number of threads, at every level: the engine relies
+/// on it so that a conversation continued from the KV cache equals a fresh prefill of the
+/// same tokens.
 #[test]
 fn rows_are_bit_identical_whatever_the_batch() {
     const MS: [usize; 7] = [1, 3, 8, 9, 17, 64, 130];
@@ -323,31 +336,35 @@ fn rows_are_bit_identical_whatever_the_batch() {
         .iter()
         .map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap())
         .collect();
-    for (t, &dtype) in ALL.iter().enumerate() {
-        let (rows, cols) = (53, cols_for(dtype));
-        let (bytes, _) = quantized(dtype, rows, cols, 300 + t as u64);
-        let mmax = MS[MS.len() - 1];
-        let x = Rng(400 + t as u64).data(mmax * cols);
-        // Each row alone (m = 1).
-        let mut single = vec![0f32; mmax * rows];
-        for (xi, oi) in x.chunks_exact(cols).zip(single.chunks_exact_mut(rows)) {
-            matmul(dtype, &bytes, rows, cols, xi, 1, oi).unwrap();
-        }
-        for pool in &pools {
-            for m in MS {
-                let mut out = vec![f32::NAN; m * rows];
-                pool.install(|| matmul(dtype, &bytes, rows, cols, &x[..m * cols], m, &mut out))
-                    .unwrap();
-                for i in 0..m {
-                    for r in 0..rows {
-                        let (a, b) = (out[i * rows + r], single[i * rows + r]);
-                        assert_eq!(
-                            a.to_bits(),
-                            b.to_bits(),
-                            "{dtype:?} m={m} threads={} row {i} col {r}: {a} in the batch, \
-                             {b} alone",
-                            pool.current_num_threads()
-                        );
+    for isa in levels() {
+        for (t, &dtype) in ALL.iter().enumerate() {
+            let (rows, cols) = (53, cols_for(dtype));
+            let (bytes, _) = quantized(dtype, rows, cols, 300 + t as u64);
+            let mmax = MS[MS.len() - 1];
+            let x = Rng(400 + t as u64).data(mmax * cols);
+            // Each row alone (m = 1).
+            let mut single = vec![0f32; mmax * rows];
+            for (xi, oi) in x.chunks_exact(cols).zip(single.chunks_exact_mut(rows)) {
+                matmul_with(dtype, &bytes, rows, cols, xi, 1, oi, isa).unwrap();
+            }
+            for pool in &pools {
+                for m in MS {
+                    let mut out = vec![f32::NAN; m * rows];
+                    let xm = &x[..m * cols];
+                    pool.install(|| matmul_with(dtype, &bytes, rows, cols, xm, m, &mut out, isa))
+                        .unwrap();
+                    for i in 0..m {
+                        for r in 0..rows {
+                            let (a, b) = (out[i * rows + r], single[i * rows + r]);
+                            assert_eq!(
+                                a.to_bits(),
+                                b.to_bits(),
+                                "{} {dtype:?} m={m} threads={} row {i} col {r}: {a} in the \
+                                 batch, {b} alone",
+                                isa.name(),
+                                pool.current_num_threads()
+                            );
+                        }
                     }
                 }
             }
@@ -357,23 +374,29 @@ fn rows_are_bit_identical_whatever_the_batch() {
 
 #[test]
 fn prepared_rows_in_any_ranges_equal_matmul() {
-    for (t, &dtype) in ALL.iter().enumerate() {
-        let (rows, cols) = (53, cols_for(dtype));
-        let (bytes, _) = quantized(dtype, rows, cols, 500 + t as u64);
-        let x = Rng(600 + t as u64).data(cols);
-        let mut want = vec![0f32; rows];
-        matmul(dtype, &bytes, rows, cols, &x, 1, &mut want).unwrap();
-        let mut row = PreparedRow::default();
-        // Prepared for several types at once, this one among them.
-        let extra = if cols % 32 == 0 { GgmlDType::Q8_0 } else { GgmlDType::F32 };
-        row.prepare(&x, &[GgmlDType::F16, dtype, extra]).unwrap();
-        for cut in [1, 4, 7, 16, 53] {
-            let mut got = vec![f32::NAN; rows];
-            for (i, part) in got.chunks_mut(cut).enumerate() {
-                matvec_rows(dtype, &bytes, &row, i * cut, part).unwrap();
+    for isa in levels() {
+        for (t, &dtype) in ALL.iter().enumerate() {
+            let (rows, cols) = (53, cols_for(dtype));
+            let (bytes, _) = quantized(dtype, rows, cols, 500 + t as u64);
+            let x = Rng(600 + t as u64).data(cols);
+            let mut want = vec![0f32; rows];
+            matmul_with(dtype, &bytes, rows, cols, &x, 1, &mut want, isa).unwrap();
+            let mut row = PreparedRow::default();
+            // Prepared for several types at once, this one among them.
+            let extra = if cols % 32 == 0 { GgmlDType::Q8_0 } else { GgmlDType::F32 };
+            row.prepare_on(isa, &x, &[GgmlDType::F16, dtype, extra]).unwrap();
+            for cut in [1, 4, 7, 16, 53] {
+                let mut got = vec![f32::NAN; rows];
+                for (i, part) in got.chunks_mut(cut).enumerate() {
+                    matvec_rows_on(isa, dtype, &bytes, &row, i * cut, part).unwrap();
+                }
+                let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "{} {dtype:?} in ranges of {cut} rows differs from matmul",
+                    isa.name()
+                );
             }
-            let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{dtype:?} in ranges of {cut} rows differs from matmul");
         }
     }
 }
@@ -395,22 +418,23 @@ fn prepared_rows_check_their_inputs() {
     assert!(matches!(err, KernelError::PartialBlock { .. }), "{err}");
 }
 
-/// Panels of width `W` give every row the bits it gets alone; `q8_0` says whether this
-/// width takes Q8_0 weights (the other types without a panel kernel must be declined).
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    not(feature = "portable-kernels")
-))]
+/// Panels of width `W` give every row the bits it gets alone (at the width's own level);
+/// `q8_0` says whether this width takes Q8_0 weights (the other types without a panel
+/// kernel must be declined).
+#[cfg(target_arch = "x86_64")]
 fn panels_give_each_row_its_own_bits<W: panel::Wide>(q8_0: bool) {
+    let isa = <W::L as Level>::ISA;
+    if !isa::supports(isa) {
+        eprintln!("this CPU lacks {}: its panels are not tested here", isa.name());
+        return;
+    }
     for (t, &dtype) in ALL.iter().enumerate() {
         let (rows, cols) = (53, cols_for(dtype));
         let (bytes, deq) = quantized(dtype, rows, cols, 700 + t as u64);
         let x = Rng(800 + t as u64).data(33 * cols);
         let mut single = vec![0f32; 33 * rows];
         for (xi, oi) in x.chunks_exact(cols).zip(single.chunks_exact_mut(rows)) {
-            matmul(dtype, &bytes, rows, cols, xi, 1, oi).unwrap();
+            matmul_with(dtype, &bytes, rows, cols, xi, 1, oi, isa).unwrap();
         }
         for m in [8, 9, 17, 33] {
             let mut out = vec![f32::NAN; m * rows];
@@ -422,39 +446,50 @@ fn panels_give_each_row_its_own_bits<W: panel::Wide>(q8_0: bool) {
             if !ran {
                 continue;
             }
-            check(&out, &deq, &x[..m * cols], rows, cols, m, act_for(dtype), &format!("{dtype:?}"));
+            let what = format!("{} {dtype:?}", isa.name());
+            check(&out, &deq, &x[..m * cols], rows, cols, m, act_for(dtype), &what);
             for (k, (a, b)) in out.iter().zip(&single).enumerate() {
-                assert_eq!(a.to_bits(), b.to_bits(), "{dtype:?} m={m} [{k}]: {a} vs {b} alone");
+                assert_eq!(a.to_bits(), b.to_bits(), "{what} m={m} [{k}]: {a} vs {b} alone");
             }
         }
     }
 }
 
-/// The AVX2 panels (8 rows, what CPUs without AVX-512 or AVX-VNNI run for prefill), on any
-/// build with AVX2; Q8_0 is left to the row kernels there.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    not(feature = "portable-kernels")
-))]
+/// The AVX2 panels (8 rows, what CPUs without AVX-512 or AVX-VNNI run for prefill); Q8_0
+/// is left to the row kernels there.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn avx2_panels_give_each_row_its_own_bits() {
     panels_give_each_row_its_own_bits::<panel::V256>(false);
 }
 
 /// The 8-row panels with 256-bit `vpdpbusd` (AVX-VNNI laptops), Q8_0 included.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    any(
-        all(target_feature = "avx512vnni", target_feature = "avx512vl"),
-        target_feature = "avxvnni"
-    ),
-    not(feature = "portable-kernels")
-))]
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn vnni256_panels_give_each_row_its_own_bits() {
     panels_give_each_row_its_own_bits::<panel::V256Vnni>(true);
+}
+
+/// The 16-row AVX-512 VNNI panels, Q8_0 included.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_panels_give_each_row_its_own_bits() {
+    panels_give_each_row_its_own_bits::<panel::V512>(true);
+}
+
+/// `isa::current` (what `UPWARD_ISA` picks) is what `matmul` runs: its bits equal that
+/// level's, and the process's level is one the CPU supports.
+#[test]
+fn matmul_runs_the_current_level() {
+    let cur = isa::current();
+    assert!(isa::supports(cur));
+    let (rows, cols) = (21, 256);
+    let (bytes, _) = quantized(GgmlDType::Q4K, rows, cols, 11);
+    for m in [1, 9] {
+        let x = Rng(12).data(m * cols);
+        let (mut a, mut b) = (vec![0f32; m * rows], vec![0f32; m * rows]);
+        matmul(GgmlDType::Q4K, &bytes, rows, cols, &x, m, &mut a).unwrap();
+        matmul_with(GgmlDType::Q4K, &bytes, rows, cols, &x, m, &mut b, cur).unwrap();
+        assert!(a.iter().zip(&b).all(|(a, b)| a.to_bits() == b.to_bits()), "m={m}");
+    }
 }

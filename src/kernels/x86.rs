@@ -1,11 +1,18 @@
-//! AVX2 + FMA dot products (x86_64 built with `target-cpu=native` or `-C target-feature=+avx2,+fma`).
+//! AVX2 + FMA dot products, and AVX-512 / AVX-VNNI variants, for every x86_64 CPU that has
+//! them: chosen at run time (see `level.rs`), whatever the build's `target-cpu`.
 //!
 //! Each function computes one weight row against `N` activation rows, unpacking every weight
 //! block into registers once and reusing it `N` times (prefill), which also serves mat-vec
 //! (`N = 1`, decode). Integer products use `_mm256_maddubs_epi16` (u8 × i8 → i16 pairs);
-//! with AVX-512 VNNI (and VL) or AVX-VNNI the 32-value formats use `vpdpbusd` instead.
+//! at the levels with a 256-bit `vpdpbusd` (AVX-512 VNNI with VL, or AVX-VNNI) the 32-value
+//! formats use it instead.
 //!
-//! Safety: every function here reads weight blocks through raw pointers. The safe wrappers in
+//! Every function is `#[inline(always)]` and generic over the [`Level`] it runs at: it is
+//! compiled into the `#[target_feature]` entry point of that level (`level::run`), never
+//! called on its own, so its intrinsics inline there.
+//!
+//! Safety: every function here reads weight blocks through raw pointers, and may only run
+//! inside the entry point of its level (the CPU has the instructions). The safe wrappers in
 //! `mod.rs` check that `w.len()` is exactly `blocks × block_bytes` and that every activation
 //! row has exactly `blocks` blocks, which is all the reads below rely on.
 
@@ -30,6 +37,7 @@ unsafe fn prefetch_ahead(p: *const u8, len: usize) {
 
 use super::blocks::{f16_at, scale_min_k4, Fmt32, Q8Block, Q8KBlock};
 use super::blocks::{Q4_0, Q4_1, Q4_K_BYTES, Q5_0, Q5_1, Q5_K_BYTES, Q6_K_BYTES, Q8_0};
+use super::level::Level;
 
 #[inline(always)]
 unsafe fn hsum(v: __m256) -> f32 {
@@ -41,38 +49,24 @@ unsafe fn hsum(v: __m256) -> f32 {
 
 /// `acc` plus, in each i32 lane, the sum of the 4 products `u·s` of its bytes (u unsigned,
 /// s signed), exact, in one instruction: `vpdpbusd` of AVX-512 VL or of AVX-VNNI (recent
-/// laptop CPUs without AVX-512), the same operation in two encodings.
-#[cfg(any(
-    all(target_feature = "avx512vnni", target_feature = "avx512vl"),
-    target_feature = "avxvnni"
-))]
+/// laptop CPUs without AVX-512), the same operation in two encodings. Only for levels with
+/// [`Level::VNNI`].
 #[inline(always)]
-pub(crate) unsafe fn dpbusd256(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
-    #[cfg(all(target_feature = "avx512vnni", target_feature = "avx512vl"))]
-    {
+pub(crate) unsafe fn dpbusd256<L: Level>(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+    debug_assert!(L::VNNI);
+    if L::AVX512 {
         _mm256_dpbusd_epi32(acc, u, s)
-    }
-    #[cfg(not(all(target_feature = "avx512vnni", target_feature = "avx512vl")))]
-    {
+    } else {
         _mm256_dpbusd_avx_epi32(acc, u, s)
     }
 }
 
 /// Σ over groups of 4 of `u[i] * s[i]` (u unsigned, s signed) as 8 i32 lanes.
 #[inline(always)]
-unsafe fn dot_u8_i8(u: __m256i, s: __m256i) -> __m256i {
-    #[cfg(any(
-        all(target_feature = "avx512vnni", target_feature = "avx512vl"),
-        target_feature = "avxvnni"
-    ))]
-    {
-        dpbusd256(_mm256_setzero_si256(), u, s)
-    }
-    #[cfg(not(any(
-        all(target_feature = "avx512vnni", target_feature = "avx512vl"),
-        target_feature = "avxvnni"
-    )))]
-    {
+unsafe fn dot_u8_i8<L: Level>(u: __m256i, s: __m256i) -> __m256i {
+    if L::VNNI {
+        dpbusd256::<L>(_mm256_setzero_si256(), u, s)
+    } else {
         _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
     }
 }
@@ -88,16 +82,11 @@ unsafe fn nibbles(p: *const u8) -> __m256i {
 }
 
 /// 0x10 in byte `j` where bit `j` of `qh` is set, else 0.
-#[cfg(all(target_feature = "avx512bw", target_feature = "avx512vl"))]
 #[inline(always)]
-unsafe fn high_bits(qh: u32) -> __m256i {
-    _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10))
-}
-
-/// 0x10 in byte `j` where bit `j` of `qh` is set, else 0.
-#[cfg(not(all(target_feature = "avx512bw", target_feature = "avx512vl")))]
-#[inline(always)]
-unsafe fn high_bits(qh: u32) -> __m256i {
+unsafe fn high_bits<L: Level>(qh: u32) -> __m256i {
+    if L::AVX512 {
+        return _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10));
+    }
     let x = _mm256_set1_epi32(qh as i32);
     let shuf = _mm256_setr_epi64x(
         0x0000000000000000,
@@ -114,7 +103,7 @@ unsafe fn high_bits(qh: u32) -> __m256i {
 /// The AVX2 side of a 32-value format: its quantized values in one register.
 pub(crate) trait Simd32: Fmt32 {
     /// The 32 values of the block at `p` (unsigned 0..=31, or signed for Q8_0).
-    unsafe fn load(p: *const u8) -> __m256i;
+    unsafe fn load<L: Level>(p: *const u8) -> __m256i;
     /// `(d, c)` of the block at `p`, as in [`Fmt32::unpack`].
     unsafe fn scales(p: *const u8) -> (f32, f32);
     /// Whether the block stores `c` (the minimum) as its second f16; otherwise
@@ -149,7 +138,7 @@ impl Simd32 for Q4_0 {
     const HAS_MIN: bool = false;
     const CORR: f32 = -8.0;
     #[inline(always)]
-    unsafe fn load(p: *const u8) -> __m256i {
+    unsafe fn load<L: Level>(p: *const u8) -> __m256i {
         nibbles(p.add(2))
     }
     #[inline(always)]
@@ -163,7 +152,7 @@ impl Simd32 for Q4_1 {
     const HAS_MIN: bool = true;
     const CORR: f32 = 0.0;
     #[inline(always)]
-    unsafe fn load(p: *const u8) -> __m256i {
+    unsafe fn load<L: Level>(p: *const u8) -> __m256i {
         nibbles(p.add(4))
     }
     #[inline(always)]
@@ -176,9 +165,9 @@ impl Simd32 for Q5_0 {
     const HAS_MIN: bool = false;
     const CORR: f32 = -16.0;
     #[inline(always)]
-    unsafe fn load(p: *const u8) -> __m256i {
+    unsafe fn load<L: Level>(p: *const u8) -> __m256i {
         let qh = (p.add(2) as *const u32).read_unaligned();
-        _mm256_or_si256(nibbles(p.add(6)), high_bits(u32::from_le(qh)))
+        _mm256_or_si256(nibbles(p.add(6)), high_bits::<L>(u32::from_le(qh)))
     }
     #[inline(always)]
     unsafe fn scales(p: *const u8) -> (f32, f32) {
@@ -191,9 +180,9 @@ impl Simd32 for Q5_1 {
     const HAS_MIN: bool = true;
     const CORR: f32 = 0.0;
     #[inline(always)]
-    unsafe fn load(p: *const u8) -> __m256i {
+    unsafe fn load<L: Level>(p: *const u8) -> __m256i {
         let qh = (p.add(4) as *const u32).read_unaligned();
-        _mm256_or_si256(nibbles(p.add(8)), high_bits(u32::from_le(qh)))
+        _mm256_or_si256(nibbles(p.add(8)), high_bits::<L>(u32::from_le(qh)))
     }
     #[inline(always)]
     unsafe fn scales(p: *const u8) -> (f32, f32) {
@@ -205,7 +194,7 @@ impl Simd32 for Q8_0 {
     const HAS_MIN: bool = false;
     const CORR: f32 = 0.0;
     #[inline(always)]
-    unsafe fn load(p: *const u8) -> __m256i {
+    unsafe fn load<L: Level>(p: *const u8) -> __m256i {
         _mm256_loadu_si256(p.add(2) as *const __m256i)
     }
     #[inline(always)]
@@ -225,7 +214,10 @@ impl Simd32 for Q8_0 {
 /// the batch it is in. Here lanes 0 and 2 of a register hold the even and odd `acc`, lanes
 /// 1 and 3 of another the even and odd `corr`.
 #[inline(always)]
-pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]; N]) -> [f32; N] {
+pub(crate) unsafe fn tile32<F: Simd32, L: Level, const N: usize>(
+    w: &[u8],
+    xs: [&[Q8Block]; N],
+) -> [f32; N] {
     let nb = w.len() / F::BYTES;
     let mut accv = [_mm_setzero_ps(); N];
     let mut corrv = [_mm_setzero_ps(); N];
@@ -237,15 +229,15 @@ pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]
         let p1 = wp.add((b + 1) * F::BYTES);
         prefetch_ahead(p0, 2 * F::BYTES);
         let sc = F::scales2(p0, p1);
-        let (u0, g0) = unsign::<F>(F::load(p0));
-        let (u1, g1) = unsign::<F>(F::load(p1));
+        let (u0, g0) = unsign::<F>(F::load::<L>(p0));
+        let (u1, g1) = unsign::<F>(F::load::<L>(p1));
         for n in 0..N {
             let x0 = xp[n].add(b);
             let x1 = xp[n].add(b + 1);
             // `Q8Block` is `repr(C)` and starts with `d, s`: [dx0, sx0, dx1, sx1].
             let xds = _mm_castpd_ps(_mm_loadh_pd(_mm_load_sd(x0 as *const f64), x1 as *const f64));
-            let v0 = dot_u8_i8(u0, signed_y::<F>(&*x0, g0));
-            let v1 = dot_u8_i8(u1, signed_y::<F>(&*x1, g1));
+            let v0 = dot_u8_i8::<L>(u0, signed_y::<F>(&*x0, g0));
+            let v1 = dot_u8_i8::<L>(u1, signed_y::<F>(&*x1, g1));
             let prod = _mm_mul_ps(sc, xds);
             accv[n] = _mm_fmadd_ps(pair_sums(v0, v1), prod, accv[n]);
             if !F::SIGNED {
@@ -256,7 +248,7 @@ pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]
     }
     let tail = (b < nb).then(|| {
         let p0 = wp.add(b * F::BYTES);
-        (F::scales(p0), unsign::<F>(F::load(p0)))
+        (F::scales(p0), unsign::<F>(F::load::<L>(p0)))
     });
     std::array::from_fn(|n| {
         let mut a = [0f32; 4];
@@ -266,7 +258,7 @@ pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]
         let (mut acc_e, acc_o, mut corr_e, corr_o) = (a[0], a[2], c[1], c[3]);
         if let Some(((d0, c0), (u0, g0))) = tail {
             let x0 = &*xp[n].add(b);
-            let v0 = dot_u8_i8(u0, signed_y::<F>(x0, g0));
+            let v0 = dot_u8_i8::<L>(u0, signed_y::<F>(x0, g0));
             acc_e = (hsum_i32(v0) as f32).mul_add(d0 * x0.d, acc_e);
             if !F::SIGNED {
                 corr_e = c0.mul_add(x0.s, corr_e);
@@ -284,7 +276,7 @@ pub(crate) unsafe fn tile32<F: Simd32, const N: usize>(w: &[u8], xs: [&[Q8Block]
 /// for row `r`: the same operations as [`tile32`] per row, so the same bits. Requires
 /// `w[r].len() == x.len() * F::BYTES` for every `r`.
 #[inline(always)]
-pub(crate) unsafe fn rows4_32<F: Simd32>(w: [&[u8]; 4], x: &[Q8Block]) -> [f32; 4] {
+pub(crate) unsafe fn rows4_32<F: Simd32, L: Level>(w: [&[u8]; 4], x: &[Q8Block]) -> [f32; 4] {
     let nb = x.len();
     let wp: [*const u8; 4] = std::array::from_fn(|r| w[r].as_ptr());
     let mut acc = [_mm_setzero_ps(); 2];
@@ -299,9 +291,9 @@ pub(crate) unsafe fn rows4_32<F: Simd32>(w: [&[u8]; 4], x: &[Q8Block]) -> [f32; 
             }
         }
         let v: [__m256i; 4] = std::array::from_fn(|r| {
-            let (u, g) = unsign::<F>(F::load(p[r]));
+            let (u, g) = unsign::<F>(F::load::<L>(p[r]));
             let y = if F::SIGNED { _mm256_sign_epi8(y, g) } else { y };
-            dot_u8_i8(u, y)
+            dot_u8_i8::<L>(u, y)
         });
         // [Σv0, Σv1, Σv2, Σv3]
         let h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
