@@ -5,6 +5,7 @@ pub mod activation;
 pub mod attention;
 pub mod cache;
 pub mod config;
+pub mod f16;
 pub mod generate;
 pub mod linear;
 pub mod model;

@@ -12,7 +12,7 @@ use super::{activate, Layer, Model};
 use crate::engine::attention::{attend_heads, AttnShape};
 use crate::engine::cache::KvCache;
 use crate::engine::config::{Activation, ModelConfig, RopeStyle};
-use crate::engine::linear::{with_f32_slice, Embedding, QLinear};
+use crate::engine::linear::{Embedding, QLinear};
 use crate::engine::team::Team;
 use crate::kernels::{self, KernelError, PreparedRow};
 use candle_core::quantized::GgmlDType;
@@ -346,16 +346,13 @@ impl Decode {
             rope_rows(&mut sc.k, cos, sin, interleaved);
             cache.write_position(i, &sc.k, &sc.v)?;
             let window = if layer.local { cfg.sliding_window } else { None };
-            let (kc, vc) = cache.layer(i);
             let q = &sc.q;
             let mut heads: Vec<(usize, &mut [f32])> = sc.att.chunks_mut(hd).enumerate().collect();
-            with_f32_slice(kc, |ks| {
-                with_f32_slice(vc, |vs| {
-                    team.for_each(&mut heads, |(h, out)| {
-                        attend_heads(q, ks, vs, shape, pos, window, scale, *h, out)
-                    })
-                    .map_err(candle_core::Error::wrap)
+            cache.with_layer(i, |ks, vs| {
+                team.for_each(&mut heads, |(h, out)| {
+                    attend_heads(q, ks, vs, shape, pos, window, scale, *h, out)
                 })
+                .map_err(candle_core::Error::wrap)
             })?;
             matvecs(team, input, &sc.att, vec![(&layer.attn.o, &mut sc.o[..])])?;
             if let Some(w) = &hl.post_attn_norm {
