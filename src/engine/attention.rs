@@ -235,7 +235,8 @@ fn group(
         .collect();
     o.fill(0.0);
     // Keys every row uses, and per row the keys before and after them.
-    let common = (starts.iter().copied().max().unwrap_or(0), ends.iter().copied().min().unwrap_or(0));
+    let common =
+        (starts.iter().copied().max().unwrap_or(0), ends.iter().copied().min().unwrap_or(0));
     for b0 in (lo..hi).step_by(block) {
         let b1 = (b0 + block).min(hi);
         let vals = &mut buf[..(b1 - b0) * hd];
@@ -245,7 +246,15 @@ fn group(
         let one = |r: usize, a: usize, b: usize, o: &mut [f32]| {
             if a < b {
                 let p = &scores[r * nk + a - lo..r * nk + b - lo];
-                weighted_sums(kern, p, nk, 1, &vals[(a - b0) * hd..(b - b0) * hd], hd, &mut o[r * hd..(r + 1) * hd]);
+                weighted_sums(
+                    kern,
+                    p,
+                    nk,
+                    1,
+                    &vals[(a - b0) * hd..(b - b0) * hd],
+                    hd,
+                    &mut o[r * hd..(r + 1) * hd],
+                );
             }
         };
         if c0 >= c1 {
@@ -490,19 +499,32 @@ mod tests {
                 for kern in kerns(hd) {
                     let mut all = vec![0f32; q.len()];
                     attend_with(kern, &q, &k, &v, sh, 0, s, window, scale, &mut all);
-                    let err = all.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                    let err =
+                        all.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
                     assert!(err < 1e-4, "{sh:?} {window:?} {kern:?}: off by {err}");
                     // Chunks of 5, 1 and 30 positions, then one at a time: the same bits.
                     let mut parts = vec![0f32; q.len()];
                     let mut at = 0;
                     for n in [5, 1, 30] {
-                        let (qi, oi) = (&q[at * row..(at + n) * row], &mut parts[at * row..(at + n) * row]);
+                        let (qi, oi) =
+                            (&q[at * row..(at + n) * row], &mut parts[at * row..(at + n) * row]);
                         attend_with(kern, qi, &k, &v, sh, at, n, window, scale, oi);
                         at += n;
                     }
                     for i in at..s {
                         let o = &mut parts[i * row..(i + 1) * row];
-                        attend_with(kern, &q[i * row..(i + 1) * row], &k, &v, sh, i, 1, window, scale, o);
+                        attend_with(
+                            kern,
+                            &q[i * row..(i + 1) * row],
+                            &k,
+                            &v,
+                            sh,
+                            i,
+                            1,
+                            window,
+                            scale,
+                            o,
+                        );
                     }
                     assert!(all == parts, "{sh:?} {window:?} {kern:?}: chunking changed bits");
                     // The last position's heads in two groups, as decode threads split them.

@@ -96,7 +96,10 @@ impl KvCache {
         let (heads, _, head_dim) = self.keys[layer].dims3()?;
         for (t, src) in [(&self.keys[layer], k), (&self.values[layer], v)] {
             if src.dims() != [heads, n, head_dim] {
-                candle_core::bail!("cannot cache a {:?} tensor as {heads}x{n}x{head_dim}", src.dims());
+                candle_core::bail!(
+                    "cannot cache a {:?} tensor as {heads}x{n}x{head_dim}",
+                    src.dims()
+                );
             }
             if t.device().is_cpu() {
                 // Our own rounding, the same as `write_position`'s.
@@ -348,8 +351,9 @@ mod tests {
         a.advance(n);
         let mut b = KvCache::new(1, heads, hd, 8, &dev)?;
         for p in 0..n {
-            let row: Vec<f32> =
-                (0..heads).flat_map(|h| vals[(h * n + p) * hd..(h * n + p + 1) * hd].to_vec()).collect();
+            let row: Vec<f32> = (0..heads)
+                .flat_map(|h| vals[(h * n + p) * hd..(h * n + p + 1) * hd].to_vec())
+                .collect();
             b.write_position(0, &row, &row)?;
             b.advance(1);
         }

@@ -259,7 +259,8 @@ mod tests {
             b.extend((0..values).flat_map(|i| f16::from_f32(i as f32).to_le_bytes()));
             b
         };
-        let got: Vec<f32> = parse(&file(&want, 4), &want).unwrap().iter().map(|h| h.to_f32()).collect();
+        let got: Vec<f32> =
+            parse(&file(&want, 4), &want).unwrap().iter().map(|h| h.to_f32()).collect();
         assert_eq!(got, vec![0.0, 1.0, 2.0, 3.0]);
         // A format 1 file (f32 values, twice the bytes) is refused with the reason, never
         // read as f16.
