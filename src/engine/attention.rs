@@ -263,13 +263,13 @@ fn group(
             }
             continue;
         }
-        for r in 0..rows {
-            one(r, starts[r].max(b0), c0, o);
+        for (r, &start) in starts.iter().enumerate() {
+            one(r, start.max(b0), c0, o);
         }
         let p = &scores[c0 - lo..];
         weighted_sums(kern, p, nk, rows, &vals[(c0 - b0) * hd..(c1 - b0) * hd], hd, o);
-        for r in 0..rows {
-            one(r, c1, ends[r].min(b1), o);
+        for (r, &end) in ends.iter().enumerate() {
+            one(r, c1, end.min(b1), o);
         }
     }
     for (or, sum) in o.chunks_exact_mut(hd).zip(sums) {

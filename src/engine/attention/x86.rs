@@ -225,8 +225,8 @@ pub(super) unsafe fn row_dots_512(
                     std::array::from_fn(|i| _mm512_loadu_ps(d.add(((r + i) * nc + c) * 16)));
                 for u in 0..4 {
                     let kp = _mm512_loadu_ps(k.add(((t / 2 + u) * nc + c) * 16));
-                    for i in 0..4 {
-                        acc[i][u] = _mm512_fmadd_ps(q[i], kp, acc[i][u]);
+                    for (acc, q) in acc.iter_mut().zip(&q) {
+                        acc[u] = _mm512_fmadd_ps(*q, kp, acc[u]);
                     }
                 }
             }
