@@ -89,8 +89,8 @@ pub struct BackendInfo {
 pub struct CacheSnapshot {
     /// Tokens whose keys and values are held.
     pub tokens: Vec<u32>,
-    /// Keys and values in the engine's export layout.
-    pub data: Vec<f32>,
+    /// Keys and values (f16, as the cache holds them) in the engine's export layout.
+    pub data: Vec<half::f16>,
 }
 
 /// A model that chats. `Send` so that a server can move it to a worker thread.

@@ -6,9 +6,13 @@
 //! same tokens. It also avoids the copies and transposes of a tensor-op formulation in the
 //! decode step.
 
+use half::f16;
 use rayon::prelude::*;
 
 use super::activation::exp;
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// Shapes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +27,33 @@ pub struct AttnShape {
     pub capacity: usize,
 }
 
+/// Which code computes the dot products and weighted sums. Every choice gives the same
+/// bits: they differ only in how many rows and keys one pass over memory serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kern {
+    /// Plain Rust.
+    Portable,
+    /// AVX2, FMA and F16C (needs `head_dim % 8 == 0`).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// AVX-512F on top of those (the dot products and weighted sums twice as wide).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Kern {
+    /// The fastest choice for this CPU (see [`crate::kernels::isa::current`]).
+    fn best(head_dim: usize) -> Kern {
+        #[cfg(target_arch = "x86_64")]
+        if head_dim.is_multiple_of(8) && super::f16::simd() {
+            use crate::kernels::isa::{current, Isa};
+            return if current() >= Isa::Avx512Vnni { Kern::Avx512 } else { Kern::Avx2 };
+        }
+        let _ = head_dim;
+        Kern::Portable
+    }
+}
+
 /// Attention of `s` queries at positions `pos..pos + s`.
 ///
 /// `q` is `[s, heads, head_dim]`; `k` and `v` are the cache, `[kv_heads, capacity,
@@ -31,8 +62,28 @@ pub struct AttnShape {
 #[allow(clippy::too_many_arguments)]
 pub fn attend(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    k: &[f16],
+    v: &[f16],
+    shape: AttnShape,
+    pos: usize,
+    s: usize,
+    window: Option<usize>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    attend_with(Kern::best(shape.head_dim), q, k, v, shape, pos, s, window, scale, out)
+}
+
+/// Query positions per work item of [`attend`]: their rows share each key and value block
+/// loaded.
+const POSITIONS_PER_ITEM: usize = 4;
+
+#[allow(clippy::too_many_arguments)]
+fn attend_with(
+    kern: Kern,
+    q: &[f32],
+    k: &[f16],
+    v: &[f16],
     shape: AttnShape,
     pos: usize,
     s: usize,
@@ -41,21 +92,40 @@ pub fn attend(
     out: &mut [f32],
 ) {
     let AttnShape { heads, kv_heads, head_dim: hd, capacity } = shape;
-    debug_assert_eq!(q.len(), s * heads * hd);
-    debug_assert_eq!(out.len(), s * heads * hd);
-    debug_assert!(k.len() >= kv_heads * capacity * hd && pos + s <= capacity);
-    // One item per (query, KV head): its query heads are contiguous in `q` and `out`.
-    let group = heads / kv_heads * hd;
-    let work = |(idx, o): (usize, &mut [f32])| {
-        let (i, g) = (idx / kv_heads, idx % kv_heads);
-        let qs = &q[idx * group..(idx + 1) * group];
-        group_rows(qs, k, v, shape, pos + i, g * (heads / kv_heads), window, scale, o);
+    assert_eq!(q.len(), s * heads * hd, "one query row per position and head");
+    assert_eq!(out.len(), s * heads * hd, "one output row per position and head");
+    assert!(k.len() >= kv_heads * capacity * hd && v.len() >= kv_heads * capacity * hd);
+    assert!(pos + s <= capacity, "queries past the cache capacity");
+    let rep = heads / kv_heads;
+    let row = heads * hd;
+    // Fewer positions per item when there are few, so that every thread gets some.
+    let per = (s / (4 * rayon::current_num_threads())).clamp(1, POSITIONS_PER_ITEM);
+    let work = |(item, o): (usize, &mut [f32])| {
+        let i0 = item * per;
+        let m = o.len() / row;
+        let mut qs = vec![0f32; m * rep * hd];
+        let mut os = vec![0f32; m * rep * hd];
+        let mut qpos = Vec::with_capacity(m * rep);
+        for g in 0..kv_heads {
+            qpos.clear();
+            for i in 0..m {
+                let at = (i0 + i) * row + g * rep * hd;
+                qs[i * rep * hd..(i + 1) * rep * hd].copy_from_slice(&q[at..at + rep * hd]);
+                qpos.extend(std::iter::repeat_n(pos + i0 + i, rep));
+            }
+            let slab = g * capacity * hd..(g + 1) * capacity * hd;
+            group(kern, &qs, &qpos, &k[slab.clone()], &v[slab], hd, window, scale, &mut os);
+            for i in 0..m {
+                let at = i * row + g * rep * hd;
+                o[at..at + rep * hd].copy_from_slice(&os[i * rep * hd..(i + 1) * rep * hd]);
+            }
+        }
     };
-    // A few short rows: too little work per head to be worth waking threads.
+    // A few short rows: too little work to be worth waking threads.
     if s * heads * (pos + s) * hd < 64 * 1024 {
-        out.chunks_mut(group).enumerate().for_each(work);
+        out.chunks_mut(per * row).enumerate().for_each(work);
     } else {
-        out.par_chunks_mut(group).enumerate().for_each(work);
+        out.par_chunks_mut(per * row).enumerate().for_each(work);
     }
 }
 
@@ -66,8 +136,8 @@ pub fn attend(
 #[allow(clippy::too_many_arguments)]
 pub fn attend_heads(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    k: &[f16],
+    v: &[f16],
     shape: AttnShape,
     pos: usize,
     window: Option<usize>,
@@ -75,78 +145,222 @@ pub fn attend_heads(
     first: usize,
     out: &mut [f32],
 ) {
-    let hd = shape.head_dim;
-    for (j, o) in out.chunks_mut(hd).enumerate() {
-        let h = first + j;
-        group_rows(&q[h * hd..(h + 1) * hd], k, v, shape, pos, h, window, scale, o);
+    attend_heads_with(Kern::best(shape.head_dim), q, k, v, shape, pos, window, scale, first, out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attend_heads_with(
+    kern: Kern,
+    q: &[f32],
+    k: &[f16],
+    v: &[f16],
+    shape: AttnShape,
+    pos: usize,
+    window: Option<usize>,
+    scale: f32,
+    first: usize,
+    out: &mut [f32],
+) {
+    let AttnShape { heads, kv_heads, head_dim: hd, capacity } = shape;
+    let rep = heads / kv_heads;
+    let n = out.len() / hd;
+    assert!(first + n <= heads && q.len() == heads * hd && pos < capacity);
+    // Runs of the chosen heads that share a KV head.
+    let mut h = first;
+    while h < first + n {
+        let g = h / rep;
+        let end = ((g + 1) * rep).min(first + n);
+        let qpos = vec![pos; end - h];
+        let slab = g * capacity * hd..(g + 1) * capacity * hd;
+        let o = &mut out[(h - first) * hd..(end - first) * hd];
+        group(kern, &q[h * hd..end * hd], &qpos, &k[slab.clone()], &v[slab], hd, window, scale, o);
+        h = end;
     }
 }
 
-/// Keys per block of the value pass: a block stays in L1 while every head of the group
-/// adds it.
-const VALUE_BLOCK: usize = 64;
+/// Bytes of keys or values converted to f32 at a time: the block stays in L1 while every
+/// row of the group uses it.
+const BLOCK_BYTES: usize = 16 * 1024;
 
-/// The query at position `qpos` for heads `h0..h0 + n`, which share one KV head: `qs` holds
-/// their `n` query rows, `o` receives their outputs (`n * head_dim` values). Each key and
-/// value block is read once for the whole group; each head's result is the same bits as
-/// when it is computed alone (`n = 1`), because every (head, key) pair and every output
-/// lane is computed in the same order either way.
+/// Attention of the query rows `qs` (`qpos.len()` rows of `hd`; row `r` at position
+/// `qpos[r]`) that share one KV head, whose keys and values are `k` and `v`
+/// (`[capacity, hd]`); `o` receives their outputs. Each key and value block is converted
+/// and read once for all the rows.
+///
+/// A row's result does not depend on the other rows: its score for key `j` is
+/// [`dot`]`(q, k_j) · scale` (keys widened from f16 exactly), its weights are
+/// [`softmax_numerators`] of its scores, and every output lane accumulates
+/// `weight · value` with fused multiply-adds in key order, then is multiplied by
+/// `1 / sum`. Every [`Kern`] computes exactly that.
 #[allow(clippy::too_many_arguments)]
-#[inline]
-fn group_rows(
+fn group(
+    kern: Kern,
     qs: &[f32],
-    k: &[f32],
-    v: &[f32],
-    shape: AttnShape,
-    qpos: usize,
-    h0: usize,
+    qpos: &[usize],
+    k: &[f16],
+    v: &[f16],
+    hd: usize,
     window: Option<usize>,
     scale: f32,
     o: &mut [f32],
 ) {
-    let AttnShape { heads, kv_heads, head_dim: hd, capacity } = shape;
-    let n = qs.len() / hd;
-    let start = window.map_or(0, |w| (qpos + 1).saturating_sub(w));
-    let kvh = h0 / (heads / kv_heads);
-    let base = kvh * capacity * hd;
-    let keys = &k[base + start * hd..base + (qpos + 1) * hd];
-    let vals = &v[base + start * hd..base + (qpos + 1) * hd];
-    let nk = qpos + 1 - start;
-    let mut scores = vec![0f32; n * nk];
-    // Eight keys at a time; each key's dot product is `dot`'s, bit for bit.
-    let full = nk / 8 * 8;
-    for (b, eight) in keys[..full * hd].chunks_exact(8 * hd).enumerate() {
-        for (j, q) in qs.chunks_exact(hd).enumerate() {
-            let d = dot8(q, eight);
-            for (sc, d) in scores[j * nk + 8 * b..j * nk + 8 * b + 8].iter_mut().zip(d) {
+    let rows = qpos.len();
+    debug_assert_eq!(qs.len(), rows * hd);
+    debug_assert_eq!(o.len(), rows * hd);
+    let starts: Vec<usize> =
+        qpos.iter().map(|&p| window.map_or(0, |w| (p + 1).saturating_sub(w))).collect();
+    let ends: Vec<usize> = qpos.iter().map(|&p| p + 1).collect();
+    let lo = starts.iter().copied().min().unwrap_or(0);
+    let hi = ends.iter().copied().max().unwrap_or(0);
+    let nk = hi - lo;
+    let block = (BLOCK_BYTES / 4 / hd.max(1)).max(8) / 8 * 8;
+    let mut buf = vec![0f32; block * hd];
+    let mut dots = vec![0f32; rows * block];
+    // Scores of every row for keys lo..hi (a row uses only its own range of them).
+    let mut scores = vec![0f32; rows * nk];
+    for b0 in (lo..hi).step_by(block) {
+        let n = block.min(hi - b0);
+        let n8 = n.next_multiple_of(8);
+        load_keys(kern, &k[b0 * hd..(b0 + n) * hd], n8, hd, &mut buf[..n8 * hd]);
+        row_dots(kern, qs, &buf[..n8 * hd], n8, hd, &mut dots[..rows * n8]);
+        for r in 0..rows {
+            let dst = &mut scores[r * nk + b0 - lo..r * nk + b0 - lo + n];
+            for (sc, d) in dst.iter_mut().zip(&dots[r * n8..r * n8 + n]) {
                 *sc = d * scale;
             }
         }
     }
-    for (j, q) in qs.chunks_exact(hd).enumerate() {
-        for (t, krow) in keys[full * hd..].chunks_exact(hd).enumerate() {
-            scores[j * nk + full + t] = dot(q, krow) * scale;
-        }
-    }
-    let sums: Vec<f32> = scores.chunks_exact_mut(nk.max(1)).map(softmax_numerators).collect();
+    let sums: Vec<f32> = (0..rows)
+        .map(|r| softmax(kern, &mut scores[r * nk + starts[r] - lo..r * nk + ends[r] - lo]))
+        .collect();
     o.fill(0.0);
-    for (b, block) in vals.chunks(VALUE_BLOCK * hd).enumerate() {
-        let keys_in = block.len() / hd;
-        for (j, oj) in o.chunks_exact_mut(hd).enumerate() {
-            let p = &scores[j * nk + b * VALUE_BLOCK..j * nk + b * VALUE_BLOCK + keys_in];
-            weighted_sum(p, block, oj);
+    // Keys every row uses, and per row the keys before and after them.
+    let common =
+        (starts.iter().copied().max().unwrap_or(0), ends.iter().copied().min().unwrap_or(0));
+    for b0 in (lo..hi).step_by(block) {
+        let b1 = (b0 + block).min(hi);
+        let vals = &mut buf[..(b1 - b0) * hd];
+        super::f16::to_f32(&v[b0 * hd..b1 * hd], vals);
+        let vals = &*vals;
+        let (c0, c1) = (common.0.max(b0), common.1.min(b1));
+        let one = |r: usize, a: usize, b: usize, o: &mut [f32]| {
+            if a < b {
+                let p = &scores[r * nk + a - lo..r * nk + b - lo];
+                weighted_sums(
+                    kern,
+                    p,
+                    nk,
+                    1,
+                    &vals[(a - b0) * hd..(b - b0) * hd],
+                    hd,
+                    &mut o[r * hd..(r + 1) * hd],
+                );
+            }
+        };
+        if c0 >= c1 {
+            for r in 0..rows {
+                one(r, starts[r].max(b0), ends[r].min(b1), o);
+            }
+            continue;
+        }
+        for (r, &start) in starts.iter().enumerate() {
+            one(r, start.max(b0), c0, o);
+        }
+        let p = &scores[c0 - lo..];
+        weighted_sums(kern, p, nk, rows, &vals[(c0 - b0) * hd..(c1 - b0) * hd], hd, o);
+        for (r, &end) in ends.iter().enumerate() {
+            one(r, c1, end.min(b1), o);
         }
     }
-    for (oj, sum) in o.chunks_exact_mut(hd).zip(sums) {
+    for (or, sum) in o.chunks_exact_mut(hd).zip(sums) {
         let inv = 1.0 / sum;
-        for x in oj.iter_mut() {
+        for x in or.iter_mut() {
             *x *= inv;
         }
     }
 }
 
+/// Widens `n` keys (`src`, `[n, hd]` f16, `n <= n8`) into `buf` (`n8` keys) in the layout
+/// `kern` reads, zero-padded.
+fn load_keys(kern: Kern, src: &[f16], n8: usize, hd: usize, buf: &mut [f32]) {
+    match kern {
+        Kern::Portable => {
+            let n = src.len();
+            super::f16::to_f32(src, &mut buf[..n]);
+            buf[n..n8 * hd].fill(0.0);
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kern::Avx2` and `Kern::Avx512` are chosen only when the CPU has AVX2,
+        // FMA and F16C (and AVX-512F for the latter).
+        Kern::Avx2 | Kern::Avx512 => unsafe { x86::load_keys(src, n8, hd, buf) },
+    }
+}
+
+/// `dots[r * n8 + t] = dot(q_r, key_t)` for every row `r` of `qs` and key `t < n8` of
+/// `keys` (laid out by [`load_keys`]).
+fn row_dots(kern: Kern, qs: &[f32], keys: &[f32], n8: usize, hd: usize, dots: &mut [f32]) {
+    match kern {
+        Kern::Portable => {
+            for (q, d) in qs.chunks_exact(hd).zip(dots.chunks_exact_mut(n8)) {
+                for (d, krow) in d.iter_mut().zip(keys.chunks_exact(hd)) {
+                    *d = dot(q, krow);
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `load_keys`.
+        Kern::Avx2 => unsafe { x86::row_dots(qs, keys, n8, hd, dots) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `load_keys`.
+        Kern::Avx512 => unsafe { x86::row_dots_512(qs, keys, n8, hd, dots) },
+    }
+}
+
+/// [`softmax_numerators`], compiled for `kern`'s instructions (the same bits).
+fn softmax(kern: Kern, scores: &mut [f32]) -> f32 {
+    match kern {
+        Kern::Portable => softmax_numerators(scores),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `load_keys`.
+        Kern::Avx2 | Kern::Avx512 => unsafe { x86::softmax_numerators(scores) },
+    }
+}
+
+/// `o_r += Σ_k p[r * stride + k] · vals_k` for rows `r < rows` (`o` is `[rows, hd]`) over the
+/// keys of `vals` (`[n, hd]`): every lane accumulates with fused multiply-adds in key
+/// order, so summing a list of keys in consecutive pieces gives the same bits as in one.
+fn weighted_sums(
+    kern: Kern,
+    p: &[f32],
+    stride: usize,
+    rows: usize,
+    vals: &[f32],
+    hd: usize,
+    o: &mut [f32],
+) {
+    let n = vals.len() / hd;
+    match kern {
+        Kern::Portable => {
+            for (r, or) in o.chunks_exact_mut(hd).take(rows).enumerate() {
+                for (&w, row) in p[r * stride..r * stride + n].iter().zip(vals.chunks_exact(hd)) {
+                    for (a, v) in or.iter_mut().zip(row) {
+                        *a = w.mul_add(*v, *a);
+                    }
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `load_keys`.
+        Kern::Avx2 => unsafe { x86::weighted_sums(p, stride, rows, vals, hd, o) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `load_keys`.
+        Kern::Avx512 => unsafe { x86::weighted_sums_512(p, stride, rows, vals, hd, o) },
+    }
+}
+
 /// Replaces scores by `e^(score - max)` and returns their sum (eight partial sums, added
 /// pairwise like `dot`'s lanes).
+#[inline(always)]
 fn softmax_numerators(scores: &mut [f32]) -> f32 {
     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
     for sc in scores.iter_mut() {
@@ -165,68 +379,6 @@ fn softmax_numerators(scores: &mut [f32]) -> f32 {
         sum += x;
     }
     sum
-}
-
-/// `o += Σ_k p[k] · vals_k` over the rows of `vals` (each `o.len()` long): every lane
-/// accumulates with fused multiply-adds in key order, so summing a list of keys in
-/// consecutive blocks gives the same bits as in one call.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-#[inline]
-fn weighted_sum(p: &[f32], vals: &[f32], o: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let hd = o.len();
-    assert_eq!(vals.len(), p.len() * hd, "one value row per weight");
-    /// Lanes `c..c + 8W` of `o`, held in `W` registers over all keys.
-    ///
-    /// SAFETY: `c + 8W <= hd == o.len()` and `vals.len() == p.len() * hd`.
-    #[inline(always)]
-    unsafe fn lanes<const W: usize>(p: &[f32], vals: &[f32], o: &mut [f32], c: usize) {
-        let hd = o.len();
-        let mut acc: [__m256; W] =
-            std::array::from_fn(|j| _mm256_loadu_ps(o.as_ptr().add(c + 8 * j)));
-        for (k, &w) in p.iter().enumerate() {
-            let w = _mm256_set1_ps(w);
-            let row = vals.as_ptr().add(k * hd + c);
-            for (j, acc) in acc.iter_mut().enumerate() {
-                *acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(row.add(8 * j)), *acc);
-            }
-        }
-        for (j, acc) in acc.iter().enumerate() {
-            _mm256_storeu_ps(o.as_mut_ptr().add(c + 8 * j), *acc);
-        }
-    }
-    let mut c = 0;
-    // SAFETY: each call covers lanes below `hd`; the lengths were checked above.
-    unsafe {
-        while c + 64 <= hd {
-            lanes::<8>(p, vals, o, c);
-            c += 64;
-        }
-        while c + 8 <= hd {
-            lanes::<1>(p, vals, o, c);
-            c += 8;
-        }
-    }
-    if c < hd {
-        for (&w, row) in p.iter().zip(vals.chunks_exact(hd)) {
-            for (a, v) in o[c..].iter_mut().zip(&row[c..]) {
-                *a = w.mul_add(*v, *a);
-            }
-        }
-    }
-}
-
-/// `o += Σ_k p[k] · vals_k` over the rows of `vals` (each `o.len()` long): every lane
-/// accumulates with fused multiply-adds in key order, so summing a list of keys in
-/// consecutive blocks gives the same bits as in one call.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
-#[inline]
-fn weighted_sum(p: &[f32], vals: &[f32], o: &mut [f32]) {
-    for (&w, row) in p.iter().zip(vals.chunks_exact(o.len())) {
-        for (a, v) in o.iter_mut().zip(row) {
-            *a = w.mul_add(*v, *a);
-        }
-    }
 }
 
 /// Dot product with a fixed summation order: eight lanes accumulate `a[8c + l] · b[8c + l]`
@@ -249,63 +401,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// [`dot`] of `a` with eight consecutive rows of `b` (each `a.len()` long).
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-#[inline]
-fn dot8(a: &[f32], b: &[f32]) -> [f32; 8] {
-    use std::arch::x86_64::*;
-    let n = a.len();
-    assert_eq!(b.len(), 8 * n, "dot8 takes eight rows");
-    let main = n / 8 * 8;
-    let mut out = [0f32; 8];
-    // SAFETY: every load reads 8 floats at an offset below `main` of `a` or of one of the
-    // eight rows of `b`, whose lengths were checked above.
-    unsafe {
-        let (ap, bp) = (a.as_ptr(), b.as_ptr());
-        let mut acc = [_mm256_setzero_ps(); 8];
-        let mut c = 0;
-        while c < main {
-            let x = _mm256_loadu_ps(ap.add(c));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                *acc = _mm256_fmadd_ps(x, _mm256_loadu_ps(bp.add(r * n + c)), *acc);
-            }
-            c += 8;
-        }
-        // Lanes 0..4 of `g0123` hold (l0+l1)+(l2+l3) of rows 0..4, lanes 4..8 the
-        // (l4+l5)+(l6+l7); likewise `g4567` for rows 4..8.
-        let g0123 = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
-        let g4567 = _mm256_hadd_ps(_mm256_hadd_ps(acc[4], acc[5]), _mm256_hadd_ps(acc[6], acc[7]));
-        let first = _mm256_permute2f128_ps(g0123, g4567, 0x20);
-        let second = _mm256_permute2f128_ps(g0123, g4567, 0x31);
-        _mm256_storeu_ps(out.as_mut_ptr(), _mm256_add_ps(first, second));
-    }
-    if main < n {
-        for (r, o) in out.iter_mut().enumerate() {
-            for (x, y) in a[main..].iter().zip(&b[r * n + main..(r + 1) * n]) {
-                *o = x.mul_add(*y, *o);
-            }
-        }
-    }
-    out
-}
-
-/// [`dot`] of `a` with eight consecutive rows of `b` (each `a.len()` long).
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
-#[inline]
-fn dot8(a: &[f32], b: &[f32]) -> [f32; 8] {
-    let n = a.len();
-    std::array::from_fn(|r| dot(a, &b[r * n..(r + 1) * n]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Attention in f64 over the f16 cache, as the definition says.
     #[allow(clippy::too_many_arguments)]
     fn naive(
         q: &[f32],
-        k: &[f32],
-        v: &[f32],
+        k: &[f16],
+        v: &[f16],
         sh: AttnShape,
         pos: usize,
         s: usize,
@@ -324,9 +429,8 @@ mod tests {
                     .map(|&j| {
                         (0..hd)
                             .map(|d| {
-                                (q[(i * sh.heads + h) * hd + d]
-                                    * k[(kvh * sh.capacity + j) * hd + d])
-                                    as f64
+                                q[(i * sh.heads + h) * hd + d] as f64
+                                    * k[(kvh * sh.capacity + j) * hd + d].to_f64()
                             })
                             .sum::<f64>()
                             * scale as f64
@@ -339,7 +443,7 @@ mod tests {
                     let val: f64 = keys
                         .iter()
                         .zip(&e)
-                        .map(|(&j, p)| p / z * v[(kvh * sh.capacity + j) * hd + d] as f64)
+                        .map(|(&j, p)| p / z * v[(kvh * sh.capacity + j) * hd + d].to_f64())
                         .sum();
                     out[(i * sh.heads + h) * hd + d] = val as f32;
                 }
@@ -348,83 +452,112 @@ mod tests {
         out
     }
 
+    fn rnd(seed: &mut u32, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+                ((*seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 4.0
+            })
+            .collect()
+    }
+
+    /// The paths this CPU has: the portable one, and the SIMD one where it runs.
+    fn kerns(hd: usize) -> Vec<Kern> {
+        let mut k = vec![Kern::Portable];
+        #[cfg(target_arch = "x86_64")]
+        match Kern::best(hd) {
+            Kern::Avx512 => k.extend([Kern::Avx2, Kern::Avx512]),
+            Kern::Avx2 => k.push(Kern::Avx2),
+            Kern::Portable => {}
+        }
+        k
+    }
+
+    /// Every path matches the definition, gives the same bits as the portable path, and
+    /// gives each position the same bits however the positions are split into calls
+    /// (prefill chunks, decode steps, heads split over threads).
     #[test]
-    fn weighted_sum_keeps_key_order_in_every_lane() {
-        for hd in [8usize, 12, 64, 72, 256] {
-            let keys = 13;
-            let p: Vec<f32> = (0..keys).map(|i| (i as f32 * 0.7).sin().abs()).collect();
-            let v: Vec<f32> = (0..keys * hd).map(|i| (i as f32 * 0.13).cos()).collect();
-            // In two blocks of keys, from zero.
-            let mut got = vec![0f32; hd];
-            weighted_sum(&p[..5], &v[..5 * hd], &mut got);
-            weighted_sum(&p[5..], &v[5 * hd..], &mut got);
-            for (l, g) in got.iter().enumerate() {
-                let mut want = 0f32;
-                for k in 0..keys {
-                    want = p[k].mul_add(v[k * hd + l], want);
+    fn matches_naive_and_is_chunk_invariant_on_every_path() {
+        let shapes = [
+            AttnShape { heads: 6, kv_heads: 2, head_dim: 12, capacity: 90 },
+            AttnShape { heads: 9, kv_heads: 3, head_dim: 64, capacity: 90 },
+            AttnShape { heads: 4, kv_heads: 1, head_dim: 256, capacity: 90 },
+            AttnShape { heads: 2, kv_heads: 2, head_dim: 16, capacity: 90 },
+        ];
+        for sh in shapes {
+            let mut seed = 7u32;
+            let (hd, s) = (sh.head_dim, 83);
+            let to16 = |x: Vec<f32>| x.into_iter().map(f16::from_f32).collect::<Vec<_>>();
+            let k = to16(rnd(&mut seed, sh.kv_heads * sh.capacity * hd));
+            let v = to16(rnd(&mut seed, sh.kv_heads * sh.capacity * hd));
+            let q = rnd(&mut seed, s * sh.heads * hd);
+            let row = sh.heads * hd;
+            for window in [None, Some(7), Some(40)] {
+                let scale = 0.7 / (hd as f32).sqrt();
+                let want = naive(&q, &k, &v, sh, 0, s, window, scale);
+                let mut first: Option<Vec<f32>> = None;
+                for kern in kerns(hd) {
+                    let mut all = vec![0f32; q.len()];
+                    attend_with(kern, &q, &k, &v, sh, 0, s, window, scale, &mut all);
+                    let err =
+                        all.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                    assert!(err < 1e-4, "{sh:?} {window:?} {kern:?}: off by {err}");
+                    // Chunks of 5, 1 and 30 positions, then one at a time: the same bits.
+                    let mut parts = vec![0f32; q.len()];
+                    let mut at = 0;
+                    for n in [5, 1, 30] {
+                        let (qi, oi) =
+                            (&q[at * row..(at + n) * row], &mut parts[at * row..(at + n) * row]);
+                        attend_with(kern, qi, &k, &v, sh, at, n, window, scale, oi);
+                        at += n;
+                    }
+                    for i in at..s {
+                        let o = &mut parts[i * row..(i + 1) * row];
+                        attend_with(
+                            kern,
+                            &q[i * row..(i + 1) * row],
+                            &k,
+                            &v,
+                            sh,
+                            i,
+                            1,
+                            window,
+                            scale,
+                            o,
+                        );
+                    }
+                    assert!(all == parts, "{sh:?} {window:?} {kern:?}: chunking changed bits");
+                    // The last position's heads in two groups, as decode threads split them.
+                    let last = &q[(s - 1) * row..];
+                    let mut heads = vec![0f32; row];
+                    let split = (sh.heads / 2 + 1).min(sh.heads - 1) * hd;
+                    let (a, b) = heads.split_at_mut(split);
+                    attend_heads_with(kern, last, &k, &v, sh, s - 1, window, scale, 0, a);
+                    attend_heads_with(kern, last, &k, &v, sh, s - 1, window, scale, split / hd, b);
+                    assert!(heads == all[(s - 1) * row..], "{sh:?} {window:?} {kern:?}: heads");
+                    // Every path gives the portable path's bits.
+                    match &first {
+                        None => first = Some(all),
+                        Some(f) => assert!(*f == all, "{sh:?} {window:?} {kern:?}: paths differ"),
+                    }
                 }
-                assert_eq!(g.to_bits(), want.to_bits(), "hd {hd} lane {l}");
             }
         }
     }
 
+    /// The public entry points run the SIMD path on a CPU that has it.
     #[test]
-    fn dot8_is_eight_dots_bit_for_bit() {
-        for n in [8usize, 12, 64, 70, 256] {
-            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..8 * n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let got = dot8(&a, &b);
-            for (t, g) in got.iter().enumerate() {
-                assert_eq!(g.to_bits(), dot(&a, &b[t * n..(t + 1) * n]).to_bits());
-            }
+    fn the_simd_path_is_chosen_at_run_time() {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c")
+            && crate::kernels::isa::current() >= crate::kernels::isa::Isa::Avx2
+        {
+            assert_ne!(Kern::best(64), Kern::Portable);
+            let wide = crate::kernels::isa::current() >= crate::kernels::isa::Isa::Avx512Vnni;
+            assert_eq!(Kern::best(64) == Kern::Avx512, wide);
         }
-    }
-
-    #[test]
-    fn matches_naive_and_is_chunk_invariant() {
-        let sh = AttnShape { heads: 6, kv_heads: 2, head_dim: 12, capacity: 40 };
-        let mut seed = 1u32;
-        let mut rnd = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
-                    (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-                })
-                .collect()
-        };
-        let k = rnd(sh.kv_heads * sh.capacity * sh.head_dim);
-        let v = rnd(sh.kv_heads * sh.capacity * sh.head_dim);
-        let q = rnd(30 * sh.heads * sh.head_dim);
-        for window in [None, Some(7)] {
-            let mut all = vec![0f32; q.len()];
-            attend(&q, &k, &v, sh, 0, 30, window, 0.3, &mut all);
-            let want = naive(&q, &k, &v, sh, 0, 30, window, 0.3);
-            assert!(all.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-5));
-            // The same positions in two chunks, or one at a time: bit-identical.
-            let row = sh.heads * sh.head_dim;
-            let mut parts = vec![0f32; q.len()];
-            attend(&q[..12 * row], &k, &v, sh, 0, 12, window, 0.3, &mut parts[..12 * row]);
-            for i in 12..30 {
-                attend(
-                    &q[i * row..(i + 1) * row],
-                    &k,
-                    &v,
-                    sh,
-                    i,
-                    1,
-                    window,
-                    0.3,
-                    &mut parts[i * row..(i + 1) * row],
-                );
-            }
-            assert_eq!(all, parts);
-            // The last position's heads in two groups, as decode threads split them.
-            let last = &q[29 * row..];
-            let mut heads = vec![0f32; row];
-            let (a, b) = heads.split_at_mut(4 * sh.head_dim);
-            attend_heads(last, &k, &v, sh, 29, window, 0.3, 0, a);
-            attend_heads(last, &k, &v, sh, 29, window, 0.3, 4, b);
-            assert_eq!(heads, all[29 * row..]);
-        }
+        assert_eq!(Kern::best(12), Kern::Portable);
     }
 }

@@ -2,6 +2,7 @@
 //! conversation's KV cache. Each call reuses every cached token the new prompt shares
 //! with what was processed before, so a turn costs only its new tokens.
 
+use super::cache::KvCache;
 use super::config::{ConfigError, ModelConfig};
 use super::model::Model;
 use super::repeat::{loop_start, penalise_repeats};
@@ -150,11 +151,12 @@ pub struct Engine {
 }
 
 /// The context [`AUTO_CTX`] gives: the model's training context, but no more positions
-/// than fit a KV cache of a quarter of the available memory, at most 4 GiB (f32 keys and
+/// than fit a KV cache of a quarter of the available memory, at most 4 GiB (f16 keys and
 /// values), rounded down to a multiple of 256 and never under 2,048 (or the training
 /// context when that is smaller). The cache's pages are touched only as it fills.
 pub fn auto_context(cfg: &ModelConfig) -> usize {
-    let per_token = (2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * 4).max(1) as u64;
+    let per_token =
+        (2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * KvCache::BYTES_PER_VALUE).max(1) as u64;
     let budget = available_memory().map_or(1 << 30, |m| m / 4).min(4 << 30);
     let fit = ((budget / per_token) as usize / 256) * 256;
     cfg.train_ctx.min(fit.max(2048))
@@ -243,14 +245,14 @@ impl Engine {
 
     /// The tokens in the KV cache and their keys and values (in the layout of
     /// [`KvCache::export`](super::KvCache::export)), to save them.
-    pub fn export_cache(&self) -> Result<(Vec<u32>, Vec<f32>), EngineError> {
+    pub fn export_cache(&self) -> Result<(Vec<u32>, Vec<half::f16>), EngineError> {
         let data = self.model.cache().export(self.processed.len())?;
         Ok((self.processed.clone(), data))
     }
 
     /// Replaces the KV cache with `tokens` and their keys and values, as
     /// [`export_cache`](Self::export_cache) gave them for this model.
-    pub fn import_cache(&mut self, tokens: &[u32], data: &[f32]) -> Result<(), EngineError> {
+    pub fn import_cache(&mut self, tokens: &[u32], data: &[half::f16]) -> Result<(), EngineError> {
         if tokens.len() > self.context_size() {
             return Err(EngineError::PromptTooLong {
                 tokens: tokens.len(),

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod cache;
 pub mod config;
 mod device;
+pub mod f16;
 pub mod generate;
 pub mod linear;
 pub mod model;

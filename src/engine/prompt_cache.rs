@@ -4,13 +4,15 @@
 //! for a 1.5B model on a laptop.
 //!
 //! One file per (model, tokens): a magic line, a JSON header (model identity, shape,
-//! tokens), then the keys and values as little-endian f32. Files are written atomically
+//! tokens), then the keys and values as little-endian f16, as the KV cache holds them
+//! (format 2; format 1 files held f32 and are removed as stale). Files are written atomically
 //! (a temporary file renamed into place); a file that does not match is ignored and
 //! removed; only the most recently used [`KEEP`] files are kept.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use half::f16;
 use sha2::{Digest, Sha256};
 
 use super::generate::{Engine, EngineError};
@@ -18,7 +20,10 @@ use super::generate::{Engine, EngineError};
 /// Files kept in the folder (each holds one prompt's keys and values: tens of MB).
 pub const KEEP: usize = 8;
 
-const MAGIC: &[u8; 8] = b"UPWKV01\n";
+const MAGIC: &[u8; 8] = b"UPWKV02\n";
+
+/// The first line of format 1 files (f32 values, before the cache became f16).
+const MAGIC_F32: &[u8; 8] = b"UPWKV01\n";
 
 /// Errors of the prompt cache. A failed load is only a miss for callers.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +130,7 @@ impl PromptCache {
         let header = serde_json::to_vec(&header_for(engine, &tokens)).map_err(|e| {
             PromptCacheError::Mismatch { path: path.clone(), reason: e.to_string() }
         })?;
-        let mut bytes = Vec::with_capacity(MAGIC.len() + 8 + header.len() + 4 * data.len());
+        let mut bytes = Vec::with_capacity(MAGIC.len() + 8 + header.len() + 2 * data.len());
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&header);
@@ -196,7 +201,10 @@ fn header_for(engine: &Engine, tokens: &[u32]) -> Header {
 }
 
 /// The values of a file whose header is `want`, or why it is not one.
-fn parse(bytes: &[u8], want: &Header) -> Result<Vec<f32>, String> {
+fn parse(bytes: &[u8], want: &Header) -> Result<Vec<f16>, String> {
+    if bytes.starts_with(MAGIC_F32) {
+        return Err("saved by an older upward (f32 values); it will be saved again".into());
+    }
     let rest = bytes.strip_prefix(MAGIC).ok_or("not an upward prompt cache")?;
     let (len, rest) = rest.split_at_checked(8).ok_or("truncated header")?;
     let len = u64::from_le_bytes(len.try_into().map_err(|_| "truncated header")?) as usize;
@@ -206,10 +214,10 @@ fn parse(bytes: &[u8], want: &Header) -> Result<Vec<f32>, String> {
         return Err("made for another model or other tokens".into());
     }
     let values = want.layers * 2 * want.kv_heads * want.tokens.len() * want.head_dim;
-    if data.len() != 4 * values {
-        return Err(format!("holds {} bytes of values, expected {}", data.len(), 4 * values));
+    if data.len() != 2 * values {
+        return Err(format!("holds {} bytes of values, expected {}", data.len(), 2 * values));
     }
-    Ok(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    Ok(data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect())
 }
 
 #[cfg(test)]
@@ -248,10 +256,17 @@ mod tests {
             let mut b = MAGIC.to_vec();
             b.extend_from_slice(&(header.len() as u64).to_le_bytes());
             b.extend_from_slice(&header);
-            b.extend((0..values).flat_map(|i| (i as f32).to_le_bytes()));
+            b.extend((0..values).flat_map(|i| f16::from_f32(i as f32).to_le_bytes()));
             b
         };
-        assert_eq!(parse(&file(&want, 4), &want).unwrap(), vec![0.0, 1.0, 2.0, 3.0]);
+        let got: Vec<f32> =
+            parse(&file(&want, 4), &want).unwrap().iter().map(|h| h.to_f32()).collect();
+        assert_eq!(got, vec![0.0, 1.0, 2.0, 3.0]);
+        // A format 1 file (f32 values, twice the bytes) is refused with the reason, never
+        // read as f16.
+        let mut old = file(&want, 8);
+        old[..8].copy_from_slice(MAGIC_F32);
+        assert!(parse(&old, &want).unwrap_err().contains("older upward"));
         assert!(parse(&file(&want, 3), &want).unwrap_err().contains("bytes of values"));
         let other = Header { tokens: vec![8], ..want.clone() };
         assert!(parse(&file(&other, 4), &want).unwrap_err().contains("another model"));

@@ -197,7 +197,7 @@ impl Worker {
     }
 
     fn keep(&mut self, key: String, snap: CacheSnapshot) {
-        let size = |s: &CacheSnapshot| s.data.len() * 4 + s.tokens.len() * 4;
+        let size = |s: &CacheSnapshot| std::mem::size_of_val(&s.data[..]) + s.tokens.len() * 4;
         if size(&snap) > self.limits.bytes {
             return;
         }

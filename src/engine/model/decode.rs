@@ -17,11 +17,12 @@ use super::{activate, Layer, Model};
 use crate::engine::attention::{attend_heads, AttnShape};
 use crate::engine::cache::KvCache;
 use crate::engine::config::{Activation, ModelConfig, RopeStyle};
-use crate::engine::linear::{with_f32_slice, Embedding, QLinear};
+use crate::engine::linear::{Embedding, QLinear};
 use crate::engine::team::Team;
 use crate::kernels::{self, KernelError, PreparedRows};
 use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Result, Tensor};
+use half::f16;
 
 /// Host (f32 `Vec`) copies of one layer's small vectors.
 struct HostLayer {
@@ -222,19 +223,20 @@ fn gate_up(
     items.into_iter().try_for_each(|(g, u)| g.done.and(u.done)).map_err(candle_core::Error::wrap)
 }
 
-/// Runs `f` on the f32 data of every tensor of `ts` at once (`got` holds those already
-/// taken).
-fn with_f32_slices<R>(
-    ts: &[&Tensor],
-    got: Vec<&[f32]>,
-    f: &mut dyn FnMut(&[&[f32]]) -> Result<R>,
+/// Runs `f` on the keys and values of `layer` in every cache of `caches` at once (`got`
+/// holds those already taken).
+fn with_layers<'a, R>(
+    caches: &[&KvCache],
+    layer: usize,
+    got: Vec<(&'a [f16], &'a [f16])>,
+    f: &mut dyn FnMut(&[(&[f16], &[f16])]) -> Result<R>,
 ) -> Result<R> {
-    match ts.split_first() {
+    match caches.split_first() {
         None => f(&got),
-        Some((t, rest)) => with_f32_slice(t, |s| {
+        Some((c, rest)) => c.with_layer(layer, |k, v| {
             let mut got = got.clone();
-            got.push(s);
-            with_f32_slices(rest, got, f)
+            got.push((k, v));
+            with_layers(rest, layer, got, f)
         }),
     }
 }
@@ -433,13 +435,6 @@ impl Decode {
                 c.write_position(i, k, v)?;
             }
             let window = if layer.local { cfg.sliding_window } else { None };
-            let tensors: Vec<&Tensor> = caches
-                .iter()
-                .flat_map(|c| {
-                    let (k, v) = c.layer(i);
-                    [k, v]
-                })
-                .collect();
             let shapes: Vec<AttnShape> = caches
                 .iter()
                 .map(|c| AttnShape {
@@ -452,11 +447,12 @@ impl Decode {
             let q = &sc.q;
             // One item per (sequence, head), each on its own sequence's cache.
             let mut heads: Vec<(usize, &mut [f32])> = sc.att.chunks_mut(hd).enumerate().collect();
-            with_f32_slices(&tensors, Vec::new(), &mut |kv| {
+            let layers: Vec<&KvCache> = caches.iter().map(|c| &**c).collect();
+            with_layers(&layers, i, Vec::new(), &mut |kv| {
                 team.for_each(&mut heads, |(j, out)| {
                     let (s, h) = (*j / nh, *j % nh);
                     let q = &q[s * d.q_rows..(s + 1) * d.q_rows];
-                    let (ks, vs) = (kv[2 * s], kv[2 * s + 1]);
+                    let (ks, vs) = kv[s];
                     attend_heads(q, ks, vs, shapes[s], pos[s], window, scale, h, out)
                 })
                 .map_err(candle_core::Error::wrap)

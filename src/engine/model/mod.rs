@@ -346,7 +346,6 @@ impl Model {
         let window = if layer.local { cfg.sliding_window } else { None };
         if self.device.is_cpu() {
             let q = q.squeeze(0)?.transpose(0, 1)?.contiguous()?; // [s, heads, head_dim]
-            let (kc, vc) = self.cache.layer(i);
             let shape = AttnShape {
                 heads: nh,
                 kv_heads: nkv,
@@ -355,12 +354,11 @@ impl Model {
             };
             let scale = 1.0 / (hd as f32).sqrt();
             let mut out = vec![0f32; s * nh * hd];
+            let cache = &self.cache;
             with_f32_slice(&q, |qs| {
-                with_f32_slice(kc, |ks| {
-                    with_f32_slice(vc, |vs| {
-                        attend(qs, ks, vs, shape, pos, s, window, scale, &mut out);
-                        Ok(())
-                    })
+                cache.with_layer(i, |ks, vs| {
+                    attend(qs, ks, vs, shape, pos, s, window, scale, &mut out);
+                    Ok(())
                 })
             })?;
             let out = Tensor::from_vec(out, (s, nh * hd), &self.device)?;
@@ -373,6 +371,8 @@ impl Model {
         } else {
             (k_all, v_all)
         };
+        // The cache is f16: widen its (already rounded) values for the tensor ops.
+        let (k_all, v_all) = (k_all.to_dtype(DType::F32)?, v_all.to_dtype(DType::F32)?);
         let rep = nh / nkv;
         // Query heads sharing a key/value head are contiguous: fold them into rows.
         let q = q.squeeze(0)?.reshape((nkv, rep * s, hd))?;
@@ -432,6 +432,7 @@ mod tests {
             let (ka, va) = fast.cache().layer(0);
             let (kb, vb) = slow.cache().layer(0);
             for (x, y) in [(ka, kb), (va, vb)] {
+                let (x, y) = (x.to_dtype(DType::F32).unwrap(), y.to_dtype(DType::F32).unwrap());
                 let d = (x - y).unwrap().abs().unwrap().max_all().unwrap();
                 assert!(d.to_scalar::<f32>().unwrap() < 1e-5, "{arch}: caches differ");
             }
