@@ -223,13 +223,16 @@ fn gate_up(
     items.into_iter().try_for_each(|(g, u)| g.done.and(u.done)).map_err(candle_core::Error::wrap)
 }
 
+/// One cache layer's keys and values.
+type LayerKv<'a> = (&'a [f16], &'a [f16]);
+
 /// Runs `f` on the keys and values of `layer` in every cache of `caches` at once (`got`
 /// holds those already taken).
 fn with_layers<'a, R>(
     caches: &[&KvCache],
     layer: usize,
-    got: Vec<(&'a [f16], &'a [f16])>,
-    f: &mut dyn FnMut(&[(&[f16], &[f16])]) -> Result<R>,
+    got: Vec<LayerKv<'a>>,
+    f: &mut dyn FnMut(&[LayerKv<'_>]) -> Result<R>,
 ) -> Result<R> {
     match caches.split_first() {
         None => f(&got),
