@@ -398,49 +398,79 @@ fn matvec_rows_on(
     first: usize,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
+    let n = out.len();
+    prepared_rows_on(isa, dtype, weights, x, 1, first, n, Strided { out, stride: 0, base: first })
+}
+
+/// Rows `first..first + n` of `X · Wᵀ` for the `m` rows prepared one after another in `x`
+/// (each `x.cols` long), at level `isa`, on the calling thread: row `i`'s result for weight
+/// row `r` goes to `put.put(i, r, _)`. Checks the weights' length and the preparation; the
+/// single-row and multi-row entry points ([`matvec_rows`], [`matmul_rows`]) share it.
+#[allow(clippy::too_many_arguments)]
+fn prepared_rows_on(
+    isa: Isa,
+    dtype: GgmlDType,
+    weights: &[u8],
+    x: &PreparedRow,
+    m: usize,
+    first: usize,
+    n: usize,
+    mut put: impl Store,
+) -> Result<(), KernelError> {
     let cols = x.cols;
     let rb = check_cols(dtype, cols)?;
-    let end = first.checked_add(out.len()).ok_or(KernelError::Overflow { rows: first, cols })?;
+    let end = first.checked_add(n).ok_or(KernelError::Overflow { rows: first, cols })?;
     let want = rb.checked_mul(end).ok_or(KernelError::Overflow { rows: end, cols })?;
     if weights.len() < want {
         return Err(KernelError::Length { what: "the weights (bytes)", got: weights.len(), want });
     }
-    fn go<K: Kernel>(
-        isa: Isa,
-        w: &[u8],
-        rb: usize,
-        cols: usize,
-        x: &PreparedRow,
-        r0: usize,
-        out: &mut [f32],
-    ) {
-        let xq = <K::A as Act>::prepared(x);
-        let na = cols / K::ACT;
-        debug_assert_eq!(xq.len(), na, "the row was not prepared for this weight type");
-        let r1 = r0 + out.len();
-        compute_rows_on::<K>(isa, w, rb, xq, na, 1, r0, r1, Strided { out, stride: 0, base: r0 });
-    }
     use GgmlDType::*;
     let prepared = match dtype {
-        F32 | F16 | BF16 => x.f32s.len() == cols,
-        Q4K | Q5K | Q6K => x.q8k.len() * 256 == cols,
-        _ => x.q8.len() * 32 == cols,
+        F32 | F16 | BF16 => x.f32s.len() == m * cols,
+        Q4K | Q5K | Q6K => x.q8k.len() * 256 == m * cols,
+        _ => x.q8.len() * 32 == m * cols,
     };
     if !prepared {
         return Err(KernelError::NotPrepared(dtype));
     }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if cols == 0 {
+        for (i, r) in (0..m).flat_map(|i| (first..first + n).map(move |r| (i, r))) {
+            put.put(i, r, 0.0);
+        }
+        return Ok(());
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn go<K: Kernel>(
+        isa: Isa,
+        w: &[u8],
+        rb: usize,
+        x: &PreparedRow,
+        m: usize,
+        r0: usize,
+        r1: usize,
+        put: impl Store,
+    ) {
+        let xq = <K::A as Act>::prepared(x);
+        let na = x.cols / K::ACT;
+        debug_assert_eq!(xq.len(), na * m, "the rows were not prepared for this weight type");
+        compute_rows_on::<K>(isa, w, rb, xq, na, m, r0, r1, put);
+    }
+    let (w, r1) = (weights, first + n);
     match dtype {
-        F32 => go::<KFloat<scalar::RowF32>>(isa, weights, rb, cols, x, first, out),
-        F16 => go::<KFloat<scalar::RowF16>>(isa, weights, rb, cols, x, first, out),
-        BF16 => go::<KFloat<scalar::RowBf16>>(isa, weights, rb, cols, x, first, out),
-        Q4_0 => go::<K32<blocks::Q4_0>>(isa, weights, rb, cols, x, first, out),
-        Q4_1 => go::<K32<blocks::Q4_1>>(isa, weights, rb, cols, x, first, out),
-        Q5_0 => go::<K32<blocks::Q5_0>>(isa, weights, rb, cols, x, first, out),
-        Q5_1 => go::<K32<blocks::Q5_1>>(isa, weights, rb, cols, x, first, out),
-        Q8_0 => go::<K32<blocks::Q8_0>>(isa, weights, rb, cols, x, first, out),
-        Q4K => go::<KQ4K>(isa, weights, rb, cols, x, first, out),
-        Q5K => go::<KQ5K>(isa, weights, rb, cols, x, first, out),
-        Q6K => go::<KQ6K>(isa, weights, rb, cols, x, first, out),
+        F32 => go::<KFloat<scalar::RowF32>>(isa, w, rb, x, m, first, r1, put),
+        F16 => go::<KFloat<scalar::RowF16>>(isa, w, rb, x, m, first, r1, put),
+        BF16 => go::<KFloat<scalar::RowBf16>>(isa, w, rb, x, m, first, r1, put),
+        Q4_0 => go::<K32<blocks::Q4_0>>(isa, w, rb, x, m, first, r1, put),
+        Q4_1 => go::<K32<blocks::Q4_1>>(isa, w, rb, x, m, first, r1, put),
+        Q5_0 => go::<K32<blocks::Q5_0>>(isa, w, rb, x, m, first, r1, put),
+        Q5_1 => go::<K32<blocks::Q5_1>>(isa, w, rb, x, m, first, r1, put),
+        Q8_0 => go::<K32<blocks::Q8_0>>(isa, w, rb, x, m, first, r1, put),
+        Q4K => go::<KQ4K>(isa, w, rb, x, m, first, r1, put),
+        Q5K => go::<KQ5K>(isa, w, rb, x, m, first, r1, put),
+        Q6K => go::<KQ6K>(isa, w, rb, x, m, first, r1, put),
         other => return Err(KernelError::Unsupported(other)),
     }
     Ok(())

@@ -10,8 +10,7 @@
 use candle_core::quantized::GgmlDType;
 
 use super::blocks::{self, Q8Block, Q8KBlock};
-use super::{check_cols, compute_rows, scalar, Act, Kernel, KernelError, PreparedRow};
-use super::{KFloat, K32, KQ4K, KQ5K, KQ6K};
+use super::{check_cols, isa, prepared_rows_on, KernelError, PreparedRow, Store};
 
 /// `m` activation rows quantized once, in every format their mat-muls need (the buffers
 /// are reused from one [`prepare`](PreparedRows::prepare) to the next).
@@ -95,7 +94,7 @@ pub fn matmul_rows(
     first: usize,
     outs: &mut [&mut [f32]],
 ) -> Result<(), KernelError> {
-    let (m, cols) = (x.m, x.all.cols);
+    let m = x.m;
     if outs.len() != m {
         return Err(KernelError::Length { what: "the output rows", got: outs.len(), want: m });
     }
@@ -103,93 +102,38 @@ pub fn matmul_rows(
     if let Some(o) = outs.iter().find(|o| o.len() != n) {
         return Err(KernelError::Length { what: "an output row", got: o.len(), want: n });
     }
-    let rb = check_cols(dtype, cols)?;
-    let end = first.checked_add(n).ok_or(KernelError::Overflow { rows: first, cols })?;
-    let want = rb.checked_mul(end).ok_or(KernelError::Overflow { rows: end, cols })?;
-    if weights.len() < want {
-        return Err(KernelError::Length { what: "the weights (bytes)", got: weights.len(), want });
+    let rows = RowOutputs { outs, base: first };
+    prepared_rows_on(isa::current(), dtype, weights, &x.all, m, first, n, rows)
+}
+
+/// [`matmul_rows`]' outputs: activation row `i`'s result for weight row `r` goes to
+/// `outs[i][r - base]`.
+struct RowOutputs<'a, 'b> {
+    outs: &'a mut [&'b mut [f32]],
+    base: usize,
+}
+
+impl Store for RowOutputs<'_, '_> {
+    #[inline(always)]
+    fn put(&mut self, i: usize, r: usize, v: f32) {
+        self.outs[i][r - self.base] = v
     }
-    use GgmlDType::*;
-    let r = &x.all;
-    let prepared = cols == 0
-        || match dtype {
-            F32 | F16 | BF16 => r.f32s.len() == m * cols,
-            Q4K | Q5K | Q6K => r.q8k.len() * 256 == m * cols,
-            _ => r.q8.len() * 32 == m * cols,
-        };
-    if !prepared {
-        return Err(KernelError::NotPrepared(dtype));
-    }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if cols == 0 {
-        outs.iter_mut().for_each(|o| o.fill(0.0));
-        return Ok(());
-    }
-    fn go<K: Kernel>(w: &[u8], rb: usize, x: &PreparedRows, r0: usize, outs: &mut [&mut [f32]]) {
-        let xq = <K::A as Act>::prepared(&x.all);
-        let na = x.all.cols / K::ACT;
-        debug_assert_eq!(xq.len(), na * x.m, "the rows were not prepared for this weight type");
-        let r1 = r0 + outs[0].len();
-        compute_rows::<K>(w, rb, xq, na, x.m, r0, r1, |i, r, v| outs[i][r - r0] = v);
-    }
-    match dtype {
-        F32 => go::<KFloat<scalar::RowF32>>(weights, rb, x, first, outs),
-        F16 => go::<KFloat<scalar::RowF16>>(weights, rb, x, first, outs),
-        BF16 => go::<KFloat<scalar::RowBf16>>(weights, rb, x, first, outs),
-        Q4_0 => go::<K32<blocks::Q4_0>>(weights, rb, x, first, outs),
-        Q4_1 => go::<K32<blocks::Q4_1>>(weights, rb, x, first, outs),
-        Q5_0 => go::<K32<blocks::Q5_0>>(weights, rb, x, first, outs),
-        Q5_1 => go::<K32<blocks::Q5_1>>(weights, rb, x, first, outs),
-        Q8_0 => go::<K32<blocks::Q8_0>>(weights, rb, x, first, outs),
-        Q4K => go::<KQ4K>(weights, rb, x, first, outs),
-        Q5K => go::<KQ5K>(weights, rb, x, first, outs),
-        Q6K => go::<KQ6K>(weights, rb, x, first, outs),
-        other => return Err(KernelError::Unsupported(other)),
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{quantized, Rng, ALL};
     use super::super::{matvec_rows, row_bytes};
     use super::*;
-    use candle_core::quantized::QTensor;
-    use candle_core::{Device, Tensor};
 
-    /// Deterministic values with varied magnitudes per block of 32 (xorshift).
-    fn data(seed: u64, n: usize) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                let u = (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-                u * (1.0 + (i / 32 % 7) as f32)
-            })
-            .collect()
-    }
-
+    /// The kernels' test data: candle-quantized weight bytes, varied activations.
     fn weights(dtype: GgmlDType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
-        let w = Tensor::from_vec(data(seed, rows * cols), (rows, cols), &Device::Cpu).unwrap();
-        QTensor::quantize(&w, dtype).unwrap().data().unwrap().into_owned()
+        quantized(dtype, rows, cols, seed).0
     }
 
-    const ALL: [GgmlDType; 11] = [
-        GgmlDType::F32,
-        GgmlDType::F16,
-        GgmlDType::BF16,
-        GgmlDType::Q4_0,
-        GgmlDType::Q4_1,
-        GgmlDType::Q5_0,
-        GgmlDType::Q5_1,
-        GgmlDType::Q8_0,
-        GgmlDType::Q4K,
-        GgmlDType::Q5K,
-        GgmlDType::Q6K,
-    ];
+    fn data(seed: u64, n: usize) -> Vec<f32> {
+        Rng(seed).data(n)
+    }
 
     /// Every row of a batch of 1 to 9 rows, in any row ranges, has the bits of
     /// `matvec_rows` on that row alone (batches of 4 and the 1-3 row remainders).

@@ -6,7 +6,7 @@ use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
 
 /// Deterministic pseudo-random numbers (xorshift64*), roughly Gaussian via sums of uniforms.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
     fn uniform(&mut self) -> f32 {
@@ -21,7 +21,7 @@ impl Rng {
     }
     /// `n` values with a per-32 scale that varies a lot, some outliers and some zeros,
     /// as real weights and activations have.
-    fn data(&mut self, n: usize) -> Vec<f32> {
+    pub(super) fn data(&mut self, n: usize) -> Vec<f32> {
         let mut v = Vec::with_capacity(n);
         let mut scale = 1.0;
         for i in 0..n {
@@ -46,7 +46,7 @@ fn levels() -> Vec<Isa> {
     isa::ALL.into_iter().filter(|&l| isa::supports(l)).collect()
 }
 
-const ALL: [GgmlDType; 11] = [
+pub(super) const ALL: [GgmlDType; 11] = [
     GgmlDType::F32,
     GgmlDType::F16,
     GgmlDType::BF16,
@@ -61,7 +61,12 @@ const ALL: [GgmlDType; 11] = [
 ];
 
 /// Weights quantized by candle: (raw GGUF bytes, candle's dequantized f32 values).
-fn quantized(dtype: GgmlDType, rows: usize, cols: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
+pub(super) fn quantized(
+    dtype: GgmlDType,
+    rows: usize,
+    cols: usize,
+    seed: u64,
+) -> (Vec<u8>, Vec<f32>) {
     let mut rng = Rng(seed);
     let w = Tensor::from_vec(rng.data(rows * cols), (rows, cols), &Device::Cpu).unwrap();
     let q = QTensor::quantize(&w, dtype).unwrap();
