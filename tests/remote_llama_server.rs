@@ -15,21 +15,8 @@ use std::time::{Duration, Instant};
 
 const PYTHON_ENV: &str = "UPWARD_LLAMA_SERVER_PYTHON";
 
-/// Starts `llama_cpp.server`. Weight repacking ("extra buffer types") is switched off:
-/// on virtual machines that advertise AMX without enabling it, ggml's AMX kernels fault,
-/// and repacking only changes speed.
-const LAUNCHER: &str = r#"
-import runpy, sys
-import llama_cpp.llama_cpp as C
-_default = C.llama_model_default_params
-def _params():
-    p = _default()
-    p.use_extra_bufts = False
-    return p
-C.llama_model_default_params = _params
-sys.argv[0] = "llama_cpp.server"
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"#;
+/// Starts `llama_cpp.server` with weight repacking off (see the script).
+const LAUNCHER: &str = include_str!("../bench/llama_server.py");
 
 /// The server process, killed when dropped.
 struct ServerProcess(Child);
