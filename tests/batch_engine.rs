@@ -6,7 +6,13 @@
 mod common;
 
 use common::model_path;
-use upward::engine::{argmax, Engine, EngineError, LoadOptions, Sequence};
+use std::sync::atomic::{AtomicBool, Ordering};
+use upward::backend::shared::{CacheLimits, SharedModel};
+use upward::backend::{ChatBackend, ChatRequest};
+use upward::engine::{
+    argmax, Engine, EngineError, GenerateOptions, LoadOptions, SamplingParams, Sequence, StopReason,
+};
+use upward::gguf::chat_template::ChatMessage;
 
 /// Prompts of different lengths, English and Chinese.
 const PROMPTS: [&str; 4] = [
@@ -128,6 +134,70 @@ fn smollm2_sequences_together_equal_alone() {
 #[test]
 fn gemma3_sequences_together_equal_alone() {
     together_equals_alone(common::GEMMA);
+}
+
+/// The shared model `upward serve` runs: four callers on threads and three slots. Each
+/// reply (text, streamed text, tokens, stop reason) is what `Engine::chat` gives alone; a
+/// conversation's next turn reuses its cache; a cancelled caller gets an empty reply.
+#[test]
+fn shared_model_replies_equal_engine_chat_alone() {
+    let mut e = engine(common::SMOL);
+    let sampling = SamplingParams { temperature: 0.0, ..SamplingParams::default() };
+    let opts = GenerateOptions { sampling, max_tokens: 24 };
+    let turns: Vec<Vec<ChatMessage>> =
+        PROMPTS.iter().map(|p| vec![ChatMessage::user(*p)]).collect();
+    let never = AtomicBool::new(false);
+    let alone: Vec<_> = turns
+        .iter()
+        .map(|m| {
+            e.reset();
+            e.chat(m, &opts, &never, &mut |_| {}).unwrap()
+        })
+        .collect();
+    assert!(alone.iter().all(|r| r.generated_tokens > 2), "{alone:?}");
+    let limits = CacheLimits { count: 8, bytes: 1 << 30 };
+    let shared = SharedModel::start(Box::new(e), 3, limits);
+    let together: Vec<_> = std::thread::scope(|s| {
+        let callers: Vec<_> = turns
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let (mut model, opts) = (shared.handle(), opts.clone());
+                s.spawn(move || {
+                    model.enter(Some(&format!("conversation {i}")));
+                    let mut streamed = String::new();
+                    let req = ChatRequest::new(m, opts);
+                    let r = model.chat(&req, &AtomicBool::new(false), &mut |t| {
+                        streamed.push_str(t);
+                    });
+                    (r.unwrap(), streamed)
+                })
+            })
+            .collect();
+        callers.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for (a, (t, streamed)) in alone.iter().zip(&together) {
+        assert_eq!((&t.text, t.generated_tokens, t.stop), (&a.text, a.generated_tokens, a.stop));
+        assert_eq!(streamed, &t.text, "the streamed pieces are the reply");
+        assert_eq!(t.prompt_tokens, a.prompt_tokens);
+    }
+    let stats = shared.stats();
+    assert!(stats.largest_batch.load(Ordering::Relaxed) >= 2, "the replies decoded together");
+    assert_eq!(stats.replies.load(Ordering::Relaxed), 4);
+    // Conversation 0's next turn runs on its kept cache (it may have left its slot).
+    let mut model = shared.handle();
+    model.enter(Some("conversation 0"));
+    let mut next = turns[0].clone();
+    next.push(ChatMessage::assistant(together[0].0.text.clone()));
+    next.push(ChatMessage::user("And the second line?"));
+    let r = model.chat(&ChatRequest::new(&next, opts.clone()), &never, &mut |_| {}).unwrap();
+    assert!(r.reused_tokens >= alone[0].prompt_tokens, "{r:?}");
+    // A caller that has gone away gets nothing generated.
+    let gone = AtomicBool::new(true);
+    let r = model.chat(&ChatRequest::new(&turns[1], opts), &gone, &mut |_| {}).unwrap();
+    assert_eq!((r.stop, r.generated_tokens), (StopReason::Cancelled, 0));
+    drop(model);
+    shared.join();
 }
 
 #[test]

@@ -17,10 +17,21 @@ struct Server {
 impl Server {
     /// Starts `upward serve` on SmolLM2 in `dir` on a free port, greedy and short.
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// [`Server::start`] with more `serve` arguments.
+    fn start_with(dir: &Path, args: &[&str]) -> Server {
         let mut c = common::upward_std(dir);
-        c.env("UPWARD_MODEL", common::smol())
-            .args(["serve", "--listen", "127.0.0.1:0", "--temperature", "0"])
+        c.env("UPWARD_MODEL", common::smol());
+        Server::spawn(c, args)
+    }
+
+    /// Runs `upward serve` with `c`'s global options (model, data dir) and `args`.
+    fn spawn(mut c: std::process::Command, args: &[&str]) -> Server {
+        c.args(["serve", "--listen", "127.0.0.1:0", "--temperature", "0"])
             .args(["--max-tokens", "24", "--ctx", "2048"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = c.spawn().expect("upward serve starts");
@@ -184,7 +195,9 @@ fn a_critique_is_the_cli_object_and_is_saved() {
 #[test]
 fn a_two_turn_roleplay_streams_over_sse_and_is_saved() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    // One slot: the other conversation below takes it, so this one's cache is copied out
+    // and loaded back for its second turn.
+    let server = Server::start_with(dir.path(), &["--slots", "1"]);
     let (status, me) = get(&server.url("/api/me"), None);
     assert_eq!(status, 200);
     assert_eq!((me["user"].as_str(), me["auth"].as_bool()), (Some("local"), Some(false)));
@@ -241,7 +254,7 @@ fn a_two_turn_roleplay_streams_over_sse_and_is_saved() {
             assert_eq!(turns.len(), 4, "two user lines and two boss lines");
         }
     }
-    // The second turn ran on the first one's restored cache: most of its prompt is reused.
+    // The second turn ran on the first one's cache, loaded back: most of its prompt is reused.
     let (reused2, prompt2) = reused[1];
     assert!(reused2 * 2 > prompt2, "second turn reused {reused2} of {prompt2} prompt tokens");
     eprintln!("second turn: {reused2} of {prompt2} prompt tokens reused");
@@ -300,6 +313,55 @@ fn openai_chat_completions_stream_and_not() {
     other["model"] = json!("gpt-nothing");
     assert_eq!(post(&server.url("/v1/chat/completions"), None, other).0, 404);
     assert!(server.stop().success());
+}
+
+/// Several requests at once decode together (the model's largest batch is more than one
+/// reply), and each reply is the one it gets alone, on a server with one slot.
+#[test]
+fn concurrent_requests_decode_together_and_match_their_replies_alone() {
+    let prompts = [
+        "Name three colours.",
+        "Count from one to five.",
+        "请用一句话介绍你自己。",
+        "Write one short sentence to a sales manager.",
+    ];
+    let replies = |slots: &str, together: bool| -> (Vec<String>, Value) {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start_with(dir.path(), &["--slots", slots]);
+        let (_, models) = get(&server.url("/v1/models"), None);
+        let model = models["data"][0]["id"].as_str().unwrap().to_string();
+        let ask = |prompt: &str| {
+            let body = json!({
+                "model": model,
+                "messages": [{ "role": "user", "content": prompt }],
+                "temperature": 0.0, "max_tokens": 40,
+            });
+            let (status, v) = post(&server.url("/v1/chat/completions"), None, body);
+            assert_eq!(status, 200, "{v}");
+            v["choices"][0]["message"]["content"].as_str().unwrap().to_string()
+        };
+        let texts: Vec<String> = if together {
+            std::thread::scope(|s| {
+                let asks: Vec<_> = prompts.iter().map(|p| s.spawn(|| ask(p))).collect();
+                asks.into_iter().map(|h| h.join().unwrap()).collect()
+            })
+        } else {
+            prompts.iter().map(|p| ask(p)).collect()
+        };
+        let (status, health) = get(&server.url("/api/status"), None);
+        assert_eq!(status, 200, "{health}");
+        assert!(server.stop().success());
+        (texts, health)
+    };
+    let (alone, one) = replies("1", false);
+    assert_eq!(one["model"]["slots"], 1, "{one}");
+    assert_eq!(one["model"]["largest_batch"], 1, "{one}");
+    assert!(alone.iter().all(|t| !t.trim().is_empty()), "{alone:?}");
+    let (together, four) = replies("4", true);
+    assert_eq!(four["model"]["slots"], 4, "{four}");
+    assert_eq!(four["model"]["replies"], 4, "{four}");
+    assert!(four["model"]["largest_batch"].as_u64().unwrap() >= 2, "decoded together: {four}");
+    assert_eq!(together, alone, "each reply is the one it gets alone");
 }
 
 /// Once a user exists every request needs a token (bearer or the login cookie with its
@@ -437,5 +499,20 @@ fn upward_runs_on_another_upwards_openai_endpoint() {
     let list = common::upward(client_dir.path()).args(["sessions", "list", "--json"]).output();
     let list: Value = serde_json::from_slice(&list.unwrap().stdout).unwrap();
     assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    // A second server on the remote model: one request at a time (the remote batches).
+    let relay_dir = tempfile::tempdir().unwrap();
+    let mut c = common::upward_std(relay_dir.path());
+    for v in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"] {
+        c.env_remove(v);
+    }
+    c.arg("--models-file").arg(&file).args(["--model", "team"]);
+    let relay = Server::spawn(c, &["--slots", "4"]);
+    let (_, health) = get(&relay.url("/api/status"), None);
+    assert_eq!(health["model"]["slots"], 1, "{health}");
+    let body = json!({ "text": "王总，这个客户一直拖着不签，您看怎么办？" });
+    let (status, c) = post(&relay.url("/api/critique"), None, body);
+    assert_eq!(status, 200, "{c}");
+    assert!(c["criteria"].as_array().is_some_and(|a| !a.is_empty()), "{c}");
+    assert!(relay.stop().success());
     assert!(server.stop().success());
 }

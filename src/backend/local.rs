@@ -1,6 +1,6 @@
 //! [`ChatBackend`] for our own engine: a GGUF model on this machine.
 
-use super::{BackendError, BackendInfo, CacheSnapshot, ChatBackend, ChatRequest};
+use super::{BackendError, BackendInfo, ChatBackend, ChatRequest};
 use crate::engine::{Engine, PromptCache, Reply};
 use crate::gguf::chat_template::ChatMessage;
 use std::sync::atomic::AtomicBool;
@@ -69,15 +69,6 @@ impl ChatBackend for Engine {
 
     fn reset(&mut self) {
         Engine::reset(self)
-    }
-
-    fn snapshot(&self) -> Result<Option<CacheSnapshot>, BackendError> {
-        let (tokens, data) = self.export_cache()?;
-        Ok(Some(CacheSnapshot { tokens, data }))
-    }
-
-    fn restore(&mut self, snapshot: &CacheSnapshot) -> Result<(), BackendError> {
-        Ok(self.import_cache(&snapshot.tokens, &snapshot.data)?)
     }
 
     fn engine(&mut self) -> Option<&mut Engine> {

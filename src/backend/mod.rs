@@ -11,6 +11,7 @@
 
 pub mod local;
 pub mod openai;
+pub mod shared;
 
 use crate::engine::{EngineError, GenerateOptions, PromptCache, Reply, StopRules};
 use crate::gguf::chat_template::ChatMessage;
@@ -31,6 +32,9 @@ pub enum BackendError {
         /// Context capacity.
         ctx: usize,
     },
+    /// The model's thread is gone (the server is shutting down, or the model failed).
+    #[error("the model has stopped; try again once the server is back")]
+    Stopped,
     /// A remote server could not be reached, refused the request or answered nonsense.
     #[error("remote model {endpoint}: {reason}")]
     Remote {
@@ -84,15 +88,6 @@ pub struct BackendInfo {
     pub context_size: usize,
 }
 
-/// A copy of a backend's KV cache: the tokens and their keys and values.
-#[derive(Clone, Debug)]
-pub struct CacheSnapshot {
-    /// Tokens whose keys and values are held.
-    pub tokens: Vec<u32>,
-    /// Keys and values (f16, as the cache holds them) in the engine's export layout.
-    pub data: Vec<half::f16>,
-}
-
 /// A model that chats. `Send` so that a server can move it to a worker thread.
 pub trait ChatBackend: Send {
     /// What this backend is.
@@ -140,16 +135,6 @@ pub trait ChatBackend: Send {
 
     /// Forgets the cached conversation.
     fn reset(&mut self) {}
-
-    /// A copy of the KV cache, where the backend has one here.
-    fn snapshot(&self) -> Result<Option<CacheSnapshot>, BackendError> {
-        Ok(None)
-    }
-
-    /// Puts back a [`snapshot`](Self::snapshot) of this backend.
-    fn restore(&mut self, _snapshot: &CacheSnapshot) -> Result<(), BackendError> {
-        Ok(())
-    }
 
     /// How the last [`choose`](Self::choose) was decided, for reports: `guided` (the
     /// server's guided decoding), `parsed` (a plain answer read back) or `rules` (it

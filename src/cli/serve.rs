@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// Most model requests (turns, critiques, completions) per user per minute.
     #[arg(long, default_value_t = 30)]
     pub turns_per_minute: usize,
+    /// Replies the model decodes at once, from different users: one pass over the weights
+    /// serves them all. A remote model serves one at a time here (its server batches).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub slots: u16,
     /// Most conversations whose KV cache is kept between their turns.
     #[arg(long, default_value_t = 16)]
     pub cached_conversations: usize,
@@ -51,6 +55,7 @@ pub fn run(args: ServeArgs, g: &Global) -> anyhow::Result<()> {
         speaks,
         queue: args.queue,
         turns_per_minute: args.turns_per_minute,
+        slots: usize::from(args.slots),
         cached_conversations: args.cached_conversations,
         cache_bytes: args.cache_mib.saturating_mul(1024 * 1024),
         sampling: args.sampling.options(),

@@ -6,7 +6,7 @@
 //! own cache). Sequences join, after [`Engine::prefill_sequence`], and leave between
 //! steps, and each sequence's logits are bit for bit those of decoding it alone.
 
-use super::cache::KvCache;
+use super::cache::{KvCache, KvSnapshot};
 use super::generate::{Engine, EngineError};
 
 /// One sequence of a batch: its own KV cache and the tokens in it.
@@ -35,6 +35,51 @@ impl Sequence {
     pub fn kv_cache_bytes(&self) -> usize {
         self.cache.bytes()
     }
+
+    /// How many leading tokens of `tokens` the cache already holds.
+    pub fn cached_prefix(&self, tokens: &[u32]) -> usize {
+        self.tokens.iter().zip(tokens).take_while(|(a, b)| a == b).count()
+    }
+
+    /// Forgets every token.
+    pub fn clear(&mut self) {
+        self.tokens.clear();
+        self.cache.truncate(0);
+    }
+
+    /// A copy of the tokens and their keys and values (only the filled positions), to
+    /// [`load`](Self::load) into a sequence of the same engine later.
+    pub fn save(&self) -> Result<SavedSequence, EngineError> {
+        let kv = self.cache.snapshot(self.tokens.len())?;
+        Ok(SavedSequence { tokens: self.tokens.clone(), kv })
+    }
+
+    /// Replaces the contents with a [`save`](Self::save)d copy. On an error the sequence
+    /// is empty.
+    pub fn load(&mut self, saved: &SavedSequence) -> Result<(), EngineError> {
+        self.clear();
+        self.cache.restore(&saved.kv)?;
+        self.tokens = saved.tokens.clone();
+        Ok(())
+    }
+}
+
+/// A sequence's tokens and KV cache, copied out of it (see [`Sequence::save`]).
+pub struct SavedSequence {
+    tokens: Vec<u32>,
+    kv: KvSnapshot,
+}
+
+impl SavedSequence {
+    /// The tokens whose keys and values it holds.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// Bytes it holds (keys, values and tokens).
+    pub fn bytes(&self) -> usize {
+        self.kv.bytes() + self.tokens.len() * 4
+    }
 }
 
 impl Engine {
@@ -59,8 +104,7 @@ impl Engine {
         if prompt.len() > seq.capacity() {
             return Err(EngineError::PromptTooLong { tokens: prompt.len(), ctx: seq.capacity() });
         }
-        let common = seq.tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count();
-        let common = common.min(prompt.len() - 1);
+        let common = seq.cached_prefix(prompt).min(prompt.len() - 1);
         seq.tokens.truncate(common);
         seq.cache.truncate(common);
         let logits = self.model.forward_in(&mut seq.cache, &prompt[common..]);

@@ -36,6 +36,28 @@ impl KvSnapshot {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Bytes of keys and values it holds.
+    pub fn bytes(&self) -> usize {
+        let values: usize = self.keys.iter().chain(&self.values).map(|t| t.elem_count()).sum();
+        values * KvCache::BYTES_PER_VALUE
+    }
+}
+
+/// A zeroed f16 tensor. On the CPU its memory comes from the allocator already zeroed
+/// (`calloc`: fresh pages are mapped only when first written), so a large cache costs
+/// memory only as it fills; `Tensor::zeros` would write every f16 zero.
+fn lazy_zeros(shape: (usize, usize, usize), device: &Device) -> Result<Tensor> {
+    if !device.is_cpu() {
+        return Tensor::zeros(shape, DType::F16, device);
+    }
+    let bits = std::mem::ManuallyDrop::new(vec![0u16; shape.0 * shape.1 * shape.2]);
+    let (ptr, len, cap) = (bits.as_ptr() as *mut f16, bits.len(), bits.capacity());
+    // SAFETY: `half::f16` is `#[repr(transparent)]` over `u16`: same size and alignment,
+    // and every bit pattern is a valid f16 (0 is +0.0). The allocation is handed over
+    // whole (the `ManuallyDrop` never frees it) with its own length and capacity.
+    let values = unsafe { Vec::from_raw_parts(ptr, len, cap) };
+    Tensor::from_vec(values, shape, device)
 }
 
 impl KvCache {
@@ -50,7 +72,7 @@ impl KvCache {
         capacity: usize,
         device: &Device,
     ) -> Result<KvCache> {
-        let alloc = || Tensor::zeros((kv_heads, capacity, head_dim), DType::F16, device);
+        let alloc = || lazy_zeros((kv_heads, capacity, head_dim), device);
         let keys = (0..layers).map(|_| alloc()).collect::<Result<Vec<_>>>()?;
         let values = (0..layers).map(|_| alloc()).collect::<Result<Vec<_>>>()?;
         Ok(KvCache { keys, values, len: 0, capacity })

@@ -5,15 +5,16 @@
 use super::cache::KvCache;
 use super::config::{ConfigError, ModelConfig};
 use super::model::Model;
-use super::repeat::{loop_start, penalise_repeats};
-use super::sampler::{Sampler, SamplingParams};
-use super::stop::{vocative_position, Cut, ReplyText, StopRules};
+use super::reply::Next;
+use super::sampler::SamplingParams;
+use super::stop::StopRules;
 use crate::gguf::chat_template::{ChatMessage, ChatTemplate};
 use crate::gguf::tokenizer::Tokenizer;
 use crate::gguf::{GgufError, GgufFile};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why the engine failed.
@@ -106,11 +107,6 @@ pub enum StopReason {
     Repetition,
 }
 
-/// The last tokens of a budget (of at least twice as many), during which an unfinished
-/// sentence is held back so that a reply cut by the budget can end at its last whole
-/// sentence.
-const SENTENCE_GRACE: usize = 24;
-
 /// The result of one generation, with counters that show the cache at work.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Reply {
@@ -138,7 +134,7 @@ pub struct Reply {
 pub struct Engine {
     file: GgufFile,
     pub(super) model: Model,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
     template: ChatTemplate,
     pub(super) stop_ids: HashSet<u32>,
     /// Tokens whose keys and values are in the cache, in order.
@@ -193,7 +189,7 @@ impl Engine {
         Ok(Engine {
             file,
             model,
-            tokenizer,
+            tokenizer: Arc::new(tokenizer),
             template,
             stop_ids,
             processed: Vec::new(),
@@ -221,6 +217,17 @@ impl Engine {
     /// The tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// The tokenizer, shared: a reply ([`Engine::start_reply`]) can decode with it while
+    /// the engine runs other sequences.
+    pub fn shared_tokenizer(&self) -> Arc<Tokenizer> {
+        self.tokenizer.clone()
+    }
+
+    /// The template's turn terminators, which end a reply when written out as text.
+    pub(super) fn markers(&self) -> &[String] {
+        &self.markers
     }
 
     /// Context capacity in tokens.
@@ -410,80 +417,28 @@ impl Engine {
         let (mut logits, reused) = self.eval(prompt)?;
         let prefill_secs = start.elapsed().as_secs_f64();
         let decode_start = Instant::now();
-        let banned = self.vocative_tokens(&rules.vocatives);
-        let mut sampler = Sampler::new(opts.sampling.clone());
-        let mut decoder = self.tokenizer.stream_decoder(true);
-        let mut reply = ReplyText::new(rules, &self.markers);
-        // A tiny budget may hold no whole sentence: it gets no grace.
-        let grace_from = match opts.max_tokens {
-            n if n >= 2 * SENTENCE_GRACE => n - SENTENCE_GRACE,
-            _ => usize::MAX,
-        };
-        let mut ids: Vec<u32> = Vec::new();
+        let tokenizer = self.shared_tokenizer();
+        let mut reply = self.start_reply(&tokenizer, opts, rules);
         let stop = loop {
-            if cancel.load(Ordering::Relaxed) {
-                break StopReason::Cancelled;
-            }
-            penalise_repeats(&mut logits, &ids);
-            if !banned.is_empty() && vocative_position(reply.so_far()) {
-                for &t in &banned {
-                    if let Some(l) = logits.get_mut(t as usize) {
-                        *l = f32::NEG_INFINITY;
-                    }
+            let capacity = self.context_size();
+            let next = reply.next(self, &mut logits, &self.processed, capacity, cancel, on_text);
+            match next {
+                Next::Token(t) => logits = step(&mut self.model, &mut self.processed, t)?,
+                Next::Last(t) => {
+                    // Keep the last token in the cache so the next turn can reuse it.
+                    step(&mut self.model, &mut self.processed, t)?;
+                    break StopReason::MaxTokens;
                 }
+                Next::Stop(why) => break why,
             }
-            sampler.penalise(&mut logits, &self.processed);
-            let mut next = sampler.pick(&logits);
-            for _ in 0..16 {
-                if decoder.accepts(next) {
-                    break;
-                }
-                logits[next as usize] = f32::NEG_INFINITY;
-                next = sampler.pick(&logits);
-            }
-            if !decoder.accepts(next) {
-                decoder.discard_partial();
-            }
-            if self.stop_ids.contains(&next) || self.tokenizer.is_special(next) {
-                break StopReason::EndOfTurn;
-            }
-            ids.push(next);
-            let piece = decoder.push(next);
-            let (out, cut) = reply.push(&piece, ids.len() > grace_from);
-            if !out.is_empty() {
-                on_text(&out);
-            }
-            match cut {
-                Some(Cut::Sentences) => break StopReason::Sentences,
-                Some(Cut::Marker) => break StopReason::Marker,
-                None => {}
-            }
-            if loop_start(&ids).is_some() {
-                break StopReason::Repetition;
-            }
-            if ids.len() >= opts.max_tokens {
-                // Keep the last token in the cache so the next turn can reuse it.
-                step(&mut self.model, &mut self.processed, next)?;
-                break StopReason::MaxTokens;
-            }
-            if self.processed.len() + 1 >= self.context_size() {
-                break StopReason::ContextFull;
-            }
-            logits = step(&mut self.model, &mut self.processed, next)?;
         };
-        let tail = decoder.finish();
-        let (mut rest, _) = reply.push(&tail, false);
-        let (more, text) = reply.finish(stop == StopReason::MaxTokens);
-        rest.push_str(&more);
-        if !rest.is_empty() {
-            on_text(&rest);
-        }
+        let (text, generated_tokens) = reply.finish(stop, on_text);
         Ok(Reply {
             text,
             prompt_tokens: prompt.len(),
             reused_tokens: reused,
             prefilled_tokens: prompt.len() - reused,
-            generated_tokens: ids.len(),
+            generated_tokens,
             prefill_secs,
             decode_secs: decode_start.elapsed().as_secs_f64(),
             stop,
@@ -493,7 +448,7 @@ impl Engine {
 
     /// The ids of tokens that spell one of `words` (after leading white space, ignoring
     /// case, perhaps with punctuation after it), computed once per word.
-    fn vocative_tokens(&mut self, words: &[String]) -> Vec<u32> {
+    pub(super) fn vocative_tokens(&mut self, words: &[String]) -> Vec<u32> {
         let mut out = Vec::new();
         for w in words {
             let w = w.to_lowercase();

@@ -13,12 +13,13 @@ pub mod linear;
 pub mod model;
 pub mod prompt_cache;
 pub mod repeat;
+pub mod reply;
 pub mod sampler;
 pub mod stop;
 pub mod team;
 pub mod trim;
 
-pub use batch::{argmax, Sequence};
+pub use batch::{argmax, SavedSequence, Sequence};
 pub use cache::{KvCache, KvSnapshot};
 pub use config::{Activation, Arch, ConfigError, ModelConfig, Quirks, RopeStyle};
 pub use generate::{
@@ -26,5 +27,6 @@ pub use generate::{
 };
 pub use model::Model;
 pub use prompt_cache::PromptCache;
+pub use reply::{Next, ReplyGen};
 pub use sampler::{Sampler, SamplingParams};
 pub use stop::StopRules;

@@ -229,9 +229,9 @@ pub fn vocative_position(text: &str) -> bool {
 /// A reply being generated: its text, where it may be cut and how much of it was passed
 /// on. Everything passed on is final: cuts only remove text still held back.
 #[derive(Debug)]
-pub struct ReplyText<'a> {
-    rules: &'a StopRules,
-    markers: Vec<&'a str>,
+pub struct ReplyText {
+    rules: StopRules,
+    markers: Vec<String>,
     raw: String,
     /// Where the reply starts in `raw` (after leading white space and a stripped label).
     start: Option<usize>,
@@ -243,15 +243,15 @@ pub struct ReplyText<'a> {
     cut: Option<usize>,
 }
 
-impl<'a> ReplyText<'a> {
+impl ReplyText {
     /// An empty reply under `rules`; `markers` are extra turn markers (the template's).
-    pub fn new(rules: &'a StopRules, markers: &'a [String]) -> ReplyText<'a> {
-        let mut m: Vec<&str> = rules.stop_strings.iter().map(String::as_str).collect();
-        m.extend(markers.iter().map(String::as_str));
-        m.extend(TEMPLATE_MARKERS);
+    pub fn new(rules: &StopRules, markers: &[String]) -> ReplyText {
+        let mut m: Vec<String> = rules.stop_strings.clone();
+        m.extend(markers.iter().cloned());
+        m.extend(TEMPLATE_MARKERS.iter().map(|s| s.to_string()));
         m.retain(|s| !s.is_empty());
         ReplyText {
-            rules,
+            rules: rules.clone(),
             markers: m,
             raw: String::new(),
             start: None,

@@ -202,6 +202,23 @@ pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "ok": true }))
 }
 
+/// `GET /api/status`: what the model is doing (for operators; needs a login like the
+/// rest of the API).
+pub(crate) async fn status(State(s): Shared, _caller: Caller) -> Json<Value> {
+    let m = &s.model_stats;
+    let n = |c: &std::sync::atomic::AtomicUsize| c.load(Ordering::Relaxed);
+    Json(json!({
+        "model": {
+            "slots": s.slots,
+            "active": n(&m.active),
+            "queued": s.queue.len(),
+            "replies": n(&m.replies),
+            "decode_steps": n(&m.decode_steps),
+            "largest_batch": n(&m.largest_batch),
+        },
+    }))
+}
+
 /// Any other path.
 pub(crate) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
@@ -322,7 +339,7 @@ pub(crate) async fn critique(
     let judge = policy.judge;
     let done = on_model(&s, &caller, move |w, _| {
         w.enter(None);
-        let helper = Helper { model: w.model.as_mut(), name: &name, judge };
+        let helper = Helper { model: &mut w.model, name: &name, judge };
         let mut notices = Vec::new();
         let r = service::critique(&b.text, kind, lang, &kb, Some(helper), Some(&store), &mut |e| {
             if let Event::Notice(n) = e {
@@ -487,7 +504,7 @@ pub(crate) async fn roleplay_turn(
             Event::Notice(n) => send(sse("notice", json!({ "text": n.message(lang) }))),
             Event::TurnScored { .. } => {}
         };
-        let model: Option<&mut dyn ChatBackend> = Some(w.model.as_mut());
+        let model: Option<&mut dyn ChatBackend> = Some(&mut w.model);
         match run.turn(&kb, model, store.as_ref(), &b.text, &opts, &flag, &mut sink) {
             Ok(done) => {
                 let t = &done.turn;
@@ -598,7 +615,7 @@ pub(crate) async fn roleplay_end(
     let out = on_model(&s, &caller, move |w, _| {
         let mut run = entry.lock().map_err(ApiError::internal)?;
         w.forget(&key);
-        let model: Option<&mut dyn ChatBackend> = Some(w.model.as_mut());
+        let model: Option<&mut dyn ChatBackend> = Some(&mut w.model);
         let d = run.end(&kb, model, Some(&store), &mut |_| {});
         let v = serde_json::to_value(&d).map_err(ApiError::internal)?;
         Ok::<_, ApiError>(json!({ "debrief": v, "session": run.session(), "saved": run.saved() }))

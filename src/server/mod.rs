@@ -17,6 +17,7 @@ mod error;
 mod openai;
 mod queue;
 
+use crate::backend::shared::{CacheLimits, SharedModel};
 use crate::backend::ChatBackend;
 use crate::critique::judge::JudgePolicy;
 use crate::engine::GenerateOptions;
@@ -55,6 +56,9 @@ pub struct ServeOptions {
     pub queue: usize,
     /// Most model requests (turns, critiques, completions) per user per minute.
     pub turns_per_minute: usize,
+    /// Replies the model decodes together (our engine; a remote model serves one at a
+    /// time here and batches on its server).
+    pub slots: usize,
     /// Most conversations whose KV cache is kept between turns.
     pub cached_conversations: usize,
     /// Most bytes of kept KV caches.
@@ -103,6 +107,10 @@ pub(crate) struct AppState {
     speaks: Option<Vec<String>>,
     sampling: GenerateOptions,
     context_size: usize,
+    /// Replies the model decodes together.
+    slots: usize,
+    /// What the model thread has done (for `/healthz`).
+    model_stats: Arc<crate::backend::shared::Stats>,
     runs: api::Runs,
     /// Every request authenticates (users exist, or existed while running).
     auth_required: std::sync::atomic::AtomicBool,
@@ -138,6 +146,7 @@ fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/healthz", get(api::healthz))
         .route("/api/me", get(api::me))
+        .route("/api/status", get(api::status))
         .route("/api/login", post(api::login))
         .route("/api/logout", post(api::logout))
         .route("/api/scenarios", get(api::scenarios))
@@ -186,8 +195,9 @@ pub fn serve(
         crate::roleplay::load_personas().map_err(|e| ServeError::Coaching(e.to_string()))?;
     let queue = Arc::new(queue::Queue::new(opts.queue));
     let context_size = model.context_size();
-    let limits = queue::CacheLimits { count: opts.cached_conversations, bytes: opts.cache_bytes };
-    let worker = queue::spawn(queue.clone(), queue::Worker::new(model, limits));
+    let limits = CacheLimits { count: opts.cached_conversations, bytes: opts.cache_bytes };
+    let model = SharedModel::start(model, opts.slots, limits);
+    let runners = queue::spawn(&queue, &model);
     let state = Arc::new(AppState {
         data_dir: opts.data_dir.clone(),
         sessions: auth::Sessions::default(),
@@ -199,6 +209,8 @@ pub fn serve(
         speaks: opts.speaks.clone(),
         sampling: opts.sampling.clone(),
         context_size,
+        slots: model.slots(),
+        model_stats: model.stats(),
         runs: api::Runs::default(),
         auth_required: (!Users::load(&opts.data_dir)?.is_empty()).into(),
         turns_per_minute: opts.turns_per_minute.max(1),
@@ -221,7 +233,10 @@ pub fn serve(
         Ok(())
     });
     queue.close();
-    let _ = worker.join();
+    for r in runners {
+        let _ = r.join();
+    }
+    model.join();
     result
 }
 

@@ -7,7 +7,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::queue::Job;
 use super::AppState;
-use crate::backend::ChatRequest;
+use crate::backend::{ChatBackend, ChatRequest};
 use crate::engine::{Reply, StopReason, StopRules};
 use crate::gguf::chat_template::ChatMessage;
 use axum::extract::{FromRequestParts, State};

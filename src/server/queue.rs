@@ -1,8 +1,9 @@
-//! One model, many users: the model lives in one worker thread that takes jobs from a
-//! fair queue (round-robin across users, bounded), and keeps each conversation's KV cache
-//! between its turns (snapshots of the conversations it left, least recently used out).
+//! One model, many users: jobs wait in a fair queue (round-robin across users, bounded)
+//! and run on one thread per model slot, each through its own handle on the shared model
+//! ([`crate::backend::shared`]), which batches their replies and keeps each
+//! conversation's KV cache between its turns.
 
-use crate::backend::{CacheSnapshot, ChatBackend};
+use crate::backend::shared::{ModelHandle, SharedModel};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -95,7 +96,7 @@ impl Queue {
     }
 
     /// The next job (the next user's oldest), waiting for one; None once closed.
-    fn pop(&self) -> Option<Job> {
+    pub fn pop(&self) -> Option<Job> {
         let mut s = self.state.lock().ok()?;
         loop {
             if s.closed {
@@ -134,102 +135,51 @@ impl Queue {
     }
 }
 
-/// Limits on the kept conversation caches.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CacheLimits {
-    /// Most snapshots kept.
-    pub count: usize,
-    /// Most bytes of snapshots kept.
-    pub bytes: usize,
-}
-
-/// The model and the caches of the conversations it served.
+/// What a job works with: its own handle on the shared model.
 pub(crate) struct Worker {
-    /// The model.
-    pub model: Box<dyn ChatBackend>,
-    /// The conversation whose cache the model holds now.
-    held: Option<String>,
-    /// Caches of conversations the model left, most recently used last.
-    kept: VecDeque<(String, CacheSnapshot)>,
-    limits: CacheLimits,
+    /// The model, as this job's [`ChatBackend`].
+    pub model: ModelHandle,
 }
 
 impl Worker {
-    pub fn new(model: Box<dyn ChatBackend>, limits: CacheLimits) -> Worker {
-        Worker { model, held: None, kept: VecDeque::new(), limits }
-    }
-
-    /// Puts conversation `key`'s cache into the model before its turn (None: work that
-    /// is no conversation's, such as a critique). The conversation the model held is
-    /// snapshotted first, so that its next turn needs no re-prefill either.
+    /// The conversation the job's model requests belong to (its cache is kept between its
+    /// turns); `None` for work that is no conversation's, such as a critique.
     pub fn enter(&mut self, key: Option<&str>) {
-        if self.held.as_deref() == key {
-            return;
-        }
-        if let Some(left) = self.held.take() {
-            if self.model.cached_tokens() > 0 {
-                match self.model.snapshot() {
-                    Ok(Some(snap)) => self.keep(left, snap),
-                    Ok(None) => {}
-                    Err(e) => eprintln!("upward serve: cannot snapshot a conversation: {e}"),
-                }
-            }
-        }
-        if let Some(key) = key {
-            if let Some(i) = self.kept.iter().position(|(k, _)| k == key) {
-                if let Some((_, snap)) = self.kept.remove(i) {
-                    if let Err(e) = self.model.restore(&snap) {
-                        eprintln!("upward serve: cannot restore a conversation's cache: {e}");
-                        self.model.reset();
-                    }
-                }
-            }
-        }
-        self.held = key.map(str::to_string);
+        self.model.enter(key);
     }
 
     /// Forgets conversation `key`'s cache (it ended or restarted).
     pub fn forget(&mut self, key: &str) {
-        self.kept.retain(|(k, _)| k != key);
-        if self.held.as_deref() == Some(key) {
-            self.held = None;
-        }
-    }
-
-    fn keep(&mut self, key: String, snap: CacheSnapshot) {
-        let size = |s: &CacheSnapshot| std::mem::size_of_val(&s.data[..]) + s.tokens.len() * 4;
-        if size(&snap) > self.limits.bytes {
-            return;
-        }
-        self.kept.push_back((key, snap));
-        while self.kept.len() > self.limits.count
-            || self.kept.iter().map(|(_, s)| size(s)).sum::<usize>() > self.limits.bytes
-        {
-            self.kept.pop_front();
-        }
+        self.model.forget(key);
     }
 }
 
-/// Starts the worker thread: it runs the queue's jobs on `worker` until the queue closes.
-pub(crate) fn spawn(queue: Arc<Queue>, mut worker: Worker) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("upward-model".into())
-        .spawn(move || {
-            while let Some(job) = queue.pop() {
-                if job.cancel.load(Ordering::Relaxed) {
-                    continue;
-                }
-                (job.position)(0);
-                let work = job.work;
-                let run = std::panic::AssertUnwindSafe(|| work(&mut worker));
-                if std::panic::catch_unwind(run).is_err() {
-                    eprintln!("upward serve: a model job failed; the model's cache is reset");
-                    worker.model.reset();
-                    worker.held = None;
-                }
-            }
+/// Starts one thread per slot of `model`: each runs the queue's jobs, one at a time, until
+/// the queue closes. With several slots, several users' jobs run at once and the model
+/// decodes their replies together.
+pub(crate) fn spawn(queue: &Arc<Queue>, model: &SharedModel) -> Vec<std::thread::JoinHandle<()>> {
+    (0..model.slots())
+        .map(|i| {
+            let (queue, mut worker) = (queue.clone(), Worker { model: model.handle() });
+            std::thread::Builder::new()
+                .name(format!("upward-jobs-{i}"))
+                .spawn(move || {
+                    while let Some(job) = queue.pop() {
+                        if job.cancel.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        (job.position)(0);
+                        let work = job.work;
+                        let run = std::panic::AssertUnwindSafe(|| work(&mut worker));
+                        if std::panic::catch_unwind(run).is_err() {
+                            eprintln!("upward serve: a model job failed");
+                            worker.enter(None);
+                        }
+                    }
+                })
+                .expect("spawning a job thread")
         })
-        .expect("spawning the model thread")
+        .collect()
 }
 
 #[cfg(test)]
