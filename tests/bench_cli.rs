@@ -147,3 +147,25 @@ fn a_bandwidth_buffer_beyond_memory_is_refused_before_loading() {
         "{err}"
     );
 }
+
+/// `upward bench --serve`: simulated users play role-play turns against a real `upward
+/// serve`; each level reports its turns, that every one was saved, the server's slots and
+/// how many replies it decoded together.
+#[test]
+fn bench_serve_plays_turns_against_a_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = common::upward(dir.path());
+    c.arg("--model").arg(common::smol()).args(["--threads", "2", "bench", "--json"]);
+    c.args(["--serve", "1,3", "--serve-turns", "1", "--reply-tokens", "8", "--slots", "2"]);
+    let v = json_of(&c.output().unwrap());
+    let levels = v.as_array().unwrap_or_else(|| panic!("a list of levels: {v}"));
+    assert_eq!(levels.len(), 2, "{v}");
+    for (level, users) in levels.iter().zip([1, 3]) {
+        assert_eq!(level["users"], users, "{v}");
+        assert_eq!(level["turns"], users, "one turn each: {v}");
+        assert_eq!((level["failed"].as_u64(), level["all_saved"].as_bool()), (Some(0), Some(true)));
+        assert_eq!(level["slots"], 2, "{v}");
+        let batch = level["largest_batch"].as_u64().unwrap();
+        assert!((1..=2).contains(&batch), "at most the slots: {v}");
+    }
+}

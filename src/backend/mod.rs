@@ -32,8 +32,9 @@ pub enum BackendError {
         /// Context capacity.
         ctx: usize,
     },
-    /// The model's thread is gone (the server is shutting down, or the model failed).
-    #[error("the model has stopped; try again once the server is back")]
+    /// The model's thread stopped before answering (the server is shutting down, or the
+    /// model failed on the request).
+    #[error("the model stopped before answering (shutting down, or it failed); try again")]
     Stopped,
     /// A remote server could not be reached, refused the request or answered nonsense.
     #[error("remote model {endpoint}: {reason}")]

@@ -279,8 +279,15 @@ fn one_at_a_time(backend: &mut dyn ChatBackend, rx: &mpsc::Receiver<Request>) {
             options: job.options.clone(),
             rules: job.rules.clone(),
         };
-        let reply = backend.chat(&req, &job.cancel, &mut job.text());
-        job.done(reply, backend.incomplete().map(str::to_string));
+        let run = std::panic::AssertUnwindSafe(|| backend.chat(&req, &job.cancel, &mut job.text()));
+        match std::panic::catch_unwind(run) {
+            Ok(reply) => job.done(reply, backend.incomplete().map(str::to_string)),
+            // A bug, not bad input: the caller is told (the job is dropped unanswered).
+            Err(_) => {
+                eprintln!("upward: the model failed on a request");
+                backend.reset();
+            }
+        }
     }
 }
 
@@ -357,20 +364,32 @@ impl<'e> Batcher<'e> {
                     Err(TryRecvError::Disconnected) => open = false,
                 }
             }
-            while active.len() < self.most_slots {
-                let Some(job) = waiting.pop_front() else { break };
-                if let Some(a) = self.admit(job, &tokenizer) {
-                    active.push(a);
+            let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                while active.len() < self.most_slots {
+                    let Some(job) = waiting.pop_front() else { break };
+                    if let Some(a) = self.admit(job, &tokenizer) {
+                        active.push(a);
+                    }
+                }
+                self.stats.active.store(active.len(), Ordering::Relaxed);
+                if !active.is_empty() {
+                    self.step(&mut active);
+                }
+            }));
+            if round.is_err() {
+                // A bug, not bad input. Dropping the replies in progress tells their
+                // callers (the model stopped before answering); the caches start afresh.
+                eprintln!("upward: the model failed; the replies in progress end with an error");
+                active.clear();
+                self.kept.clear();
+                for s in &mut self.slots {
+                    (s.busy, s.conversation) = (false, None);
+                    s.seq.clear();
                 }
             }
-            self.stats.active.store(active.len(), Ordering::Relaxed);
-            if active.is_empty() {
-                if !open && waiting.is_empty() {
-                    return;
-                }
-                continue;
+            if active.is_empty() && waiting.is_empty() && !open {
+                return;
             }
-            self.step(&mut active);
         }
     }
 
@@ -469,13 +488,13 @@ impl<'e> Batcher<'e> {
                     }
                 };
                 self.swap_out(i);
-                if let Some(k) = saved {
-                    if let Some((_, copy)) = self.kept.remove(k) {
-                        // A copy that does not load is only a longer prefill.
-                        if self.slots[i].seq.load(&copy).is_err() {
-                            self.slots[i].seq.clear();
-                        }
-                    }
+                let copy = match saved {
+                    Some(k) => self.kept.remove(k).map(|(_, copy)| copy),
+                    None => self.shared_prefix(i, prompt),
+                };
+                // A copy that does not load is only a longer prefill.
+                if copy.is_some_and(|c| self.slots[i].seq.load(&c).is_err()) {
+                    self.slots[i].seq.clear();
                 }
                 i
             }
@@ -483,6 +502,23 @@ impl<'e> Batcher<'e> {
         let s = &mut self.slots[i];
         (s.busy, s.used, s.conversation) = (true, self.clock, conversation.map(str::to_string));
         Ok(i)
+    }
+
+    /// A copy of the longest prefix of `prompt` that another slot holds (busy or not), when
+    /// it is longer than what slot `i` holds: conversations on the same scenario share
+    /// their long system prompt, and copying its keys and values beats prefilling them.
+    fn shared_prefix(&self, i: usize, prompt: &[u32]) -> Option<SavedSequence> {
+        /// Fewer tokens than this are as quick to prefill as to copy.
+        const WORTH_A_COPY: usize = 32;
+        let have = self.slots[i].seq.cached_prefix(prompt);
+        let (donor, len) = (0..self.slots.len())
+            .filter(|&j| j != i)
+            .map(|j| (j, self.slots[j].seq.cached_prefix(prompt)))
+            .max_by_key(|&(_, len)| len)?;
+        if len < have + WORTH_A_COPY {
+            return None;
+        }
+        self.slots[donor].seq.save_prefix(len).ok()
     }
 
     /// Copies slot `i`'s conversation out (to keep it for its next turn) before another

@@ -54,6 +54,9 @@ pub struct BenchArgs {
     /// Turns each simulated user plays (with --serve; at most 4).
     #[arg(long, default_value_t = 3, value_parser = at_least_one)]
     pub serve_turns: usize,
+    /// Replies the server decodes together (with --serve; default: serve's own).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub slots: Option<u16>,
     /// Most seconds per load level (with --serve): no turn starts after it.
     #[arg(long, default_value_t = 600, value_parser = at_least_one)]
     pub serve_secs: usize,
@@ -150,15 +153,13 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
         return super::bench_concurrent::run(n, &args, g);
     }
     if !args.serve.is_empty() {
-        let limit = std::time::Duration::from_secs(args.serve_secs as u64);
-        return super::bench_serve::run(
-            &args.serve,
-            args.serve_turns,
-            args.reply_tokens,
-            limit,
-            args.json,
-            g,
-        );
+        let load = super::bench_serve::Load {
+            turns: args.serve_turns,
+            reply_tokens: args.reply_tokens,
+            limit: std::time::Duration::from_secs(args.serve_secs as u64),
+            slots: args.slots,
+        };
+        return super::bench_serve::run(&args.serve, load, args.json, g);
     }
     let threads = g
         .threads

@@ -40,6 +40,14 @@ pub struct LoadResult {
     pub all_saved: bool,
     /// Turns that failed (HTTP errors, streams without `done`).
     pub failed: usize,
+    /// Prompt tokens the server ran (not served from a cache), over the completed turns.
+    pub prefilled_tokens: u64,
+    /// Boss tokens it generated, over the completed turns.
+    pub generated_tokens: u64,
+    /// Replies the server decodes together (its `--slots`; 1 for a remote model).
+    pub slots: usize,
+    /// The most replies one of its decode steps ran together.
+    pub largest_batch: usize,
 }
 
 /// A `upward serve` child on loopback; killed (SIGTERM) when dropped.
@@ -58,23 +66,29 @@ impl Drop for Server {
     }
 }
 
-/// Runs each load level in `levels` with `turns` turns per user, within `limit` each (a
-/// turn not done by then is dropped and counted as failed).
-pub fn run(
-    levels: &[usize],
-    turns: usize,
-    reply_tokens: usize,
-    limit: Duration,
-    json_out: bool,
-    g: &Global,
-) -> anyhow::Result<()> {
+/// How each load level runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Load {
+    /// Turns per simulated user (at most 4).
+    pub turns: usize,
+    /// Most boss tokens per turn.
+    pub reply_tokens: usize,
+    /// Most time per level: no turn starts after it.
+    pub limit: Duration,
+    /// The server's `--slots` (its own default when `None`).
+    pub slots: Option<u16>,
+}
+
+/// Runs each load level in `levels` under `load` (a turn not done within its limit is
+/// dropped and counted as failed).
+pub fn run(levels: &[usize], load: Load, json_out: bool, g: &Global) -> anyhow::Result<()> {
     if levels.iter().any(|&n| n == 0 || n > MAX_USERS) {
         anyhow::bail!("--serve takes 1 to {MAX_USERS} users per level");
     }
-    let turns = turns.clamp(1, LINES.len());
+    let load = Load { turns: load.turns.clamp(1, LINES.len()), ..load };
     let mut results = Vec::new();
     for &n in levels {
-        let r = level(n, turns, reply_tokens, limit, g)?;
+        let r = level(n, load, g)?;
         if !json_out {
             eprintln!(
                 "upward: {n} users: {} turns in {:.1}s, first token p50 {:.2}s p95 {:.2}s",
@@ -87,12 +101,14 @@ pub fn run(
         println!("{}", serde_json::to_string_pretty(&results)?);
         return Ok(());
     }
-    println!("| users | turns | p50 first token (s) | p95 first token (s) | turns/min | all saved | failed |");
-    println!("|---:|---:|---:|---:|---:|---|---:|");
+    println!("| users | slots | largest batch | turns | p50 first token (s) | p95 first token (s) | turns/min | all saved | failed |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---|---:|");
     for r in &results {
         println!(
-            "| {} | {} | {:.2} | {:.2} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {} | {} |",
             r.users,
+            r.slots,
+            r.largest_batch,
             r.turns,
             r.first_token_p50_s,
             r.first_token_p95_s,
@@ -104,18 +120,14 @@ pub fn run(
     Ok(())
 }
 
-fn level(
-    n: usize,
-    turns: usize,
-    reply_tokens: usize,
-    limit: Duration,
-    g: &Global,
-) -> anyhow::Result<LoadResult> {
+fn level(n: usize, load: Load, g: &Global) -> anyhow::Result<LoadResult> {
+    let Load { turns, limit, .. } = load;
     let dir = tempfile::tempdir()?;
     let mut users = upward::server::Users::load(dir.path())?;
     let tokens: Vec<String> =
         (0..n).map(|i| users.add(&format!("user{i}"))).collect::<Result<_, _>>()?;
-    let (child, base) = start_server(g, dir.path(), reply_tokens, n)?;
+    let (child, base) = start_server(g, dir.path(), load, n)?;
+    let status_token = tokens[0].clone();
     let started = Instant::now();
     let deadline = started + limit;
     let handles: Vec<_> = tokens
@@ -127,14 +139,18 @@ fn level(
         .collect();
     let mut firsts = Vec::new();
     let (mut done, mut failed, mut all_saved) = (0, 0, true);
+    let (mut prefilled, mut generated) = (0, 0);
     for (h, token) in handles.into_iter().zip(users.list().iter().map(|u| u.name.clone())) {
         let p = h.join().map_err(|_| anyhow::anyhow!("a simulated user panicked ({token})"))?;
         firsts.extend(p.firsts);
         done += p.done;
         failed += p.failed;
         all_saved &= p.saved;
+        prefilled += p.prefilled;
+        generated += p.generated;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let status = model_status(&base, &status_token);
     drop(child);
     firsts.sort_by(f64::total_cmp);
     let pct = |q: f64| {
@@ -153,13 +169,26 @@ fn level(
         turns_per_minute: done as f64 / seconds * 60.0,
         all_saved: all_saved && done > 0,
         failed,
+        prefilled_tokens: prefilled,
+        generated_tokens: generated,
+        slots: status["slots"].as_u64().unwrap_or(0) as usize,
+        largest_batch: status["largest_batch"].as_u64().unwrap_or(0) as usize,
     })
+}
+
+/// The server's `/api/status` model object (`null` when it cannot be read).
+fn model_status(base: &str, token: &str) -> Value {
+    let got = ureq::get(&format!("{base}/api/status"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .timeout(Duration::from_secs(30))
+        .call();
+    got.ok().and_then(|r| r.into_json::<Value>().ok()).map_or(Value::Null, |v| v["model"].clone())
 }
 
 fn start_server(
     g: &Global,
     dir: &std::path::Path,
-    reply_tokens: usize,
+    load: Load,
     n: usize,
 ) -> anyhow::Result<(Server, String)> {
     let exe = std::env::current_exe().context("finding the upward binary")?;
@@ -175,11 +204,13 @@ fn start_server(
         c.arg("--threads").arg(t.to_string());
     }
     c.args(["serve", "--listen", "127.0.0.1:0", "--temperature", "0", "--ctx", "2048"])
-        .args(["--max-tokens", &reply_tokens.to_string()])
+        .args(["--max-tokens", &load.reply_tokens.to_string()])
         .args(["--turns-per-minute", "1000", "--queue", &(n * 2).to_string()])
-        .args(["--cached-conversations", &n.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .args(["--cached-conversations", &n.to_string()]);
+    if let Some(slots) = load.slots {
+        c.args(["--slots", &slots.to_string()]);
+    }
+    c.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = Server(c.spawn().context("starting upward serve")?);
     let stdout = child.0.stdout.take().context("the server's stdout")?;
     let mut lines = BufReader::new(stdout).lines();
@@ -198,15 +229,19 @@ fn start_server(
 }
 
 /// One simulated user's outcome.
+#[derive(Default)]
 struct Played {
     firsts: Vec<f64>,
     done: usize,
     failed: usize,
     saved: bool,
+    /// Prompt tokens the server ran and reply tokens it generated, over the done turns.
+    prefilled: u64,
+    generated: u64,
 }
 
 fn play(base: &str, token: &str, turns: usize, deadline: Instant) -> Played {
-    let mut p = Played { firsts: Vec::new(), done: 0, failed: 0, saved: false };
+    let mut p = Played::default();
     let auth = format!("Bearer {token}");
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(600)).build();
     let start = agent
@@ -245,6 +280,11 @@ fn play(base: &str, token: &str, turns: usize, deadline: Instant) -> Played {
             } else if let Some(d) = l.strip_prefix("data:") {
                 if event == "delta" && first.is_none() {
                     first = Some(sent.elapsed().as_secs_f64());
+                }
+                if event == "turn" {
+                    let v: Value = serde_json::from_str(d.trim()).unwrap_or_default();
+                    p.prefilled += v["prefilled_tokens"].as_u64().unwrap_or(0);
+                    p.generated += v["generated_tokens"].as_u64().unwrap_or(0);
                 }
                 if event == "done" {
                     ok = true;

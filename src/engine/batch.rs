@@ -50,8 +50,15 @@ impl Sequence {
     /// A copy of the tokens and their keys and values (only the filled positions), to
     /// [`load`](Self::load) into a sequence of the same engine later.
     pub fn save(&self) -> Result<SavedSequence, EngineError> {
-        let kv = self.cache.snapshot(self.tokens.len())?;
-        Ok(SavedSequence { tokens: self.tokens.clone(), kv })
+        self.save_prefix(self.tokens.len())
+    }
+
+    /// [`save`](Self::save) of the first `len` tokens only (another sequence that shares
+    /// them can start from the copy instead of prefilling them).
+    pub fn save_prefix(&self, len: usize) -> Result<SavedSequence, EngineError> {
+        let len = len.min(self.tokens.len());
+        let kv = self.cache.snapshot(len)?;
+        Ok(SavedSequence { tokens: self.tokens[..len].to_vec(), kv })
     }
 
     /// Replaces the contents with a [`save`](Self::save)d copy. On an error the sequence

@@ -388,6 +388,15 @@ impl Decode {
         let scale = 1.0 / (hd as f32).sqrt();
         let interleaved = cfg.rope_style == RopeStyle::Interleaved;
         let pos: Vec<usize> = caches.iter().map(|c| c.len()).collect();
+        let shapes: Vec<AttnShape> = caches
+            .iter()
+            .map(|c| AttnShape { heads: nh, kv_heads: nkv, head_dim: hd, capacity: c.capacity() })
+            .collect();
+        // A KV head's query heads in one attention item, split only while there are fewer
+        // items than threads (each split widens the same keys again).
+        let rep = (nh / nkv.max(1)).max(1);
+        let parts = self.team.threads().div_ceil(n * nkv.max(1)).clamp(1, rep);
+        let heads_per_item = rep.div_ceil(parts);
         let d = self.dims;
         self.scratch.rows(n, d);
         let Decode { layers: host_layers, norm, cos, sin, local, scratch: sc, input, team, .. } =
@@ -438,25 +447,23 @@ impl Decode {
                 c.write_position(i, k, v)?;
             }
             let window = if layer.local { cfg.sliding_window } else { None };
-            let shapes: Vec<AttnShape> = caches
-                .iter()
-                .map(|c| AttnShape {
-                    heads: nh,
-                    kv_heads: nkv,
-                    head_dim: hd,
-                    capacity: c.capacity(),
-                })
-                .collect();
             let q = &sc.q;
-            // One item per (sequence, head), each on its own sequence's cache.
-            let mut heads: Vec<(usize, &mut [f32])> = sc.att.chunks_mut(hd).enumerate().collect();
+            // Items of heads that share a KV head, each on its own sequence's cache: the
+            // keys and values are widened once for all the item's heads.
+            let mut heads: Vec<(usize, usize, &mut [f32])> = Vec::new();
+            for (s, att) in sc.att.chunks_mut(d.q_rows).enumerate() {
+                for (g, group) in att.chunks_mut(rep * hd).enumerate() {
+                    for (j, out) in group.chunks_mut(heads_per_item * hd).enumerate() {
+                        heads.push((s, g * rep + j * heads_per_item, out));
+                    }
+                }
+            }
             let layers: Vec<&KvCache> = caches.iter().map(|c| &**c).collect();
             with_layers(&layers, i, Vec::new(), &mut |kv| {
-                team.for_each(&mut heads, |(j, out)| {
-                    let (s, h) = (*j / nh, *j % nh);
-                    let q = &q[s * d.q_rows..(s + 1) * d.q_rows];
-                    let (ks, vs) = kv[s];
-                    attend_heads(q, ks, vs, shapes[s], pos[s], window, scale, h, out)
+                team.for_each(&mut heads, |(s, h, out)| {
+                    let q = &q[*s * d.q_rows..(*s + 1) * d.q_rows];
+                    let (ks, vs) = kv[*s];
+                    attend_heads(q, ks, vs, shapes[*s], pos[*s], window, scale, *h, out)
                 })
                 .map_err(candle_core::Error::wrap)
             })?;
