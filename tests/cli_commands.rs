@@ -48,6 +48,28 @@ fn roleplay_list_shows_every_scenario_and_persona_in_both_languages() {
     assert!(sessions_json(dir.path()).is_empty());
 }
 
+/// A listing piped into a reader that has already gone (`| head -1`) ends quietly, as
+/// `ls` does: no panic on the closed pipe. A run that saves as it goes keeps its error.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_ends_a_listing_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["roleplay", "--list"][..], &["sessions", "list"], &["kb", "search", "汇报"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = common::upward_std(dir.path())
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}: {:?} {stderr}", out.status);
+    }
+}
+
 #[test]
 fn roleplay_with_an_unknown_scenario_or_persona_fails_before_loading_a_model() {
     let dir = tempfile::tempdir().unwrap();

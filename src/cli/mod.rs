@@ -89,6 +89,15 @@ pub enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let g = cli.global;
+    let just_prints = match &cli.command {
+        Some(Command::Models(_) | Command::Kb(_) | Command::Sessions(_)) => true,
+        Some(Command::Progress(_) | Command::Users(_) | Command::Critique(_)) => true,
+        Some(Command::Roleplay(a)) => a.list,
+        _ => false,
+    };
+    if just_prints {
+        signals::quiet_on_closed_pipe();
+    }
     match cli.command {
         None => coach::run_repl(&g),
         Some(Command::Chat(a)) => chat::run(a, &g),

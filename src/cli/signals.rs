@@ -74,6 +74,18 @@ fn install(sig: i32) {
     }
 }
 
+/// Lets a closed output pipe end the process quietly, as it ends `ls` or `grep` (Rust
+/// ignores SIGPIPE, so `upward sessions list | head -1` would otherwise panic on its next
+/// line). Only for commands that just print: the others keep the error, to save what they
+/// were doing.
+pub fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// The process-wide Ctrl-C flag: set by SIGINT while a model is generating, cleared by
 /// whoever starts the next generation. Installed on first use.
 pub fn cancel_flag() -> &'static AtomicBool {
