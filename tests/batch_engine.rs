@@ -136,7 +136,7 @@ fn gemma3_sequences_together_equal_alone() {
     together_equals_alone(common::GEMMA);
 }
 
-/// The shared model `upward serve` runs: four callers on threads and three slots. Each
+/// The shared model `upward serve` runs: five callers on threads and three slots. Each
 /// reply (text, streamed text, tokens, stop reason) is what `Engine::chat` gives alone; a
 /// conversation's next turn reuses its cache; a cancelled caller gets an empty reply.
 #[test]
@@ -144,8 +144,11 @@ fn shared_model_replies_equal_engine_chat_alone() {
     let mut e = engine(common::SMOL);
     let sampling = SamplingParams { temperature: 0.0, ..SamplingParams::default() };
     let opts = GenerateOptions { sampling, max_tokens: 24 };
-    let turns: Vec<Vec<ChatMessage>> =
-        PROMPTS.iter().map(|p| vec![ChatMessage::user(*p)]).collect();
+    // A prompt of several prefill chunks, too: it is read a chunk per round while the
+    // others decode.
+    let long = "Our quarterly numbers are in and the pipeline looks thin. ".repeat(12);
+    let prompts = PROMPTS.iter().copied().chain([long.as_str()]);
+    let turns: Vec<Vec<ChatMessage>> = prompts.map(|p| vec![ChatMessage::user(p)]).collect();
     let never = AtomicBool::new(false);
     let alone: Vec<_> = turns
         .iter()
@@ -183,7 +186,7 @@ fn shared_model_replies_equal_engine_chat_alone() {
     }
     let stats = shared.stats();
     assert!(stats.largest_batch.load(Ordering::Relaxed) >= 2, "the replies decoded together");
-    assert_eq!(stats.replies.load(Ordering::Relaxed), 4);
+    assert_eq!(stats.replies.load(Ordering::Relaxed), turns.len());
     // Conversation 0's next turn runs on its kept cache (it may have left its slot).
     let mut model = shared.handle();
     model.enter(Some("conversation 0"));
