@@ -25,10 +25,8 @@ struct Active<'t> {
     slot: usize,
     job: ChatJob,
     reply: ReplyGen<'t>,
-    /// The model's output after the slot's last token (empty while the prompt is read).
+    /// The model's output after the slot's last token.
     logits: Vec<f32>,
-    /// The prompt while it is still being prefilled, a chunk per round.
-    prompt: Option<Vec<u32>>,
     prompt_tokens: usize,
     reused: usize,
     dropped: usize,
@@ -129,9 +127,24 @@ impl<'e> Batcher<'e> {
         }
     }
 
-    /// Gives `job` a slot (its prompt is prefilled by the next rounds); a job that fails
-    /// is answered here.
+    /// Gives `job` a slot and prefills its prompt; a job that fails is answered here.
     fn admit<'t>(&mut self, job: ChatJob, tokenizer: &'t Tokenizer) -> Option<Active<'t>> {
+        if job.cancel.load(Ordering::Relaxed) {
+            // The caller went away while it waited: nothing to prefill.
+            let nothing = Reply {
+                text: String::new(),
+                prompt_tokens: 0,
+                reused_tokens: 0,
+                prefilled_tokens: 0,
+                generated_tokens: 0,
+                prefill_secs: 0.0,
+                decode_secs: 0.0,
+                stop: StopReason::Cancelled,
+                dropped_messages: 0,
+            };
+            job.done(Ok(nothing), None);
+            return None;
+        }
         let started = Instant::now();
         let prepared = self.engine.prompt_tokens(&job.messages, job.options.max_tokens);
         let (tokens, dropped) = match prepared {
@@ -148,19 +161,27 @@ impl<'e> Batcher<'e> {
                 return None;
             }
         };
-        let reused = self.slots[slot].seq.cached_prefix(&tokens).min(tokens.len() - 1);
+        let seq = &mut self.slots[slot].seq;
+        let reused = seq.cached_prefix(&tokens).min(tokens.len() - 1);
+        let logits = match self.engine.prefill_sequence(seq, &tokens) {
+            Ok(l) => l,
+            Err(e) => {
+                self.slots[slot].busy = false;
+                job.done(Err(e.into()), None);
+                return None;
+            }
+        };
         let reply = self.engine.start_reply(tokenizer, &job.options, &job.rules);
         Some(Active {
             slot,
             job,
             reply,
-            logits: Vec::new(),
+            logits,
             prompt_tokens: tokens.len(),
-            prompt: Some(tokens),
             reused,
             dropped,
-            prefill_secs: 0.0,
-            started,
+            prefill_secs: started.elapsed().as_secs_f64(),
+            started: Instant::now(),
         })
     }
 
@@ -259,18 +280,9 @@ impl<'e> Batcher<'e> {
     /// those that go on run together in one decode step.
     fn step(&mut self, active: &mut Vec<Active<'_>>) {
         // Replies that end now: why, or the error of the step they were in.
-        let mut ended: Vec<(usize, Result<StopReason, EngineError>)> = Vec::new();
+        let mut ended: Vec<(usize, Result<StopReason, String>)> = Vec::new();
         let mut fed: Vec<(usize, u32, bool)> = Vec::new();
         for (i, a) in active.iter_mut().enumerate() {
-            if a.prompt.is_some() {
-                if a.job.cancel.load(Ordering::Relaxed) {
-                    ended.push((i, Ok(StopReason::Cancelled)));
-                } else if let Err(e) = self.prefill_chunk(a) {
-                    ended.push((i, Err(e)));
-                }
-                // It decodes from the next round on.
-                continue;
-            }
             let seq = &self.slots[a.slot].seq;
             let mut text = a.job.text();
             let next = a.reply.next(
@@ -311,12 +323,7 @@ impl<'e> Batcher<'e> {
                     }
                 }
                 // No sequence changed; the replies in the step fail with it.
-                Err(e) => {
-                    let each = |&(i, _, _): &(usize, u32, bool)| {
-                        (i, Err(EngineError::Compute(candle_core::Error::Msg(e.to_string()))))
-                    };
-                    ended.extend(fed.iter().map(each));
-                }
+                Err(e) => ended.extend(fed.iter().map(|&(i, _, _)| (i, Err(e.to_string())))),
             }
         }
         // Highest index first, so that each removal leaves the others' indices alone.
@@ -325,30 +332,13 @@ impl<'e> Batcher<'e> {
             let a = active.swap_remove(i);
             match outcome {
                 Ok(why) => self.finish(a, why),
-                Err(e) => {
+                Err(why) => {
                     self.slots[a.slot].busy = false;
+                    let e = EngineError::Compute(candle_core::Error::Msg(why));
                     a.job.done(Err(e.into()), None);
                 }
             }
         }
-    }
-
-    /// Runs the next chunk of `a`'s prompt into its slot; after the last one the reply has
-    /// its first logits and decodes from then on. A long prompt so pauses the replies in
-    /// progress for one chunk per round, not for all of it.
-    fn prefill_chunk(&mut self, a: &mut Active<'_>) -> Result<(), EngineError> {
-        /// Prompt tokens per round.
-        const CHUNK: usize = 64;
-        let Some(prompt) = &a.prompt else { return Ok(()) };
-        let seq = &mut self.slots[a.slot].seq;
-        let upto = (seq.cached_prefix(prompt) + CHUNK).min(prompt.len());
-        let started = Instant::now();
-        let logits = self.engine.prefill_sequence(seq, &prompt[..upto])?;
-        a.prefill_secs += started.elapsed().as_secs_f64();
-        if upto == prompt.len() {
-            (a.logits, a.prompt, a.started) = (logits, None, Instant::now());
-        }
-        Ok(())
     }
 
     /// Ends reply `a` for `why`: its last text and the reply go to its handle, and its
