@@ -109,7 +109,7 @@ pub(crate) struct AppState {
     context_size: usize,
     /// Replies the model decodes together.
     slots: usize,
-    /// What the model thread has done (for `/healthz`).
+    /// What the model thread has done (for `/api/status`).
     model_stats: Arc<crate::backend::shared::Stats>,
     runs: api::Runs,
     /// Every request authenticates (users exist, or existed while running).

@@ -137,7 +137,7 @@ impl Queue {
 
 /// What a job works with: its own handle on the shared model.
 pub(crate) struct Worker {
-    /// The model, as this job's [`ChatBackend`].
+    /// The model, as this job's [`ChatBackend`](crate::backend::ChatBackend).
     pub model: ModelHandle,
 }
 

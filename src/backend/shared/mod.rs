@@ -35,7 +35,7 @@ pub struct CacheLimits {
     pub bytes: usize,
 }
 
-/// What the model thread has done so far (for `/healthz` and tests).
+/// What the model thread has done so far (for `/api/status` and tests).
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Replies finished.
