@@ -130,6 +130,24 @@ pub struct Reply {
     pub dropped_messages: usize,
 }
 
+impl Reply {
+    /// A reply that ran nothing through the model (an authored line, or a request given
+    /// up before it started): zero counters.
+    pub fn without_model(text: &str, stop: StopReason) -> Reply {
+        Reply {
+            text: text.to_string(),
+            prompt_tokens: 0,
+            reused_tokens: 0,
+            prefilled_tokens: 0,
+            generated_tokens: 0,
+            prefill_secs: 0.0,
+            decode_secs: 0.0,
+            stop,
+            dropped_messages: 0,
+        }
+    }
+}
+
 /// A loaded model ready to chat.
 pub struct Engine {
     file: GgufFile,

@@ -117,17 +117,7 @@ pub fn notice(why: &Why, lang: Lang) -> String {
 
 /// The engine counters of an authored reply: nothing was run.
 pub fn no_model_reply(text: &str) -> Reply {
-    Reply {
-        text: text.to_string(),
-        prompt_tokens: 0,
-        reused_tokens: 0,
-        prefilled_tokens: 0,
-        generated_tokens: 0,
-        prefill_secs: 0.0,
-        decode_secs: 0.0,
-        stop: StopReason::EndOfTurn,
-        dropped_messages: 0,
-    }
+    Reply::without_model(text, StopReason::EndOfTurn)
 }
 
 /// The trust band a line can be limited to.

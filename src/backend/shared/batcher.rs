@@ -131,18 +131,7 @@ impl<'e> Batcher<'e> {
     fn admit<'t>(&mut self, job: ChatJob, tokenizer: &'t Tokenizer) -> Option<Active<'t>> {
         if job.cancel.load(Ordering::Relaxed) {
             // The caller went away while it waited: nothing to prefill.
-            let nothing = Reply {
-                text: String::new(),
-                prompt_tokens: 0,
-                reused_tokens: 0,
-                prefilled_tokens: 0,
-                generated_tokens: 0,
-                prefill_secs: 0.0,
-                decode_secs: 0.0,
-                stop: StopReason::Cancelled,
-                dropped_messages: 0,
-            };
-            job.done(Ok(nothing), None);
+            job.done(Ok(Reply::without_model("", StopReason::Cancelled)), None);
             return None;
         }
         let started = Instant::now();
