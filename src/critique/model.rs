@@ -7,7 +7,7 @@
 //! model may move a detector's status by at most one step toward its own verdict, and
 //! never to `met` when the detector found no evidence. The model judges in the draft's
 //! language whatever the feedback's language, so the score does not depend on `--lang`.
-//! Text the model writes is checked ([`super::output`]) and replaced by the rules' text
+//! Text the model writes is checked (`super::output`) and replaced by the rules' text
 //! when it is broken, loops or echoes the prompt; the JSON says which one produced what.
 
 use super::rewrite::{invented_numbers, missing_facts};

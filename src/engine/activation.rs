@@ -6,7 +6,7 @@
 //! activations are the same bits whichever path computed them.
 //!
 //! The loops run inside the kernels' entry point for the CPU's level
-//! ([`kernels::isa::current`]), so they vectorize to its widest registers and its fused
+//! (`kernels::isa::current`), so they vectorize to its widest registers and its fused
 //! multiply-adds whatever the build's `target-cpu` (without FMA, `mul_add` is a libm call).
 
 use crate::kernels::isa::{self, Isa};

@@ -4,7 +4,7 @@
 //! attention), each taking tens of microseconds. Waking sleeping threads for every step, as
 //! a general-purpose pool does, costs a large share of that (futex wake-ups and
 //! rescheduling). The team's threads instead spin on an atomic counter between steps, as
-//! llama.cpp's do, and fall asleep only after [`SPIN`] + [`YIELD`] without work, so an idle
+//! llama.cpp's do, and fall asleep only after `SPIN` + `YIELD` without work, so an idle
 //! REPL burns no CPU.
 //!
 //! [`Team::for_each`] hands out items of a slice to the caller and the workers, each item to

@@ -207,7 +207,7 @@ const CHAIN: CriterionDef = CriterionDef {
     ],
 };
 
-/// The skip-level rubric (talking to your boss's boss): the help rubric with [`CHAIN`]
+/// The skip-level rubric (talking to your boss's boss): the help rubric with `CHAIN`
 /// in place of `ask`.
 pub const SKIP_LEVEL: [CriterionDef; 7] =
     [HELP[0], HELP[1], CHAIN, HELP[3], HELP[4], HELP[5], HELP[6]];

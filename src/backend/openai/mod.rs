@@ -4,7 +4,7 @@
 //! What maps onto the request: temperature, top_p, top_k, min_p, the repeat penalty
 //! (sent as both `repeat_penalty` and `repetition_penalty`; each server reads its own),
 //! seed, max_tokens, and the stop strings (plus `"\n\n"` for the blank-line rule). The
-//! other [`StopRules`] act on the streamed text as they do on our engine's (the same
+//! other [`StopRules`](crate::engine::StopRules) act on the streamed text as they do on our engine's (the same
 //! [`ReplyText`]): sentence limits, turn markers, stripped speaker labels; when they end
 //! the reply the stream is closed, which stops the server generating. Not honoured:
 //! `vocatives` (banning tokens needs the server's tokenizer) and the engine's repetition
