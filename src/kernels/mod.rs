@@ -351,7 +351,19 @@ impl PreparedRow {
 
     /// [`prepare`](PreparedRow::prepare) at level `isa`.
     fn prepare_on(&mut self, isa: Isa, x: &[f32], dtypes: &[GgmlDType]) -> Result<(), KernelError> {
-        let cols = x.len();
+        self.prepare_rows_on(isa, x, x.len(), dtypes)
+    }
+
+    /// Quantizes the rows of `x` (row-major, `cols` values each) back to back, each
+    /// exactly as [`prepare`](PreparedRow::prepare) quantizes it alone: every format works
+    /// block by block, and a row is a whole number of blocks.
+    fn prepare_rows_on(
+        &mut self,
+        isa: Isa,
+        x: &[f32],
+        cols: usize,
+        dtypes: &[GgmlDType],
+    ) -> Result<(), KernelError> {
         self.cols = cols;
         self.q8.clear();
         self.q8k.clear();
@@ -362,11 +374,11 @@ impl PreparedRow {
             match dtype {
                 F32 | F16 | BF16 if self.f32s.is_empty() => self.f32s.extend_from_slice(x),
                 Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 if self.q8.is_empty() => {
-                    self.q8.resize(cols / 32, Q8Block::default());
+                    self.q8.resize(x.len() / 32, Q8Block::default());
                     blocks::quantize_q8_on(isa, x, &mut self.q8);
                 }
                 Q4K | Q5K | Q6K if self.q8k.is_empty() => {
-                    self.q8k.resize(cols / 256, Q8KBlock::default());
+                    self.q8k.resize(x.len() / 256, Q8KBlock::default());
                     blocks::quantize_q8k_on(isa, x, &mut self.q8k);
                 }
                 _ => {}

@@ -9,8 +9,7 @@
 
 use candle_core::quantized::GgmlDType;
 
-use super::blocks::{self, Q8Block, Q8KBlock};
-use super::{check_cols, isa, prepared_rows_on, KernelError, PreparedRow, Store};
+use super::{isa, prepared_rows_on, KernelError, PreparedRow, Store};
 
 /// `m` activation rows quantized once, in every format their mat-muls need (the buffers
 /// are reused from one [`prepare`](PreparedRows::prepare) to the next).
@@ -39,36 +38,8 @@ impl PreparedRows {
                 want: m * cols,
             });
         }
-        let r = &mut self.all;
         self.m = m;
-        r.cols = cols;
-        r.q8.clear();
-        r.q8k.clear();
-        r.f32s.clear();
-        for &dtype in dtypes {
-            check_cols(dtype, cols)?;
-            if cols == 0 {
-                continue;
-            }
-            use GgmlDType::*;
-            match dtype {
-                F32 | F16 | BF16 if r.f32s.is_empty() => r.f32s.extend_from_slice(x),
-                Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 if r.q8.is_empty() => {
-                    r.q8.resize(m * cols / 32, Q8Block::default());
-                    for (xr, qr) in x.chunks_exact(cols).zip(r.q8.chunks_exact_mut(cols / 32)) {
-                        blocks::quantize_q8(xr, qr);
-                    }
-                }
-                Q4K | Q5K | Q6K if r.q8k.is_empty() => {
-                    r.q8k.resize(m * cols / 256, Q8KBlock::default());
-                    for (xr, qr) in x.chunks_exact(cols).zip(r.q8k.chunks_exact_mut(cols / 256)) {
-                        blocks::quantize_q8k(xr, qr);
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        self.all.prepare_rows_on(isa::current(), x, cols, dtypes)
     }
 
     /// Rows held.
