@@ -7,7 +7,7 @@
 //! steps, and each sequence's logits are bit for bit those of decoding it alone.
 
 use super::cache::{KvCache, KvSnapshot};
-use super::generate::{Engine, EngineError};
+use super::generate::{common_prefix, Engine, EngineError};
 
 /// One sequence of a batch: its own KV cache and the tokens in it.
 pub struct Sequence {
@@ -38,7 +38,7 @@ impl Sequence {
 
     /// How many leading tokens of `tokens` the cache already holds.
     pub fn cached_prefix(&self, tokens: &[u32]) -> usize {
-        self.tokens.iter().zip(tokens).take_while(|(a, b)| a == b).count()
+        common_prefix(&self.tokens, tokens)
     }
 
     /// Forgets every token.
@@ -78,11 +78,6 @@ pub struct SavedSequence {
 }
 
 impl SavedSequence {
-    /// The tokens whose keys and values it holds.
-    pub fn tokens(&self) -> &[u32] {
-        &self.tokens
-    }
-
     /// Bytes it holds (keys, values and tokens).
     pub fn bytes(&self) -> usize {
         self.kv.bytes() + self.tokens.len() * 4

@@ -524,7 +524,8 @@ fn step(model: &mut Model, processed: &mut Vec<u32>, token: u32) -> Result<Vec<f
     Ok(logits.to_vec1::<f32>()?)
 }
 
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+/// How many leading tokens `a` and `b` share.
+pub(super) fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 

@@ -96,7 +96,7 @@ impl Queue {
     }
 
     /// The next job (the next user's oldest), waiting for one; None once closed.
-    pub fn pop(&self) -> Option<Job> {
+    fn pop(&self) -> Option<Job> {
         let mut s = self.state.lock().ok()?;
         loop {
             if s.closed {
