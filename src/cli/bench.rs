@@ -147,6 +147,16 @@ pub struct Figures {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The bench's thread count (`--threads`, else every logical CPU), with the thread pools
+/// sized to it.
+pub(super) fn use_threads(g: &Global) -> usize {
+    let threads = g
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    upward::threads::set(threads);
+    threads
+}
+
 /// Runs `upward bench`.
 pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
     if let Some(n) = args.concurrent {
@@ -161,10 +171,7 @@ pub fn run(args: BenchArgs, g: &Global) -> anyhow::Result<()> {
         };
         return super::bench_serve::run(&args.serve, load, args.json, g);
     }
-    let threads = g
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    upward::threads::set(threads);
+    let threads = use_threads(g);
     let buffer = bandwidth::buffer_bytes(args.bandwidth_mib).map_err(anyhow::Error::msg)?;
     let mut ctx = args.prompt_tokens + args.gen_tokens + 16;
     if args.roleplay_turns > 0 {

@@ -43,10 +43,7 @@ pub fn run(n: usize, args: &BenchArgs, g: &Global) -> anyhow::Result<()> {
     if n == 0 {
         anyhow::bail!("--concurrent needs at least 1 sequence");
     }
-    let threads = g
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    upward::threads::set(threads);
+    let threads = super::bench::use_threads(g);
     let g = Global { threads: Some(threads), ..g.clone() };
     let (p, gen) = (args.prompt_tokens, args.gen_tokens);
     let (mut model, name) = super::load_model(&g, p + gen + 16, !args.json)?;
